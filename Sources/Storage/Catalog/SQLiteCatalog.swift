@@ -1,0 +1,244 @@
+public import Domain
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+import SQLiteNIO
+import Synchronization
+
+/// The zero-config single-node catalog in one SQLite file (WAL mode, foreign keys on, busy timeout,
+/// `synchronous=FULL` so a committed instance row survives power loss: it is the C-STORE commit point).
+///
+/// Safe from many tasks at once: writes run one transaction at a time on a writer connection, reads
+/// use a separate connection that WAL lets proceed while a write is in progress.
+/// A `Service` only to close the file on shutdown; it also works without `run()`.
+public final class SQLiteCatalog: Catalog, Service {
+    private let database: SQLiteCatalogDatabase
+    private let core: CatalogCore
+    private let logger: Logger
+
+    /// Creates the parent folder of `path` when missing. The file is opened on first use.
+    public init(path: String, logger: Logger) throws {
+        let url = URL(fileURLWithPath: path)
+        do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        } catch {
+            throw CatalogError(.unavailable, detail: "cannot create the folder of the SQLite catalog: \(error.localizedDescription)")
+        }
+        self.database = SQLiteCatalogDatabase(path: url.path, logger: logger)
+        self.core = CatalogCore(database: database, logger: logger)
+        self.logger = logger
+    }
+
+    /// Waits for graceful shutdown (or cancellation), then closes the database file.
+    public func run() async throws {
+        do {
+            try await gracefulShutdown()
+        } catch {
+            // Cancelled: close all the same.
+        }
+        await close()
+    }
+
+    /// Closes both connections; later calls fail with `CatalogError(.unavailable)`.
+    public func close() async {
+        await database.close()
+    }
+
+    /// Applies the embedded migrations this file lacks (one writer at a time, so concurrent callers
+    /// apply each file once). Throws `CatalogError(.schemaMismatch)` when an applied file changed or
+    /// the file is ahead of this binary.
+    public func migrate() async throws {
+        try await migrate(EmbeddedMigrations.sqlite)
+    }
+
+    /// `migrate()` with an explicit list (tests use it to simulate edited or unknown files).
+    public func migrate(_ migrations: [Migration]) async throws {
+        do {
+            let applied = try await database.migrate(migrations)
+            if !applied.isEmpty {
+                logger.info("applied catalog migrations", metadata: ["versions": "\(applied.map(\.version))"])
+            }
+        } catch let error as CatalogError {
+            throw error
+        } catch {
+            logger.error("catalog migration failed", metadata: ["error": "\(error)"])
+            throw CatalogError(.unavailable, detail: "catalog migration failed")
+        }
+    }
+
+    public func ping() async throws { try await core.ping() }
+
+    public func listListeners() async throws -> [ListenerConfig] { try await core.listListeners() }
+    public func listener(id: UUID) async throws -> ListenerConfig? { try await core.listener(id: id) }
+    public func createListener(_ listener: ListenerConfig) async throws { try await core.createListener(listener) }
+    public func updateListener(_ listener: ListenerConfig) async throws { try await core.updateListener(listener) }
+    public func deleteListener(id: UUID) async throws { try await core.deleteListener(id: id) }
+    public func setListenerState(id: UUID, state: ListenerState, error: String?) async throws {
+        try await core.setListenerState(id: id, state: state, error: error)
+    }
+
+    public func startAssociation(_ association: AssociationRecord) async throws { try await core.startAssociation(association) }
+    public func endAssociation(id: UUID, outcome: AssociationOutcome, endedAt: Date) async throws {
+        try await core.endAssociation(id: id, outcome: outcome, endedAt: endedAt)
+    }
+    @discardableResult
+    public func recordInstance(_ instance: InstanceRecord) async throws -> InstanceRecord { try await core.recordInstance(instance) }
+    public func recordFailure(associationId: UUID) async throws { try await core.recordFailure(associationId: associationId) }
+
+    /// Newest first by `firstReceivedAt` (then study UID): a study's first receive time never changes,
+    /// so pages stay exact while studies keep receiving instances.
+    public func studies(filter: StudyFilter, page: PageRequest) async throws -> Page<StudySummary> {
+        try await core.studies(filter: filter, page: page)
+    }
+    public func study(uid: String) async throws -> StudySummary? { try await core.study(uid: uid) }
+    public func series(studyInstanceUID: String) async throws -> [SeriesSummary] { try await core.series(studyInstanceUID: studyInstanceUID) }
+    public func instances(seriesInstanceUID: String, page: PageRequest) async throws -> Page<InstanceRecord> {
+        try await core.instances(seriesInstanceUID: seriesInstanceUID, page: page)
+    }
+    public func instance(sopInstanceUID: String) async throws -> InstanceRecord? { try await core.instance(sopInstanceUID: sopInstanceUID) }
+    public func associations(listenerId: UUID?, page: PageRequest) async throws -> Page<AssociationRecord> {
+        try await core.associations(listenerId: listenerId, page: page)
+    }
+    public func stats() async throws -> CatalogStats { try await core.stats() }
+}
+
+struct SQLiteSession: SQLSession {
+    let connection: SQLiteConnection
+
+    @discardableResult
+    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
+        let data: [SQLiteData] = binds.map { value in
+            switch value {
+            case .null: .null
+            case .text(let v): .text(v)
+            case .int(let v): .integer(SQLiteInt64(v))
+            case .bool(let v): .integer(v ? 1 : 0)
+            case .uuid(let v): .text(v.uuidString)
+            case .time(let v): .integer(SQLiteInt64(v))
+            }
+        }
+        do {
+            return try await connection.query(sql, data).map { row in
+                SQLRow(values: row.columns.map { column in
+                    switch column.data {
+                    case .integer(let v): .int(Int64(v))
+                    case .text(let v): .text(v)
+                    case .float(let v): .int(Int64(v))
+                    case .null: .null
+                    case .blob: .null
+                    }
+                })
+            }
+        } catch let error as SQLiteError where error.reason == .constraintUniqueFailed || error.reason == .constraintPrimaryKeyFailed {
+            // The message names `table.column`, never the values.
+            throw SQLUniqueViolation(constraint: error.message)
+        }
+    }
+}
+
+/// One lazily opened connection, used by one task at a time.
+final class SQLiteConnectionSlot: Sendable {
+    private let lock = AsyncLock()
+    private let connection = Mutex<SQLiteConnection?>(nil)
+    private let closed = Mutex(false)
+    private let path: String
+    private let logger: Logger
+    private let isWriter: Bool
+
+    init(path: String, logger: Logger, isWriter: Bool) {
+        self.path = path
+        self.logger = logger
+        self.isWriter = isWriter
+    }
+
+    func with<T: Sendable>(_ body: (SQLiteConnection) async throws -> T) async throws -> T {
+        try await lock.withLock {
+            if closed.withLock({ $0 }) {
+                throw CatalogError(.unavailable, detail: "the SQLite catalog is closed")
+            }
+            let open: SQLiteConnection
+            if let existing = connection.withLock({ $0 }) {
+                open = existing
+            } else {
+                open = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+                do {
+                    // WAL lets readers run beside the writer; FULL makes each commit durable.
+                    _ = try await open.query("PRAGMA journal_mode = WAL", [])
+                    _ = try await open.query("PRAGMA busy_timeout = 10000", [])
+                    _ = try await open.query("PRAGMA foreign_keys = ON", [])
+                    _ = try await open.query(isWriter ? "PRAGMA synchronous = FULL" : "PRAGMA query_only = ON", [])
+                } catch {
+                    try await open.close()
+                    throw error
+                }
+                connection.withLock { $0 = open }
+            }
+            return try await body(open)
+        }
+    }
+
+    func close() async {
+        await lock.withLock {
+            closed.withLock { $0 = true }
+            if let open = connection.withLock({ connection -> SQLiteConnection? in
+                defer { connection = nil }
+                return connection
+            }) {
+                do {
+                    try await open.close()
+                } catch {
+                    logger.warning("closing the SQLite catalog failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}
+
+struct SQLiteCatalogDatabase: CatalogDatabase {
+    let writer: SQLiteConnectionSlot
+    let reader: SQLiteConnectionSlot
+
+    init(path: String, logger: Logger) {
+        self.writer = SQLiteConnectionSlot(path: path, logger: logger, isWriter: true)
+        self.reader = SQLiteConnectionSlot(path: path, logger: logger, isWriter: false)
+    }
+
+    var dialect: SQLDialect { .sqlite }
+
+    func write<T: Sendable>(_ body: (any SQLSession) async throws -> T) async throws -> T {
+        try await writer.with { connection in
+            let session = SQLiteSession(connection: connection)
+            try await session.query("BEGIN IMMEDIATE", [])
+            let value: T
+            do {
+                value = try await body(session)
+            } catch {
+                do {
+                    try await session.query("ROLLBACK", [])
+                } catch {
+                    // Nothing more to undo: SQLite already rolled back (e.g. after a failed COMMIT).
+                }
+                throw error
+            }
+            try await session.query("COMMIT", [])
+            return value
+        }
+    }
+
+    func read<T: Sendable>(_ body: (any SQLSession) async throws -> T) async throws -> T {
+        // The reader may not see tables before the first migration; the writer has created them by then.
+        try await reader.with { connection in try await body(SQLiteSession(connection: connection)) }
+    }
+
+    func migrate(_ migrations: [Migration]) async throws -> [Migration] {
+        // One IMMEDIATE transaction holds SQLite's write lock, so migrators in other processes wait.
+        try await write { session in
+            try await applyMigrations(migrations, using: session, transaction: false)
+        }
+    }
+
+    func close() async {
+        await writer.close()
+        await reader.close()
+    }
+}
