@@ -1,0 +1,225 @@
+import Domain
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Every route of openapi.yaml, bound to the catalog and listener ports.
+struct APIRoutes: Sendable {
+    let catalog: any Catalog
+    let listeners: any ListenerControl
+    let readiness: @Sendable () async -> [ReadinessCheck]
+    let metrics: @Sendable () async -> String
+
+    func register(in router: inout RouterBuilder) {
+        router.on(.GET, "/healthz", access: .open) { _ in
+            try json(.ok, ["status": "ok"])
+        }
+        router.on(.GET, "/readyz", access: .open) { _ in try await self.ready() }
+        router.on(.GET, "/metrics", access: .open) { _ in
+            APIResponse.text(.ok, await self.metrics(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        router.on(.GET, "/openapi.yaml", access: .open) { _ in
+            APIResponse.text(.ok, OpenAPISpec.yaml, contentType: "application/yaml")
+        }
+
+        router.on(.GET, "/v1/listeners", access: .read) { _ in
+            let all = try await catalogCall { try await self.catalog.listListeners() }
+            return try json(.ok, ItemsDTO(items: all.map(ListenerDTO.init)))
+        }
+        router.on(.POST, "/v1/listeners", access: .write) { context in try await self.createListener(context) }
+        router.on(.GET, "/v1/listeners/{id}", access: .read) { context in
+            let listener = try await self.existingListener(context)
+            return try json(.ok, ListenerDTO(listener: listener))
+        }
+        router.on(.PATCH, "/v1/listeners/{id}", access: .write) { context in try await self.patchListener(context) }
+        router.on(.DELETE, "/v1/listeners/{id}", access: .write) { context in
+            let listener = try await self.existingListener(context)
+            try await catalogCall { try await self.catalog.deleteListener(id: listener.id) }
+            await self.listeners.reconcileNow()
+            context.logger.info("listener deleted", metadata: ["listener_id": .string(listener.id.uuidString.lowercased())])
+            return APIResponse(status: .noContent)
+        }
+
+        router.on(.GET, "/v1/studies", access: .read) { context in try await self.studies(context) }
+        router.on(.GET, "/v1/studies/{studyInstanceUID}", access: .read) { context in
+            let uid = try uidParameter(context, "studyInstanceUID")
+            guard let study = try await catalogCall({ try await self.catalog.study(uid: uid) }) else {
+                throw Problem.notFound("No study with this Study Instance UID.")
+            }
+            return try json(.ok, StudyDTO(study: study))
+        }
+        router.on(.GET, "/v1/studies/{studyInstanceUID}/series", access: .read) { context in
+            let uid = try uidParameter(context, "studyInstanceUID")
+            guard try await catalogCall({ try await self.catalog.study(uid: uid) }) != nil else {
+                throw Problem.notFound("No study with this Study Instance UID.")
+            }
+            let series = try await catalogCall { try await self.catalog.series(studyInstanceUID: uid) }
+            return try json(.ok, ItemsDTO(items: series.map(SeriesDTO.init)))
+        }
+        router.on(.GET, "/v1/series/{seriesInstanceUID}/instances", access: .read) { context in
+            let uid = try uidParameter(context, "seriesInstanceUID")
+            let page = try QueryParameters(context.request.rawQuery).page()
+            let result = try await catalogCall { try await self.catalog.instances(seriesInstanceUID: uid, page: page) }
+            return try json(.ok, PageDTO(items: result.items.map(InstanceDTO.init), nextCursor: result.nextCursor))
+        }
+        router.on(.GET, "/v1/instances/{sopInstanceUID}", access: .read) { context in
+            let uid = try uidParameter(context, "sopInstanceUID")
+            guard let instance = try await catalogCall({ try await self.catalog.instance(sopInstanceUID: uid) }) else {
+                throw Problem.notFound("No instance with this SOP Instance UID.")
+            }
+            return try json(.ok, InstanceDTO(instance: instance))
+        }
+        router.on(.GET, "/v1/associations", access: .read) { context in
+            let query = try QueryParameters(context.request.rawQuery)
+            let listenerId = try query.uuid("listenerId")
+            let page = try query.page()
+            let result = try await catalogCall { try await self.catalog.associations(listenerId: listenerId, page: page) }
+            return try json(.ok, PageDTO(items: result.items.map(AssociationDTO.init), nextCursor: result.nextCursor))
+        }
+        router.on(.GET, "/v1/stats", access: .read) { _ in
+            let stats = try await catalogCall { try await self.catalog.stats() }
+            return try json(.ok, StatsDTO(stats))
+        }
+    }
+
+    // MARK: service
+
+    private struct ReadinessBody: Encodable {
+        struct Check: Encodable {
+            var name: String
+            var ok: Bool
+            var error: String?
+            enum CodingKeys: String, CodingKey { case name, ok, error }
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(name, forKey: .name)
+                try c.encode(ok, forKey: .ok)
+                try c.encode(error, forKey: .error)
+            }
+        }
+        var status: String
+        var checks: [Check]
+    }
+
+    private func ready() async throws -> APIResponse {
+        let checks = await readiness()
+        let ready = checks.allSatisfy { $0.error == nil }
+        let body = ReadinessBody(status: ready ? "ready" : "unavailable",
+                                 checks: checks.map { .init(name: $0.name, ok: $0.error == nil, error: $0.error) })
+        return try json(ready ? .ok : .serviceUnavailable, body)
+    }
+
+    // MARK: listeners
+
+    private func existingListener(_ context: RequestContext) async throws -> ListenerConfig {
+        guard let id = UUID(uuidString: context.parameter("id")) else {
+            throw Problem.notFound("No listener with this id.")
+        }
+        guard let listener = try await catalogCall({ try await self.catalog.listener(id: id) }) else {
+            throw Problem.notFound("No listener with this id.")
+        }
+        return listener
+    }
+
+    private func createListener(_ context: RequestContext) async throws -> APIResponse {
+        try requireContentType(context.request, accepted: ["application/json"])
+        let document = try ListenerDocument.parseObject(context.request.body)
+        let structural = ListenerDocument.check(document, against: ListenerDocument.create)
+        if !structural.isEmpty { throw Problem.validation(structural) }
+        var listener = try ListenerDocument.decode(document)
+        let now = Date()
+        listener.id = UUID()
+        listener.state = .stopped
+        listener.error = nil
+        listener.createdAt = now
+        listener.updatedAt = now
+        try await catalogCall { try await self.catalog.createListener(listener) }
+        await listeners.reconcileNow()
+        let stored = try await catalogCall { try await self.catalog.listener(id: listener.id) } ?? listener
+        let id = stored.id.uuidString.lowercased()
+        context.logger.info("listener created", metadata: ["listener_id": .string(id)])
+        var response = try json(.created, ListenerDTO(listener: stored))
+        response.headers.add(name: "Location", value: "/v1/listeners/\(id)")
+        return response
+    }
+
+    private func patchListener(_ context: RequestContext) async throws -> APIResponse {
+        let current = try await existingListener(context)
+        try requireContentType(context.request, accepted: ["application/merge-patch+json", "application/json"])
+        let patch = try ListenerDocument.parseObject(context.request.body)
+        var structural = ListenerDocument.check(patch, against: ListenerDocument.patch)
+        // As in the spec's StoragePatch: a patch that selects s3 names the bucket too.
+        if case .object(let members) = patch, case .object(let storage)? = members["storage"],
+           storage["backend"] == .string("s3"), storage["bucket"] == nil {
+            structural.append(Problem.FieldError(field: "storage.bucket", message: "is required when the patch sets backend to s3"))
+        }
+        if !structural.isEmpty { throw Problem.validation(structural) }
+        let merged = try ListenerDocument.writableDocument(of: current).merging(patch: patch)
+        let mergedErrors = ListenerDocument.check(merged, against: ListenerDocument.create)
+        if !mergedErrors.isEmpty { throw Problem.validation(mergedErrors) }
+        var listener = try ListenerDocument.decode(merged)
+        listener.id = current.id
+        listener.createdAt = current.createdAt
+        listener.state = current.state
+        listener.error = current.error
+        listener.updatedAt = Date()
+        try await catalogCall { try await self.catalog.updateListener(listener) }
+        await listeners.reconcileNow()
+        let stored = try await catalogCall { try await self.catalog.listener(id: listener.id) } ?? listener
+        context.logger.info("listener updated", metadata: ["listener_id": .string(listener.id.uuidString.lowercased())])
+        return try json(.ok, ListenerDTO(listener: stored))
+    }
+
+    // MARK: dashboard queries
+
+    private func studies(_ context: RequestContext) async throws -> APIResponse {
+        let query = try QueryParameters(context.request.rawQuery)
+        var filter = StudyFilter()
+        filter.patientId = try query.string("patientId")
+        filter.patientName = try query.string("patientName", maxLength: 256)
+        filter.accessionNumber = try query.string("accessionNumber")
+        if let range = try query.studyDate() {
+            filter.studyDateFrom = range.from
+            filter.studyDateTo = range.to
+        }
+        filter.modality = try query.string("modality", maxLength: 16)
+        filter.listenerId = try query.uuid("listenerId")
+        filter.callingAETitle = try query.string("callingAETitle")
+        filter.receivedFrom = try query.dateTime("receivedFrom")
+        filter.receivedTo = try query.dateTime("receivedTo")
+        let page = try query.page()
+        let result = try await catalogCall { try await self.catalog.studies(filter: filter, page: page) }
+        return try json(.ok, PageDTO(items: result.items.map(StudyDTO.init), nextCursor: result.nextCursor))
+    }
+}
+
+// MARK: helpers
+
+func json<T: Encodable>(_ status: HTTPResponseStatus, _ value: T) throws -> APIResponse {
+    APIResponse(status: status, headers: ["Content-Type": "application/json"], body: try JSONCoding.encode(value))
+}
+
+/// Runs a catalog call, turning `CatalogError` into the matching problem.
+func catalogCall<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as CatalogError {
+        throw Problem.from(error)
+    }
+}
+
+func uidParameter(_ context: RequestContext, _ name: String) throws -> String {
+    let value = context.parameter(name)
+    guard validUID(value) else { throw Problem.invalid(name, "must be a DICOM UID (digits and dots, at most 64 characters)") }
+    return value
+}
+
+/// 415 unless the body's media type (parameters such as charset ignored) is one of `accepted`.
+func requireContentType(_ request: APIRequest, accepted: [String]) throws {
+    guard let raw = request.headers.first(name: "Content-Type") else {
+        throw Problem.unsupportedMediaType(accepted)
+    }
+    let mediaType = raw.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+    guard accepted.contains(mediaType) else { throw Problem.unsupportedMediaType(accepted) }
+}

@@ -1,0 +1,75 @@
+import Domain
+import Foundation
+
+/// The query string of a request, percent-decoded. A parameter given twice, a bad escape or a NUL is a
+/// 400 naming the parameter.
+struct QueryParameters {
+    private var values: [String: String] = [:]
+
+    init(_ raw: Substring?) throws {
+        guard let raw, !raw.isEmpty else { return }
+        for pair in raw.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = PercentDecoding.decode(parts[0], plusIsSpace: true) else {
+                throw Problem.badHTTP("The query string is not valid percent-encoded UTF-8.")
+            }
+            guard let value = PercentDecoding.decode(parts.count > 1 ? parts[1] : "", plusIsSpace: true) else {
+                throw Problem.invalid(name, "is not valid percent-encoded UTF-8")
+            }
+            if values[name] != nil { throw Problem.invalid(name, "must be given at most once") }
+            values[name] = value
+        }
+    }
+
+    /// A free-text filter: 1...maxLength characters, no NUL.
+    func string(_ name: String, maxLength: Int = 64) throws -> String? {
+        guard let value = values[name] else { return nil }
+        guard !value.isEmpty, value.unicodeScalars.count <= maxLength, !value.unicodeScalars.contains("\0") else {
+            throw Problem.invalid(name, "must be 1-\(maxLength) characters without NUL")
+        }
+        return value
+    }
+
+    func uuid(_ name: String) throws -> UUID? {
+        guard let value = values[name] else { return nil }
+        guard let uuid = UUID(uuidString: value) else { throw Problem.invalid(name, "must be a UUID") }
+        return uuid
+    }
+
+    func dateTime(_ name: String) throws -> Date? {
+        guard let value = values[name] else { return nil }
+        guard let date = RFC3339.parse(value) else {
+            throw Problem.invalid(name, "must be an RFC 3339 date-time such as 2024-01-31T12:00:00Z")
+        }
+        return date
+    }
+
+    func page() throws -> PageRequest {
+        var page = PageRequest()
+        if let raw = values["limit"] {
+            guard let limit = Int(raw), (1...PageRequest.maximumLimit).contains(limit) else {
+                throw Problem.invalid("limit", "must be an integer between 1 and \(PageRequest.maximumLimit)")
+            }
+            page.limit = limit
+        }
+        page.cursor = try string("cursor", maxLength: 1024)
+        return page
+    }
+
+    /// `YYYYMMDD` or `YYYYMMDD-YYYYMMDD` (DICOM DA range, both ends inclusive).
+    func studyDate() throws -> (from: String, to: String)? {
+        guard let value = values["studyDate"] else { return nil }
+        let parts = value.split(separator: "-", omittingEmptySubsequences: false)
+        let valid = (parts.count == 1 || parts.count == 2)
+            && parts.allSatisfy { $0.utf8.count == 8 && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }
+        guard valid else { throw Problem.invalid("studyDate", "must be YYYYMMDD or YYYYMMDD-YYYYMMDD") }
+        return (String(parts[0]), String(parts[parts.count - 1]))
+    }
+}
+
+/// DICOM UID (PS3.5 §9.1): digits and dots, at most 64 characters.
+func validUID(_ value: String) -> Bool {
+    guard (1...64).contains(value.utf8.count) else { return false }
+    let components = value.split(separator: ".", omittingEmptySubsequences: false)
+    return components.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }
+}

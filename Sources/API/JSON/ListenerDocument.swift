@@ -1,0 +1,148 @@
+import Domain
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+
+/// The expected shape of a listener request body, mirroring `ListenerCreate` / `ListenerPatch` in
+/// openapi.yaml: member names, JSON types and nullability. Value rules (patterns, ranges, cross-field)
+/// live in `ListenerValidation`.
+indirect enum Shape: Sendable {
+    case string
+    case boolean
+    case integer
+    case stringEnum([String])
+    case array(Shape)
+    case object([String: Shape], required: Set<String> = [])
+    case nullable(Shape)
+}
+
+enum ListenerDocument {
+    static let readOnlyFields: Set<String> = ["id", "state", "error", "createdAt", "updatedAt"]
+
+    static let tls: Shape = .object([
+        "certificateFile": .string, "privateKeyFile": .string, "clientCAFile": .nullable(.string),
+        "requireClientCertificate": .boolean,
+    ], required: ["certificateFile", "privateKeyFile"])
+
+    static func storage(patch: Bool) -> Shape {
+        func d(_ s: Shape) -> Shape { patch ? .nullable(s) : s }
+        return .object([
+            "backend": d(.stringEnum(["s3", "filesystem"])),
+            // Not nullable in a patch: switch the backend instead (the bucket of a filesystem target is unused).
+            "bucket": patch ? .string : .nullable(.string),
+            "region": .nullable(.string), "endpoint": .nullable(.string), "path": .nullable(.string),
+            "dicomPrefix": d(.string), "metadataPrefix": d(.string), "addStudyUIDPrefix": d(.boolean),
+            "keyTemplate": .nullable(.string), "gzip": d(.boolean), "gzipLevel": d(.integer),
+            "createMetadata": d(.boolean), "storageClass": .nullable(.string),
+            "serverSideEncryption": .nullable(.stringEnum(["AES256", "aws:kms"])), "kmsKeyId": .nullable(.string),
+        ])
+    }
+
+    static func limits(patch: Bool) -> Shape {
+        func d(_ s: Shape) -> Shape { patch ? .nullable(s) : s }
+        return .object([
+            "maxAssociations": d(.integer), "maxPDUSize": d(.integer), "dimseTimeoutSeconds": d(.integer),
+            "networkTimeoutSeconds": d(.integer), "cstoreDelayMs": d(.integer),
+        ])
+    }
+
+    /// POST body: `name` and `port` required, everything else defaulted.
+    static let create: Shape = .object([
+        "name": .string, "enabled": .boolean, "port": .integer, "bindAddress": .string, "aeTitle": .string,
+        "requireCalledAETitle": .boolean, "allowedCallingAETitles": .array(.string), "allowedPeers": .array(.string),
+        "tls": .nullable(tls), "storage": storage(patch: false), "limits": limits(patch: false),
+    ], required: ["name", "port"])
+
+    /// PATCH body (RFC 7396): every member optional; `null` resets a member to its default, except
+    /// `name` and `port`, which cannot be removed. `tls` is replaced whole (or removed with null).
+    static let patch: Shape = .object([
+        "name": .string, "enabled": .nullable(.boolean), "port": .integer, "bindAddress": .nullable(.string),
+        "aeTitle": .nullable(.string), "requireCalledAETitle": .nullable(.boolean),
+        "allowedCallingAETitles": .nullable(.array(.string)), "allowedPeers": .nullable(.array(.string)),
+        "tls": .nullable(tls), "storage": .nullable(storage(patch: true)), "limits": .nullable(limits(patch: true)),
+    ])
+
+    /// Parses a body into a JSON object, or throws a 400 problem.
+    static func parseObject(_ body: ByteBuffer) throws -> JSONValue {
+        guard body.readableBytes > 0 else { throw Problem.malformedJSON("The request body is empty; a JSON object is required.") }
+        let value: JSONValue
+        do {
+            value = try JSONDecoder().decode(JSONValue.self, from: Data(buffer: body))
+        } catch {
+            throw Problem.malformedJSON("The request body is not valid JSON.")
+        }
+        guard case .object = value else { throw Problem.malformedJSON("The request body must be a JSON object.") }
+        return value
+    }
+
+    /// Structural errors of `value` against `shape`: unknown and read-only members, wrong types, nulls
+    /// where not allowed, missing required members.
+    static func check(_ value: JSONValue, against shape: Shape, at path: String = "") -> [Problem.FieldError] {
+        func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+        func fail(_ message: String) -> [Problem.FieldError] { [Problem.FieldError(field: path, message: message)] }
+        switch shape {
+        case .nullable(let inner):
+            return value == .null ? [] : check(value, against: inner, at: path)
+        case _ where value == .null:
+            return fail("must not be null")
+        case .string:
+            if case .string = value { return [] }
+            return fail("must be a string")
+        case .boolean:
+            if case .bool = value { return [] }
+            return fail("must be a boolean")
+        case .integer:
+            guard let i = value.integerValue else { return fail("must be an integer") }
+            return Int(exactly: i) == nil ? fail("is out of range") : []
+        case .stringEnum(let allowed):
+            if case .string(let s) = value, allowed.contains(s) { return [] }
+            return fail("must be one of: \(allowed.joined(separator: ", "))")
+        case .array(let item):
+            guard case .array(let items) = value else { return fail("must be an array") }
+            var errors: [Problem.FieldError] = []
+            for (index, element) in items.enumerated() {
+                errors += check(element, against: item, at: "\(path)[\(index)]")
+            }
+            return errors
+        case .object(let members, let required):
+            guard case .object(let object) = value else { return fail("must be an object") }
+            var errors: [Problem.FieldError] = []
+            for key in object.keys.sorted() {
+                guard let memberShape = members[key] else {
+                    let message = path.isEmpty && readOnlyFields.contains(key) ? "is read-only and must not be sent" : "is not a known field"
+                    errors.append(Problem.FieldError(field: name(key), message: message))
+                    continue
+                }
+                errors += check(object[key]!, against: memberShape, at: name(key))
+            }
+            for key in required.sorted() where object[key] == nil {
+                errors.append(Problem.FieldError(field: name(key), message: "is required"))
+            }
+            return errors
+        }
+    }
+
+    /// The writable members of a stored listener as a JSON object (the base a merge patch applies to).
+    static func writableDocument(of listener: ListenerConfig) throws -> JSONValue {
+        let data = try JSONCoding.makeEncoder().encode(listener)
+        guard case .object(var members) = try JSONDecoder().decode(JSONValue.self, from: data) else {
+            throw Problem.internalError
+        }
+        for key in readOnlyFields { members.removeValue(forKey: key) }
+        return .object(members)
+    }
+
+    /// Decodes a structurally valid document (defaults filled) and applies the value rules.
+    static func decode(_ value: JSONValue) throws -> ListenerConfig {
+        let config: ListenerConfig
+        do {
+            let data = try JSONEncoder().encode(value)
+            config = try JSONCoding.makeDecoder().decode(ListenerConfig.self, from: data)
+        } catch {
+            throw Problem.malformedJSON("The listener could not be read from the request body.")
+        }
+        let issues = ListenerValidation.validate(config)
+        if !issues.isEmpty { throw Problem.validation(issues.map(\.fieldError)) }
+        return config
+    }
+}

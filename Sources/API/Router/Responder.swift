@@ -1,0 +1,206 @@
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import NIOHTTP1
+
+/// The frozen router: matches a request to a route, authenticates and authorizes it, runs the handler,
+/// maps errors to problem+json, and adds `X-Request-Id`. Writes one access log line and the request
+/// metrics per request.
+public struct Responder: Sendable {
+    let routes: [Route]
+    let authenticator: TokenAuthenticator
+    let logger: Logger
+
+    init(routes: [Route], authenticator: TokenAuthenticator, logger: Logger) {
+        self.routes = routes
+        self.authenticator = authenticator
+        self.logger = logger
+    }
+
+    /// Route template used in logs and metric labels when no route matched (bounded cardinality).
+    static let unmatchedRoute = "unmatched"
+
+    public func respond(to incoming: APIRequest) async -> APIResponse {
+        let start = ContinuousClock.now
+        var request = incoming
+        if request.requestId.isEmpty { request.requestId = RequestID.choose(from: request.headers) }
+        var logger = self.logger
+        logger[metadataKey: "request_id"] = .string(request.requestId)
+
+        let (template, result) = await route(request, logger: logger)
+        var response: APIResponse
+        switch result {
+        case .success(let r):
+            response = r
+        case .failure(let error):
+            if let httpError = error as? any HTTPResponseError {
+                response = httpError.response(requestId: request.requestId)
+            } else {
+                logger.error("handler failed", metadata: ["route": .string(template), "error": .string(String(describing: error))])
+                response = Problem.internalError.response(requestId: request.requestId)
+            }
+        }
+        response.headers.replaceOrAdd(name: "X-Request-Id", value: request.requestId)
+        let elapsed = ContinuousClock.now - start
+        Self.record(method: request.method, route: template, status: response.status, elapsed: elapsed, logger: logger)
+        return response
+    }
+
+    /// Metrics and the access log line, also used by the server for responses it makes itself
+    /// (parse errors, 413, 411, 431).
+    static func record(method: HTTPMethod, route: String, status: HTTPResponseStatus, elapsed: Duration, logger: Logger) {
+        let dimensions = [("method", method.rawValue), ("route", route), ("status", String(status.code))]
+        Counter(label: "http_requests_total", dimensions: dimensions).increment()
+        let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        Metrics.Timer(label: "http_request_duration_seconds", dimensions: [("method", method.rawValue), ("route", route)])
+            .recordNanoseconds(nanoseconds)
+        let milliseconds = Double(nanoseconds) / 1_000_000
+        logger.info("request", metadata: [
+            "method": .string(method.rawValue), "path": .string(route), "status": .stringConvertible(status.code),
+            "duration_ms": .string(String(format: "%.3f", milliseconds)),
+        ])
+    }
+
+    private func route(_ request: APIRequest, logger: Logger) async -> (String, Result<APIResponse, any Error>) {
+        guard let segments = Self.pathSegments(request.path) else {
+            return (Self.unmatchedRoute, .failure(Problem.badHTTP("The request path is not a valid percent-encoded path.")))
+        }
+        let isProtected = segments.first == "v1"
+        var matchedMethods: [HTTPMethod] = []
+        var template = Self.unmatchedRoute
+        var found: (Route, [String: String])?
+        var getRoute: (Route, [String: String])?
+        for route in routes {
+            guard let parameters = route.path.match(segments) else { continue }
+            if matchedMethods.isEmpty { template = route.path.template }
+            matchedMethods.append(route.method)
+            if route.method == request.method { found = (route, parameters) }
+            if route.method == .GET { getRoute = (route, parameters) }
+        }
+        // HEAD is answered like GET, without the body (the connection handler drops it).
+        if found == nil && request.method == .HEAD { found = getRoute }
+
+        var grant: TokenAuthenticator.Grant = .none
+        if isProtected || found.map({ $0.0.access != .open }) == true {
+            grant = authenticator.grant(for: request.headers)
+            if grant == .none { return (template, .failure(Problem.unauthorized)) }
+        }
+        guard let (route, parameters) = found else {
+            if matchedMethods.isEmpty {
+                return (template, .failure(Problem.notFound("No resource at this path.")))
+            }
+            return (template, .failure(Problem.methodNotAllowed(allowed: matchedMethods)))
+        }
+        if route.access == .write && grant != .admin {
+            return (template, .failure(Problem.forbidden))
+        }
+        let context = RequestContext(request: request, parameters: parameters, logger: logger)
+        do {
+            return (template, .success(try await route.handler(context)))
+        } catch {
+            return (template, .failure(error))
+        }
+    }
+
+    /// Splits `/a/b%20c` into percent-decoded segments; nil when the path is not `/`-rooted or its
+    /// encoding is invalid.
+    static func pathSegments(_ path: Substring) -> [String]? {
+        guard path.first == "/" else { return nil }
+        var result: [String] = []
+        for raw in path.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+            guard let decoded = PercentDecoding.decode(raw, plusIsSpace: false) else { return nil }
+            result.append(decoded)
+        }
+        // `/v1/listeners/` is the same resource as `/v1/listeners`.
+        if result.count > 1, result.last == "" { result.removeLast() }
+        if result == [""] { result = [] }
+        return result
+    }
+}
+
+enum RequestID {
+    /// Echo a caller's id when it is short and plain (safe in headers and logs), else make one.
+    static func choose(from headers: HTTPHeaders) -> String {
+        if let incoming = headers.first(name: "X-Request-Id"), isSane(incoming) { return incoming }
+        return generate()
+    }
+
+    static func generate() -> String { UUID().uuidString.lowercased() }
+
+    static func isSane(_ id: String) -> Bool {
+        let utf8 = id.utf8
+        guard (1...128).contains(utf8.count) else { return false }
+        return utf8.allSatisfy { c in
+            (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 45 || c == 46 || c == 95 || c == 58
+        }
+    }
+}
+
+enum PercentDecoding {
+    /// Decodes `%XX` escapes (and `+` as space in query strings); nil on a bad escape or invalid UTF-8.
+    static func decode(_ text: Substring, plusIsSpace: Bool) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        func hex(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: return c - 48
+            case 65...70: return c - 55
+            case 97...102: return c - 87
+            default: return nil
+            }
+        }
+        while let c = iterator.next() {
+            if c == 37 {
+                guard let h = iterator.next().flatMap(hex), let l = iterator.next().flatMap(hex) else { return nil }
+                bytes.append(h << 4 | l)
+            } else if c == 43 && plusIsSpace {
+                bytes.append(32)
+            } else {
+                bytes.append(c)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}
+
+/// Bearer tokens configured at start: admin tokens may read and write, read tokens only read.
+struct TokenAuthenticator: Sendable {
+    enum Grant: Sendable, Hashable {
+        case none
+        case read
+        case admin
+    }
+
+    let adminTokens: [[UInt8]]
+    let readTokens: [[UInt8]]
+
+    init(adminTokens: Set<String>, readTokens: Set<String>) {
+        self.adminTokens = adminTokens.filter { !$0.isEmpty }.map { Array($0.utf8) }
+        self.readTokens = readTokens.filter { !$0.isEmpty }.map { Array($0.utf8) }
+    }
+
+    func grant(for headers: HTTPHeaders) -> Grant {
+        let values = headers["Authorization"]
+        guard values.count == 1, let value = values.first else { return .none }
+        let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return .none }
+        let token = Array(parts[1].trimmingCharacters(in: .whitespaces).utf8)
+        // Compare against every token without early exit so timing does not tell which one matched.
+        var isAdmin = false
+        var isReader = false
+        for candidate in adminTokens where Self.constantTimeEquals(candidate, token) { isAdmin = true }
+        for candidate in readTokens where Self.constantTimeEquals(candidate, token) { isReader = true }
+        if isAdmin { return .admin }
+        if isReader { return .read }
+        return .none
+    }
+
+    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for i in 0..<a.count { difference |= a[i] ^ b[i] }
+        return difference == 0
+    }
+}

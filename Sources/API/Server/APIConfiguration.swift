@@ -1,0 +1,69 @@
+/// What the executable configures for the REST server.
+public struct APIConfiguration: Sendable {
+    public struct TLS: Sendable, Hashable {
+        /// PEM certificate chain file.
+        public var certificateFile: String
+        /// PEM private key file.
+        public var privateKeyFile: String
+
+        public init(certificateFile: String, privateKeyFile: String) {
+            self.certificateFile = certificateFile
+            self.privateKeyFile = privateKeyFile
+        }
+    }
+
+    public var host: String
+    /// 0 binds an ephemeral port (see `APIServer.boundPort`).
+    public var port: Int
+    public var tls: TLS?
+    public var adminTokens: Set<String>
+    public var readTokens: Set<String>
+    /// Largest accepted request body (Content-Length); larger requests get 413 before the body is read.
+    public var maxBodySize: Int
+    /// A connection with no request in progress is closed after this long.
+    public var idleTimeout: Duration
+    /// A request must arrive completely (head and body) within this long of its first byte; a client
+    /// that trickles bytes is cut off.
+    public var requestTimeout: Duration
+    /// Limits of the request line plus headers (the URL counts toward both size limits).
+    public var maxHeaderFieldSize: Int
+    public var maxHeaderListSize: Int
+    public var maxHeaderCount: Int
+
+    public init(
+        host: String = "0.0.0.0",
+        port: Int = 8080,
+        tls: TLS? = nil,
+        adminTokens: Set<String> = [],
+        readTokens: Set<String> = [],
+        maxBodySize: Int = 1 << 20,
+        idleTimeout: Duration = .seconds(60),
+        requestTimeout: Duration = .seconds(30),
+        maxHeaderFieldSize: Int = 16 * 1024,
+        maxHeaderListSize: Int = 32 * 1024,
+        maxHeaderCount: Int = 100
+    ) {
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.adminTokens = adminTokens
+        self.readTokens = readTokens
+        self.maxBodySize = maxBodySize
+        self.idleTimeout = idleTimeout
+        self.requestTimeout = requestTimeout
+        self.maxHeaderFieldSize = maxHeaderFieldSize
+        self.maxHeaderListSize = maxHeaderListSize
+        self.maxHeaderCount = maxHeaderCount
+    }
+}
+
+/// One dependency `/readyz` checks: `error` nil when it answered.
+public struct ReadinessCheck: Sendable, Hashable {
+    public var name: String
+    public var error: String?
+
+    public init(name: String, error: String?) {
+        self.name = name
+        self.error = error
+    }
+}

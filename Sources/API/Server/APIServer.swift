@@ -1,0 +1,165 @@
+public import Domain
+import Foundation
+public import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+public import ServiceLifecycle
+
+/// The REST control plane: our HTTP/1.1 server (NIOHTTP1 codec, one child task per connection in a
+/// discarding task group) in front of the frozen router.
+///
+/// Graceful shutdown stops accepting, lets each connection finish the request it is on (and any it has
+/// already received), then closes it; idle connections close at once.
+public actor APIServer: Service {
+    private let configuration: APIConfiguration
+    private let responder: Responder
+    private let logger: Logger
+    private var port: Int?
+
+    public init(
+        configuration: APIConfiguration,
+        catalog: any Catalog,
+        listeners: any ListenerControl,
+        readiness: @escaping @Sendable () async -> [ReadinessCheck],
+        metrics: @escaping @Sendable () async -> String,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.responder = APIServer.makeResponder(
+            configuration: configuration, catalog: catalog, listeners: listeners, readiness: readiness,
+            metrics: metrics, logger: logger)
+    }
+
+    /// The router with every route of openapi.yaml (used by the server, and by tests without a socket).
+    static func makeResponder(
+        configuration: APIConfiguration, catalog: any Catalog, listeners: any ListenerControl,
+        readiness: @escaping @Sendable () async -> [ReadinessCheck], metrics: @escaping @Sendable () async -> String,
+        logger: Logger
+    ) -> Responder {
+        var router = RouterBuilder()
+        APIRoutes(catalog: catalog, listeners: listeners, readiness: readiness, metrics: metrics).register(in: &router)
+        return Responder(
+            routes: router.routes,
+            authenticator: TokenAuthenticator(adminTokens: configuration.adminTokens, readTokens: configuration.readTokens),
+            logger: logger)
+    }
+
+    /// The port actually bound (useful with port 0), once `run()` has bound it.
+    public var boundPort: Int? { port }
+
+    public func run() async throws {
+        let sslContext = try configuration.tls.map { tls in
+            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: tls.privateKeyFile, format: .pem)
+            return try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+        }
+        let configuration = self.configuration
+        let limits = {
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderFieldSize = configuration.maxHeaderFieldSize
+            limits.maxHeaderListSize = configuration.maxHeaderListSize
+            limits.maxHeaderFieldCount = configuration.maxHeaderCount
+            return limits
+        }()
+        let serverChannel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let sslContext {
+                        try sync.addHandler(NIOSSLServerHandler(context: sslContext))
+                    }
+                    try sync.addHandler(ConnectionTimeoutHandler(
+                        idleTimeout: TimeAmount(configuration.idleTimeout),
+                        requestTimeout: TimeAmount(configuration.requestTimeout)))
+                    try sync.addHandler(HTTPResponseEncoder())
+                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
+                        leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop, limitConfiguration: limits)))
+                    try sync.addHandler(HTTPConnectionHandler(maxBodySize: configuration.maxBodySize))
+                    return try NIOAsyncChannel<HTTPInbound, HTTPOutbound>(wrappingChannelSynchronously: channel)
+                }
+            }
+        port = serverChannel.channel.localAddress?.port
+        logger.info("REST API listening", metadata: [
+            "host": .string(configuration.host), "port": .stringConvertible(port ?? -1),
+            "tls": .stringConvertible(configuration.tls != nil),
+        ])
+        let responder = self.responder
+        let logger = self.logger
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await serverChannel.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        group.addTask {
+                            await APIServer.serve(connection, responder: responder, logger: logger)
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            serverChannel.channel.close(promise: nil)
+        }
+        logger.info("REST API stopped")
+    }
+
+    /// One connection: requests are answered strictly in order (pipelining keeps its order for free).
+    static func serve(_ connection: NIOAsyncChannel<HTTPInbound, HTTPOutbound>, responder: Responder, logger: Logger) async {
+        let channel = connection.channel
+        var logger = logger
+        if let remote = channel.remoteAddress { logger[metadataKey: "peer"] = .string("\(remote)") }
+        do {
+            try await withGracefulShutdownHandler {
+                try await connection.executeThenClose { inbound, outbound in
+                    for try await item in inbound {
+                        switch item {
+                        case .request(var request):
+                            request.requestId = RequestID.choose(from: request.headers)
+                            var response = await responder.respond(to: request)
+                            let close = !request.keepAlive
+                            finalize(&response, close: close, keepAliveHTTP10: !close && request.version.minor == 0)
+                            try await outbound.write(HTTPOutbound(response: response, close: close, omitBody: request.method == .HEAD))
+                            if close {
+                                try await channel.closeFuture.get()
+                                return
+                            }
+                        case .failure(let problem, let method, _):
+                            let requestId = RequestID.generate()
+                            var response = problem.response(requestId: requestId)
+                            response.headers.replaceOrAdd(name: "X-Request-Id", value: requestId)
+                            finalize(&response, close: true, keepAliveHTTP10: false)
+                            var requestLogger = logger
+                            requestLogger[metadataKey: "request_id"] = .string(requestId)
+                            Responder.record(method: method, route: Responder.unmatchedRoute, status: problem.status, elapsed: .zero, logger: requestLogger)
+                            try await outbound.write(HTTPOutbound(response: response, close: true, omitBody: false))
+                            try await channel.closeFuture.get()
+                            return
+                        }
+                    }
+                }
+            } onGracefulShutdown: {
+                channel.triggerUserOutboundEvent(ConnectionEvent.gracefulShutdown, promise: nil)
+            }
+        } catch {
+            logger.debug("connection ended with an error", metadata: ["error": .string(String(describing: error))])
+        }
+    }
+
+    private static func finalize(_ response: inout APIResponse, close: Bool, keepAliveHTTP10: Bool) {
+        if response.status != .noContent && response.status != .notModified {
+            response.headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
+        } else {
+            response.body.clear()
+        }
+        if close {
+            response.headers.replaceOrAdd(name: "Connection", value: "close")
+        } else if keepAliveHTTP10 {
+            response.headers.replaceOrAdd(name: "Connection", value: "keep-alive")
+        }
+    }
+}
