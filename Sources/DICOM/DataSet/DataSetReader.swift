@@ -1,0 +1,582 @@
+public import NIOCore
+
+/// The header of one data element as the reader met it (PS3.5 §7.1).
+///
+/// Explicit VR:  `gggg eeee VR len16 value` or `gggg eeee VR 0000 len32 value`
+/// Implicit VR:  `gggg eeee len32 value`
+public struct ElementHeader: Sendable, Hashable {
+    public var tag: Tag
+    /// The VR to interpret the value with, resolved the way pydicom resolves it at read time: explicit VR
+    /// as encoded, dictionary VR for implicit VR (private dictionary for private tags, `UN` otherwise),
+    /// and `UN` replaced by the dictionary VR when it is known.
+    public var vr: VR
+    /// When the dictionary gives several VRs ("OB or OW", "US or SS", "US or OW", "US or SS or OW"),
+    /// that string; `vr` is then a placeholder (`OB`, `US`, `OW`) until the data set resolves it.
+    public var ambiguousVR: String?
+    /// As encoded; `0xFFFF_FFFF` is undefined length.
+    public var length: UInt32
+    /// Offset of the element's first byte in the (inflated) data set stream.
+    public var offset: Int
+    public var isImplicitVR: Bool
+    public var isLittleEndian: Bool
+
+    public var hasUndefinedLength: Bool { length == 0xFFFF_FFFF }
+}
+
+/// What the reader found, in stream order. Sequences and items nest: every `sequenceStart` has one
+/// `sequenceEnd`, every `itemStart` one `itemEnd`.
+public enum DataSetEvent: Sendable, Hashable {
+    /// An element with its complete value (a slice of the input; not copied when it arrived whole).
+    case element(ElementHeader, value: ByteBuffer)
+    /// An element whose value was skipped: Pixel Data, binary values above `inlineBinaryLimit`,
+    /// other values above `maximumValueLength`, and undefined-length (encapsulated) values.
+    /// `valueLength` is the number of value bytes (for encapsulated data: items and their headers).
+    case skippedElement(ElementHeader, valueLength: Int)
+    case sequenceStart(ElementHeader)
+    case itemStart(offset: Int)
+    /// `isImplicitVR` is the encoding of the item's data set after pydicom's explicit/implicit check.
+    case itemEnd(isImplicitVR: Bool)
+    case sequenceEnd
+}
+
+/// Incremental data set reader: fed bytes in chunks of any size, it yields `DataSetEvent`s and never
+/// needs the whole data set. Reads implicit VR LE, explicit VR LE/BE and deflated explicit VR LE
+/// (PS3.5 §10, §A.5), defined and undefined-length sequences and items (§7.5), encapsulated values
+/// (§A.4) and private elements (§7.8), tolerating what pydicom tolerates.
+///
+/// Memory is bounded by the largest chunk handed in plus the largest value held
+/// (`maximumValueLength`) plus 64 KiB of inflated output; bulk values are skipped, not buffered.
+///
+/// Not Sendable when deflating (the zlib stream is a reference); keep one reader on one task.
+public struct DataSetReader {
+    public struct Options: Sendable, Hashable {
+        /// Binary values (OB, OD, OF, OL, OV, OW, UN and the ambiguous binary VRs) longer than this are
+        /// skipped. pydicom's JSON writer inlines up to `bulk_data_threshold // 4 * 3` bytes.
+        public var inlineBinaryLimit: Int
+        /// Other values longer than this are skipped too (a bound on memory; PS3.5 allows 4 GiB UT).
+        public var maximumValueLength: Int
+        /// Deepest sequence nesting accepted.
+        public var maximumDepth: Int
+        /// Most elements (all levels) accepted in one data set.
+        public var maximumElementCount: Int
+
+        public init(inlineBinaryLimit: Int = 768, maximumValueLength: Int = 4 << 20, maximumDepth: Int = 64,
+                    maximumElementCount: Int = 1_000_000) {
+            self.inlineBinaryLimit = inlineBinaryLimit
+            self.maximumValueLength = maximumValueLength
+            self.maximumDepth = maximumDepth
+            self.maximumElementCount = maximumElementCount
+        }
+    }
+
+    private struct DataSetFrame {
+        var end: Int?
+        var isImplicitVR: Bool
+        var isLittleEndian: Bool
+        var isTopLevel: Bool
+        /// pydicom's `_is_implicit_vr` check is still to be made on the first element.
+        var needsVRCheck: Bool
+        /// Private creator values by (group << 8 | block).
+        var creators: [UInt32: String] = [:]
+    }
+
+    private struct SequenceFrame {
+        var end: Int?
+        var isImplicitVR: Bool
+        var isLittleEndian: Bool
+    }
+
+    private struct EncapsulatedFrame {
+        var header: ElementHeader
+        var valueStart: Int
+    }
+
+    private enum Frame {
+        case dataSet(DataSetFrame)
+        case sequence(SequenceFrame)
+        case encapsulated(EncapsulatedFrame)
+    }
+
+    private enum State {
+        case header
+        case value(ElementHeader)
+        case skip(ElementHeader, remaining: Int, total: Int)
+        case fragment(remaining: Int)
+        case finished
+    }
+
+    public let options: Options
+    public let transferSyntax: TransferSyntax
+    private var buffer = ByteBuffer()
+    /// Stream offset of `buffer.readerIndex`.
+    private var position = 0
+    private var stack: [Frame]
+    private var state: State = .header
+    private var inflater: Inflater?
+    private var isAtEnd = false
+    private var elementCount = 0
+    private var sequenceDepth = 0
+    /// The data set ended early the way pydicom accepts (a cut value or header at top level).
+    public private(set) var wasTruncated = false
+
+    /// Offset in the decoded stream of the next byte to read.
+    public var offset: Int { position }
+
+    /// The top-level encoding: the transfer syntax's, or what pydicom's check of the first element found.
+    public private(set) var isImplicitVR: Bool
+
+    public init(transferSyntax: TransferSyntax, options: Options = .init()) throws(DataSetError) {
+        self.options = options
+        self.transferSyntax = transferSyntax
+        if transferSyntax.isDeflated { inflater = try Inflater() }
+        isImplicitVR = !transferSyntax.isExplicitVR
+        stack = [.dataSet(DataSetFrame(end: nil, isImplicitVR: !transferSyntax.isExplicitVR,
+                                       isLittleEndian: !transferSyntax.isBigEndian, isTopLevel: true, needsVRCheck: true))]
+    }
+
+    public init(transferSyntaxUID: String, options: Options = .init()) throws(DataSetError) {
+        guard let syntax = TransferSyntax.lookup(transferSyntaxUID) else {
+            // pydicom reads unknown (private) transfer syntaxes as explicit VR little endian.
+            try self.init(transferSyntax: TransferSyntax(uid: transferSyntaxUID, name: "", isExplicitVR: true,
+                                                         isBigEndian: false, isDeflated: false, isEncapsulated: true),
+                          options: options)
+            return
+        }
+        try self.init(transferSyntax: syntax, options: options)
+    }
+
+    /// Hands the reader the next bytes of the data set. Call `next()` until it returns nil afterwards.
+    public mutating func feed(_ chunk: ByteBuffer) {
+        guard chunk.readableBytes > 0 else { return }
+        if case .finished = state { return }
+        if let inflater {
+            inflater.append(chunk)
+            return
+        }
+        var chunk = chunk
+        // While skipping bulk data, drop bytes straight from the caller's chunk: nothing is copied.
+        if buffer.readableBytes == 0 {
+            chunk = skipFromChunk(chunk)
+            buffer = chunk
+            return
+        }
+        if buffer.readerIndex > 0 { buffer.discardReadBytes() }
+        buffer.writeBuffer(&chunk)
+    }
+
+    private mutating func skipFromChunk(_ chunk: ByteBuffer) -> ByteBuffer {
+        var chunk = chunk
+        switch state {
+        case .skip(let header, let remaining, let total):
+            let count = min(remaining, chunk.readableBytes)
+            chunk.moveReaderIndex(forwardBy: count)
+            position += count
+            state = .skip(header, remaining: remaining - count, total: total)
+        case .fragment(let remaining):
+            let count = min(remaining, chunk.readableBytes)
+            chunk.moveReaderIndex(forwardBy: count)
+            position += count
+            state = .fragment(remaining: remaining - count)
+        default:
+            break
+        }
+        return chunk
+    }
+
+    /// Marks the end of input. `next()` then reports what remains and finally nil, or throws when the
+    /// data set ends where pydicom would fail too (inside a sequence, item or deflate stream).
+    public mutating func finish() {
+        isAtEnd = true
+    }
+
+    /// The next event, or nil when more input is needed (or, after `finish()`, when the data set is done).
+    public mutating func next() throws(DataSetError) -> DataSetEvent? {
+        while true {
+            if let event = try step() { return event }
+            guard let inflater, inflater.hasPendingInput else {
+                if isAtEnd { return try endOfInput() }
+                return nil
+            }
+            if buffer.readerIndex > 0 { buffer.discardReadBytes() }
+            _ = try inflater.inflate(into: &buffer, maximumOutput: 64 << 10, offset: position)
+            if case .finished = state { return nil }
+        }
+    }
+
+    // MARK: - Parsing
+
+    private var readable: Int { buffer.readableBytes }
+
+    private mutating func consume(_ count: Int) {
+        buffer.moveReaderIndex(forwardBy: count)
+        position += count
+    }
+
+    private func uint16(at index: Int, littleEndian: Bool) -> UInt16 {
+        buffer.getInteger(at: buffer.readerIndex + index, endianness: littleEndian ? .little : .big, as: UInt16.self)!
+    }
+
+    private func uint32(at index: Int, littleEndian: Bool) -> UInt32 {
+        buffer.getInteger(at: buffer.readerIndex + index, endianness: littleEndian ? .little : .big, as: UInt32.self)!
+    }
+
+    private func byte(at index: Int) -> UInt8 { buffer.getInteger(at: buffer.readerIndex + index, as: UInt8.self)! }
+
+    /// One event, or nil when `buffer` lacks bytes.
+    private mutating func step() throws(DataSetError) -> DataSetEvent? {
+        while true {
+            switch state {
+            case .finished:
+                buffer = ByteBuffer()
+                return nil
+            case .skip(let header, let remaining, let total):
+                let count = min(remaining, readable)
+                consume(count)
+                if remaining - count > 0 {
+                    state = .skip(header, remaining: remaining - count, total: total)
+                    return nil
+                }
+                state = .header
+                return .skippedElement(header, valueLength: total)
+            case .fragment(let remaining):
+                let count = min(remaining, readable)
+                consume(count)
+                if remaining - count > 0 {
+                    state = .fragment(remaining: remaining - count)
+                    return nil
+                }
+                state = .header
+            case .value(let header):
+                let length = Int(header.length)
+                guard readable >= length else { return nil }
+                let value = buffer.readSlice(length: length)!
+                position += length
+                state = .header
+                recordCreator(header, value)
+                return .element(header, value: value)
+            case .header:
+                guard let top = stack.last else { return nil }
+                let result: StepResult
+                switch top {
+                case .dataSet(let frame): result = try dataSetStep(frame)
+                case .sequence(let frame): result = try sequenceStep(frame)
+                case .encapsulated(let frame): result = try encapsulatedStep(frame)
+                }
+                switch result {
+                case .event(let event): return event
+                case .needMore: return nil
+                case .again: continue
+                }
+            }
+        }
+    }
+
+    private enum StepResult {
+        case event(DataSetEvent)
+        case needMore
+        /// State or stack changed without an event.
+        case again
+    }
+
+    private mutating func recordCreator(_ header: ElementHeader, _ value: ByteBuffer) {
+        guard header.tag.isPrivateCreator, case .dataSet(var frame) = stack[stack.count - 1] else { return }
+        var bytes = Array(value.readableBytesView)
+        while let last = bytes.last, last == 0 || last == 0x20 { bytes.removeLast() }
+        let key = UInt32(header.tag.group) << 8 | UInt32(header.tag.element & 0xFF)
+        frame.creators[key] = String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+        stack[stack.count - 1] = .dataSet(frame)
+    }
+
+    private mutating func dataSetStep(_ frameIn: DataSetFrame) throws(DataSetError) -> StepResult {
+        var frame = frameIn
+        if let end = frame.end, position >= end {
+            stack.removeLast()
+            return .event(.itemEnd(isImplicitVR: frame.isImplicitVR))
+        }
+        if frame.needsVRCheck {
+            // pydicom `_is_implicit_vr`: look at the 2 bytes after the first tag.
+            guard readable >= 6 || isAtEnd else { return .needMore }
+            if readable >= 6 {
+                let first = byte(at: 4), second = byte(at: 5)
+                let foundImplicit = !(first > 0x40 && first < 0x5B && second > 0x40 && second < 0x5B)
+                if frame.isTopLevel {
+                    frame.isImplicitVR = foundImplicit
+                    isImplicitVR = foundImplicit
+                } else if !frame.isImplicitVR && foundImplicit {
+                    frame.isImplicitVR = true
+                }
+            }
+            frame.needsVRCheck = false
+            stack[stack.count - 1] = .dataSet(frame)
+        }
+        guard readable >= 8 else { return .needMore }
+        let little = frame.isLittleEndian
+        let tag = Tag(group: uint16(at: 0, littleEndian: little), element: uint16(at: 2, littleEndian: little))
+        let start = position
+
+        if tag == .itemDelimitation {
+            consume(8)
+            if frame.isTopLevel {
+                // pydicom stops reading the data set here and ignores what follows.
+                state = .finished
+                buffer = ByteBuffer()
+                return .needMore
+            }
+            stack.removeLast()
+            return .event(.itemEnd(isImplicitVR: frame.isImplicitVR))
+        }
+
+        var implicit = frame.isImplicitVR
+        var explicitVR: VR?
+        var headerLength = 8
+        var length: UInt32
+        if !implicit {
+            let first = byte(at: 4), second = byte(at: 5)
+            let candidate = VR(code: UInt16(first) << 8 | UInt16(second))
+            if VR.known.contains(candidate) {
+                explicitVR = candidate
+                if candidate.hasLongExplicitLength {
+                    guard readable >= 12 else {
+                        if isAtEnd { throw DataSetError(.unexpectedEndOfData, offset: start, tag: tag) }
+                        return .needMore
+                    }
+                    headerLength = 12
+                    length = uint32(at: 8, littleEndian: little)
+                } else {
+                    length = UInt32(uint16(at: 6, littleEndian: little))
+                }
+            } else if (first, second) < (0x41, 0x41) || (first, second) > (0x5A, 0x5A) {
+                // Not letters: this element is implicit VR (pydicom `assume_implicit_vr_switch`).
+                implicit = true
+                length = uint32(at: 4, littleEndian: little)
+            } else {
+                throw DataSetError(.unknownVR, offset: start, tag: tag)
+            }
+        } else {
+            length = uint32(at: 4, littleEndian: little)
+        }
+
+        elementCount += 1
+        if elementCount > options.maximumElementCount {
+            throw DataSetError(.tooManyElements, offset: start, tag: tag)
+        }
+
+        var header = ElementHeader(tag: tag, vr: .UN, ambiguousVR: nil, length: length, offset: start,
+                                   isImplicitVR: implicit, isLittleEndian: little)
+        let undefined = length == 0xFFFF_FFFF
+
+        if undefined {
+            var isSequence = false
+            var vr = explicitVR
+            if vr == .UN { vr = .SQ }  // pydicom `infer_sq_for_un_vr`
+            if vr == nil {
+                if let entry = DataElementDictionary.entry(for: tag) {
+                    vr = VR(entry.vr) ?? ambiguousPlaceholder(entry.vr)
+                    if VR(entry.vr) == nil { header.ambiguousVR = entry.vr }
+                } else {
+                    // Unknown tag: a sequence if an item tag follows (pydicom peeks 4 bytes).
+                    guard readable >= headerLength + 4 else {
+                        if isAtEnd { throw DataSetError(.unexpectedEndOfData, offset: start, tag: tag) }
+                        return .needMore
+                    }
+                    let next = Tag(group: uint16(at: headerLength, littleEndian: little),
+                                   element: uint16(at: headerLength + 2, littleEndian: little))
+                    if next == .item {
+                        vr = .SQ
+                    } else {
+                        vr = implicitVR(for: tag, length: length, frame: frame).vr
+                    }
+                }
+            }
+            isSequence = vr == .SQ
+            header.vr = vr ?? .UN
+            consume(headerLength)
+            if let end = frame.end, position > end {
+                throw DataSetError(.lengthExceedsParent, offset: start, tag: tag)
+            }
+            if isSequence {
+                try pushSequence(end: nil, implicit: implicit, little: little, at: start, tag: tag)
+                return .event(.sequenceStart(header))
+            }
+            stack.append(.encapsulated(EncapsulatedFrame(header: header, valueStart: position)))
+            return .again
+        }
+
+        // Defined length.
+        if let vr = explicitVR, vr != .UN {
+            header.vr = vr
+        } else if explicitVR == .UN {
+            // pydicom `replace_un_with_known_vr`.
+            if tag.isPrivate {
+                (header.vr, header.ambiguousVR) = privateVR(for: tag, frame: frame)
+            } else if length < 0xFFFF, let entry = DataElementDictionary.entry(for: tag) {
+                if let known = VR(entry.vr) {
+                    header.vr = known
+                } else if entry.vr != "NONE" {
+                    header.vr = ambiguousPlaceholder(entry.vr)
+                    header.ambiguousVR = entry.vr
+                }
+            } else {
+                header.vr = .UN
+            }
+        } else {
+            (header.vr, header.ambiguousVR) = implicitVR(for: tag, length: length, frame: frame)
+        }
+        consume(headerLength)
+        let valueEnd = position + Int(length)
+        if let end = frame.end, valueEnd > end {
+            throw DataSetError(.lengthExceedsParent, offset: start, tag: tag)
+        }
+        if header.vr == .SQ && header.ambiguousVR == nil {
+            try pushSequence(end: valueEnd, implicit: implicit, little: little, at: start, tag: tag)
+            return .event(.sequenceStart(header))
+        }
+        if shouldSkip(header) {
+            state = .skip(header, remaining: Int(length), total: Int(length))
+        } else {
+            state = .value(header)
+        }
+        return .again
+    }
+
+    private func ambiguousPlaceholder(_ dictionaryVR: String) -> VR {
+        switch dictionaryVR {
+        case "US or SS": return .US
+        case "OB or OW": return .OB
+        default: return .OW
+        }
+    }
+
+    private func implicitVR(for tag: Tag, length: UInt32, frame: DataSetFrame) -> (vr: VR, ambiguous: String?) {
+        if let entry = DataElementDictionary.entry(for: tag) {
+            if let vr = VR(entry.vr) { return (vr, nil) }
+            if entry.vr == "NONE" { return (.UN, nil) }
+            return (ambiguousPlaceholder(entry.vr), entry.vr)
+        }
+        if tag.isPrivate { return privateVR(for: tag, frame: frame) }
+        if tag.element == 0 { return (.UL, nil) }
+        return (.UN, nil)
+    }
+
+    /// pydicom `_private_vr_for_tag`.
+    private func privateVR(for tag: Tag, frame: DataSetFrame) -> (vr: VR, ambiguous: String?) {
+        if tag.isPrivateCreator { return (.LO, nil) }
+        if tag.element & 0xFF00 != 0 {
+            let key = UInt32(tag.group) << 8 | UInt32(tag.element >> 8)
+            if let creator = frame.creators[key], !creator.isEmpty,
+               let vrString = PrivateDictionary.vr(for: tag, creator: creator) {
+                if let vr = VR(vrString) { return (vr, nil) }
+                if vrString != "NONE" { return (ambiguousPlaceholder(vrString), vrString) }
+            }
+        }
+        return (.UN, nil)
+    }
+
+    private func shouldSkip(_ header: ElementHeader) -> Bool {
+        let length = Int(header.length)
+        if header.tag == .pixelData { return true }
+        let binary = header.vr.isBinary || (header.ambiguousVR != nil && header.ambiguousVR != "US or SS")
+        if binary { return length > options.inlineBinaryLimit }
+        return length > options.maximumValueLength
+    }
+
+    private mutating func pushSequence(end: Int?, implicit: Bool, little: Bool, at offset: Int, tag: Tag) throws(DataSetError) {
+        sequenceDepth += 1
+        if sequenceDepth > options.maximumDepth {
+            throw DataSetError(.nestingTooDeep, offset: offset, tag: tag)
+        }
+        stack.append(.sequence(SequenceFrame(end: end, isImplicitVR: implicit, isLittleEndian: little)))
+    }
+
+    private mutating func sequenceStep(_ frame: SequenceFrame) throws(DataSetError) -> StepResult {
+        if let end = frame.end, position >= end {
+            stack.removeLast()
+            sequenceDepth -= 1
+            return .event(.sequenceEnd)
+        }
+        guard readable >= 8 else { return .needMore }
+        let little = frame.isLittleEndian
+        let tag = Tag(group: uint16(at: 0, littleEndian: little), element: uint16(at: 2, littleEndian: little))
+        let length = uint32(at: 4, littleEndian: little)
+        let start = position
+        consume(8)
+        if tag == .sequenceDelimitation {
+            stack.removeLast()
+            sequenceDepth -= 1
+            return .event(.sequenceEnd)
+        }
+        // pydicom reads any other tag as an item header.
+        var itemEnd: Int?
+        if length != 0xFFFF_FFFF {
+            itemEnd = position + Int(length)
+            if let end = frame.end, itemEnd! > end {
+                throw DataSetError(.lengthExceedsParent, offset: start, tag: tag)
+            }
+        }
+        stack.append(.dataSet(DataSetFrame(end: itemEnd, isImplicitVR: frame.isImplicitVR, isLittleEndian: little,
+                                           isTopLevel: false, needsVRCheck: !frame.isImplicitVR)))
+        return .event(.itemStart(offset: start))
+    }
+
+    private mutating func encapsulatedStep(_ frame: EncapsulatedFrame) throws(DataSetError) -> StepResult {
+        guard readable >= 8 else { return .needMore }
+        let little = frame.header.isLittleEndian
+        let tag = Tag(group: uint16(at: 0, littleEndian: little), element: uint16(at: 2, littleEndian: little))
+        let length = uint32(at: 4, littleEndian: little)
+        let start = position
+        if tag == .sequenceDelimitation {
+            let total = position - frame.valueStart
+            consume(8)
+            stack.removeLast()
+            return .event(.skippedElement(frame.header, valueLength: total))
+        }
+        guard tag == .item else { throw DataSetError(.malformedEncapsulation, offset: start, tag: frame.header.tag) }
+        guard length != 0xFFFF_FFFF else { throw DataSetError(.invalidUndefinedLength, offset: start, tag: frame.header.tag) }
+        consume(8)
+        state = .fragment(remaining: Int(length))
+        return .again
+    }
+
+    /// Called when input has ended and `step` needs more bytes.
+    private mutating func endOfInput() throws(DataSetError) -> DataSetEvent? {
+        if let inflater, !inflater.isFinished {
+            throw DataSetError(.unexpectedEndOfData, offset: position)
+        }
+        switch state {
+        case .finished:
+            return nil
+        case .value(let header):
+            guard stack.count == 1 else { throw DataSetError(.unexpectedEndOfData, offset: position, tag: header.tag) }
+            // pydicom keeps the bytes that are there.
+            let value = buffer.readSlice(length: readable)!
+            position += value.readableBytes
+            wasTruncated = true
+            state = .finished
+            recordCreator(header, value)
+            return .element(header, value: value)
+        case .skip(let header, let remaining, let total):
+            guard stack.count == 1 else { throw DataSetError(.unexpectedEndOfData, offset: position, tag: header.tag) }
+            wasTruncated = true
+            state = .finished
+            return .skippedElement(header, valueLength: total - remaining)
+        case .fragment:
+            guard stack.count == 2 else { throw DataSetError(.unexpectedEndOfData, offset: position) }
+            // pydicom drops an unterminated encapsulated value at top level and ends the data set.
+            wasTruncated = true
+            state = .finished
+            return nil
+        case .header:
+            if stack.count == 1 {
+                if readable > 0 { wasTruncated = true }
+                state = .finished
+                return nil
+            }
+            if stack.count == 2, case .encapsulated = stack[1] {
+                wasTruncated = true
+                state = .finished
+                return nil
+            }
+            throw DataSetError(.unexpectedEndOfData, offset: position)
+        }
+    }
+}
