@@ -78,10 +78,15 @@ public struct SpecificCharacterSet: Sendable, Hashable {
             return values(Self.latin1(bytes)).map { strip($0) }
         case "AS", "CS", "DA", "DT", "TM":
             return values(rstrip(Self.latin1(bytes), [" ", "\0"]))
-        case "DS":
-            return values(rstrip(strip(Self.latin1(bytes)), [" ", "\0"])).map(Self.numberString)
-        case "IS":
-            return values(rstrip(Self.latin1(bytes), [" ", "\0"])).map(Self.numberString)
+        case "DS", "IS":
+            // A value DSfloat / IS cannot parse makes pydicom convert the element as SH instead.
+            let text = rstrip(vr == "DS" ? strip(Self.latin1(bytes)) : Self.latin1(bytes), [" ", "\0"])
+            let items = values(text)
+            let valid = items.allSatisfy { item in
+                strip(item).isEmpty || (vr == "DS" ? PythonNumber.isFloat(item) : PythonNumber.isIntegerString(item))
+            }
+            guard valid else { return decode(bytes, vr: "SH", splitValues: splitValues) }
+            return items.map { vr == "IS" ? PythonNumber.integerStringValue($0) : Self.numberString($0) }
         case "UI":
             return values(rstrip(Self.latin1(bytes), ["\0", " "])).map { strip($0) }
         case "UR":
@@ -337,4 +342,75 @@ private func strip(_ text: String) -> String {
     while let last = scalars.last, isPythonWhitespace(last) { scalars.removeLast() }
     while let first = scalars.first, isPythonWhitespace(first) { scalars.removeFirst() }
     return String(scalars)
+}
+
+/// The grammar of Python's `float(str)` and `int(str)`, which decide whether pydicom accepts a DS or IS value.
+enum PythonNumber {
+    /// `float(text)` succeeds: optional sign, then "inf", "infinity", "nan" or a decimal number with
+    /// optional exponent; "_" only between digits; surrounding whitespace allowed.
+    static func isFloat(_ text: String) -> Bool {
+        let scalars = Array(strip(text).unicodeScalars)
+        var i = 0
+        if i < scalars.count, scalars[i] == "+" || scalars[i] == "-" { i += 1 }
+        let rest = String(String.UnicodeScalarView(scalars[i...])).lowercased()
+        if rest == "inf" || rest == "infinity" || rest == "nan" { return true }
+        let integerDigits = digitPart(scalars, &i)
+        var fractionDigits = 0
+        if i < scalars.count, scalars[i] == "." {
+            i += 1
+            fractionDigits = digitPart(scalars, &i)
+            if fractionDigits < 0 { return false }
+        }
+        guard integerDigits >= 0, integerDigits + fractionDigits > 0 else { return false }
+        if i < scalars.count, scalars[i] == "e" || scalars[i] == "E" {
+            i += 1
+            if i < scalars.count, scalars[i] == "+" || scalars[i] == "-" { i += 1 }
+            guard digitPart(scalars, &i) > 0 else { return false }
+        }
+        return i == scalars.count
+    }
+
+    /// pydicom's IS accepts `int(text)`, or `float(text)` when that is finite and not NaN
+    /// (an infinite value makes pydicom raise instead; treated as invalid here).
+    static func isIntegerString(_ text: String) -> Bool {
+        let scalars = Array(strip(text).unicodeScalars)
+        var i = 0
+        if i < scalars.count, scalars[i] == "+" || scalars[i] == "-" { i += 1 }
+        if digitPart(scalars, &i) > 0 && i == scalars.count { return true }
+        guard isFloat(text) else { return false }
+        let lowered = strip(text).lowercased()
+        return !lowered.hasSuffix("nan") && !lowered.hasSuffix("inf") && !lowered.hasSuffix("infinity")
+    }
+
+    /// `str()` of pydicom's IS for a valid value: the stripped text, except for a non-integral number,
+    /// which pydicom keeps as an ISfloat whose `str()` is Python's `repr(float)`.
+    static func integerStringValue(_ text: String) -> String {
+        let stripped = strip(text)
+        if stripped.isEmpty { return text }
+        var scalars = Array(stripped.unicodeScalars)
+        var i = 0
+        if scalars.first == "+" || scalars.first == "-" { i += 1 }
+        if digitPart(scalars, &i) > 0 && i == scalars.count { return stripped }
+        scalars.removeAll { $0 == "_" }
+        guard let value = Double(String(String.UnicodeScalarView(scalars))), value != value.rounded(.towardZero)
+        else { return stripped }
+        // Swift's shortest round-trip form uses the same digits and exponent thresholds as Python's repr.
+        return value.description
+    }
+
+    /// Digits with single underscores between them; the number of digits, 0 when none, -1 when malformed.
+    private static func digitPart(_ scalars: [Unicode.Scalar], _ i: inout Int) -> Int {
+        var count = 0
+        while i < scalars.count {
+            if ("0"..."9").contains(scalars[i]) {
+                count += 1
+                i += 1
+            } else if scalars[i] == "_", count > 0, i + 1 < scalars.count, ("0"..."9").contains(scalars[i + 1]) {
+                i += 1
+            } else {
+                break
+            }
+        }
+        return count
+    }
 }
