@@ -1,0 +1,277 @@
+public import Domain
+import Foundation
+public import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Objects as files under a root folder, with the same keys as S3.
+///
+/// Safety: every folder on the way is opened relative to the previous one with `O_NOFOLLOW`, and the
+/// file is created with `O_EXCL | O_NOFOLLOW` and renamed into place (`rename` replaces a symlink, it
+/// does not follow it), so no key and no symlink inside the root can make us write outside it.
+/// Durability: temp file in the target folder, `fsync`, `rename`, `fsync` of the folder.
+public struct FilesystemObjectStore: ObjectStore {
+    /// Absolute root path.
+    public let root: String
+    /// Bytes gathered before one `write(2)`.
+    static let writeBufferSize = 1 << 20
+
+    public init(root: String) {
+        var path = root
+        if !path.hasPrefix("/") {
+            path = FileManager.default.currentDirectoryPath + "/" + path
+        }
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        self.root = path
+    }
+
+    /// `file:///absolute/path`, percent-encoded.
+    public func uri(for key: String) -> String {
+        "file://" + SigV4Signer.uriEncode(root + "/" + key, keepSlash: true)
+    }
+
+    public func beginUpload(key: String, options: ObjectPutOptions) async throws -> any ObjectUpload {
+        try ObjectKey.validate(key)
+        let encoder = try options.gzipLevel.map { try GzipEncoder(level: $0) }
+        let root = self.root
+        let opened = try await NIOThreadPool.singleton.runIfActive {
+            try FileOps.openForWrite(root: root, key: key)
+        }
+        return FilesystemUpload(key: key, uri: uri(for: key), directory: opened.directory, file: opened.file,
+                                tempName: opened.tempName, finalName: opened.finalName, encoder: encoder)
+    }
+
+    public func put(key: String, body: ByteBuffer, options: ObjectPutOptions) async throws -> StoredObject {
+        let upload = try await beginUpload(key: key, options: options)
+        try await upload.write(body)
+        return try await upload.finish()
+    }
+
+    public func delete(key: String) async throws {
+        try ObjectKey.validate(key)
+        let root = self.root
+        try await NIOThreadPool.singleton.runIfActive {
+            try FileOps.delete(root: root, key: key)
+        }
+    }
+
+    /// The root exists (it is created if missing) and a file can be created, synced and removed in it.
+    public func check() async throws {
+        let root = self.root
+        try await NIOThreadPool.singleton.runIfActive {
+            let dir = try FileOps.openRoot(root)
+            defer { close(dir) }
+            let name = ".check-\(UInt64.random(in: 0...UInt64.max))"
+            let fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw FileOps.error("create probe file", errno) }
+            close(fd)
+            unlinkat(dir, name, 0)
+        }
+    }
+}
+
+/// A write in progress: the temp file is open in its final folder.
+actor FilesystemUpload: ObjectUpload {
+    private let key: String
+    private let uri: String
+    private var directory: Int32
+    private var file: Int32
+    private let tempName: String
+    private let finalName: String
+    private var encoder: GzipEncoder?
+    private var pending = ByteBuffer()
+    private var contentLength: Int64 = 0
+    private var storedLength: Int64 = 0
+    private var open = true
+
+    init(key: String, uri: String, directory: Int32, file: Int32, tempName: String, finalName: String,
+         encoder: GzipEncoder?) {
+        self.key = key
+        self.uri = uri
+        self.directory = directory
+        self.file = file
+        self.tempName = tempName
+        self.finalName = finalName
+        self.encoder = encoder
+    }
+
+    func write(_ chunk: ByteBuffer) async throws {
+        guard open else { throw ObjectStoreError(.aborted, detail: "upload already finished or aborted") }
+        do {
+            try Task.checkCancellation()
+            contentLength += Int64(chunk.readableBytes)
+            let bytes = try encoder.map { try $0.compress(chunk) } ?? chunk
+            try await stage(bytes)
+        } catch {
+            await discard()
+            throw error
+        }
+    }
+
+    func finish() async throws -> StoredObject {
+        guard open else { throw ObjectStoreError(.aborted, detail: "upload already finished or aborted") }
+        do {
+            try Task.checkCancellation()
+            if let encoder {
+                try await stage(try encoder.finish())
+                self.encoder = nil
+            }
+            try await flush()
+            let (dir, fd, temp, final) = (directory, file, tempName, finalName)
+            try await NIOThreadPool.singleton.runIfActive {
+                guard fsync(fd) == 0 else { throw FileOps.error("fsync", errno) }
+                guard renameat(dir, temp, dir, final) == 0 else { throw FileOps.error("rename", errno) }
+                guard fsync(dir) == 0 else { throw FileOps.error("fsync folder", errno) }
+            }
+            open = false
+            close(fd)
+            close(dir)
+            return StoredObject(key: key, uri: uri, contentLength: contentLength, storedLength: storedLength)
+        } catch {
+            await discard()
+            throw error
+        }
+    }
+
+    func abort() async {
+        await discard()
+    }
+
+    private func stage(_ bytes: ByteBuffer) async throws {
+        if pending.readableBytes + bytes.readableBytes > FilesystemObjectStore.writeBufferSize {
+            try await flush()
+        }
+        if bytes.readableBytes >= FilesystemObjectStore.writeBufferSize {
+            try await writeOut(bytes)
+        } else {
+            var bytes = bytes
+            pending.writeBuffer(&bytes)
+        }
+    }
+
+    private func flush() async throws {
+        guard pending.readableBytes > 0 else { return }
+        let bytes = pending
+        pending = ByteBuffer()
+        try await writeOut(bytes)
+    }
+
+    private func writeOut(_ bytes: ByteBuffer) async throws {
+        let fd = file
+        try await NIOThreadPool.singleton.runIfActive {
+            try bytes.withUnsafeReadableBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw FileOps.error("write", errno)
+                    }
+                    offset += n
+                }
+            }
+        }
+        storedLength += Int64(bytes.readableBytes)
+    }
+
+    /// Closes and removes the temp file; nothing of the object remains.
+    private func discard() async {
+        guard open else { return }
+        open = false
+        pending = ByteBuffer()
+        encoder = nil
+        let (dir, fd, temp) = (directory, file, tempName)
+        close(fd)
+        unlinkat(dir, temp, 0)
+        close(dir)
+    }
+}
+
+/// Blocking file-system steps, run on NIO's thread pool.
+enum FileOps {
+    static func error(_ operation: String, _ code: Int32) -> ObjectStoreError {
+        let reason = String(cString: strerror(code))
+        switch code {
+        case ELOOP, ENOTDIR:
+            return ObjectStoreError(.invalidKey, detail: "filesystem \(operation): a path component is a symlink or not a folder (\(reason))")
+        case EACCES, EPERM, EROFS:
+            return ObjectStoreError(.unauthorized, detail: "filesystem \(operation): \(reason)")
+        case ENOENT:
+            return ObjectStoreError(.notFound, detail: "filesystem \(operation): \(reason)")
+        default:
+            return ObjectStoreError(.unavailable, detail: "filesystem \(operation): \(reason)")
+        }
+    }
+
+    /// Opens (creating it and its parents when missing) the root folder.
+    static func openRoot(_ root: String) throws -> Int32 {
+        var fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 && errno == ENOENT {
+            do {
+                try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            } catch {
+                throw ObjectStoreError(.unavailable, detail: "filesystem: cannot create root folder")
+            }
+            fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        }
+        guard fd >= 0 else { throw Self.error("open root", errno) }
+        return fd
+    }
+
+    /// Walks the key's folders from the root without following symlinks, creating missing ones.
+    static func openParent(root: String, key: String, create: Bool) throws -> (directory: Int32, name: String) {
+        var segments = key.split(separator: "/").map(String.init)
+        let name = segments.removeLast()
+        var dir = try openRoot(root)
+        for segment in segments {
+            var next = openat(dir, segment, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if next < 0 && errno == ENOENT && create {
+                if mkdirat(dir, segment, 0o755) != 0 && errno != EEXIST {
+                    let code = errno
+                    close(dir)
+                    throw Self.error("mkdir", code)
+                }
+                next = openat(dir, segment, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            }
+            let code = errno
+            close(dir)
+            guard next >= 0 else { throw Self.error("open folder", code) }
+            dir = next
+        }
+        return (dir, name)
+    }
+
+    static func openForWrite(root: String, key: String) throws -> (directory: Int32, file: Int32, tempName: String, finalName: String) {
+        let (dir, name) = try openParent(root: root, key: key, create: true)
+        let tempName = ".\(name.prefix(100)).tmp-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
+        let fd = openat(dir, tempName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let code = errno
+            close(dir)
+            throw Self.error("create temp file", code)
+        }
+        return (dir, fd, tempName, name)
+    }
+
+    static func delete(root: String, key: String) throws {
+        let dir: Int32
+        let name: String
+        do {
+            (dir, name) = try openParent(root: root, key: key, create: false)
+        } catch let error as ObjectStoreError where error.code == .notFound {
+            return
+        }
+        defer { close(dir) }
+        if unlinkat(dir, name, 0) != 0 && errno != ENOENT {
+            throw Self.error("unlink", errno)
+        }
+        fsync(dir)
+    }
+}

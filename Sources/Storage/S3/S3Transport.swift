@@ -1,0 +1,310 @@
+import AsyncHTTPClient
+import Crypto
+import Domain
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import NIOHTTP1
+
+/// One S3 call, with its body fully buffered (a single PUT body or one multipart part), so a retry
+/// re-sends exactly the same bytes and the payload hash is computed once.
+struct S3Request: Sendable {
+    var operation: String
+    var method: HTTPMethod
+    /// nil addresses the bucket itself.
+    var key: String?
+    var query: [(String, String)]
+    var headers: [(String, String)]
+    var body: ByteBuffer?
+    var payloadSHA256: String
+
+    init(operation: String, method: HTTPMethod, key: String?, query: [(String, String)] = [],
+         headers: [(String, String)] = [], body: ByteBuffer? = nil) {
+        self.operation = operation
+        self.method = method
+        self.key = key
+        self.query = query
+        self.headers = headers
+        self.body = body
+        if let body {
+            var sha = SHA256()
+            var md5 = Insecure.MD5()
+            body.withUnsafeReadableBytes { bytes in
+                sha.update(bufferPointer: bytes)
+                md5.update(bufferPointer: bytes)
+            }
+            self.payloadSHA256 = SigV4Signer.hex(sha.finalize())
+            // Content-MD5 makes S3 refuse a body corrupted on the way (BadDigest), on every PUT/part.
+            self.headers.append(("content-md5", Data(md5.finalize()).base64EncodedString()))
+        } else {
+            self.payloadSHA256 = SigV4Signer.emptyPayloadSHA256
+        }
+    }
+}
+
+struct S3Response: Sendable {
+    var status: HTTPResponseStatus
+    var headers: HTTPHeaders
+    var body: ByteBuffer?
+
+    var bodyText: String {
+        body.map { String(buffer: $0) } ?? ""
+    }
+}
+
+/// Addressing, signing, sending and retrying. Futures (not tasks) carry a request in flight, so a
+/// multipart part can upload while the caller fills the next one without any unstructured task.
+final class S3Transport: Sendable {
+    let configuration: S3Configuration
+    let credentialsProvider: any AWSCredentialsProvider
+    let httpClient: HTTPClient
+    let logger: Logger
+    private let scheme: String
+    /// Host header value (with the port when it is not the scheme's default).
+    private let endpointHost: String
+    private let pathStyle: Bool
+
+    init(configuration: S3Configuration, credentials: any AWSCredentialsProvider, httpClient: HTTPClient,
+         logger: Logger) throws {
+        self.configuration = configuration
+        self.credentialsProvider = credentials
+        self.httpClient = httpClient
+        self.logger = logger
+        if let endpoint = configuration.endpoint {
+            guard let url = URL(string: endpoint), let scheme = url.scheme?.lowercased(),
+                  scheme == "http" || scheme == "https", let host = url.host, !host.isEmpty
+            else {
+                throw ObjectStoreError(.unavailable, detail: "invalid S3 endpoint URL")
+            }
+            self.scheme = scheme
+            let defaultPort = scheme == "https" ? 443 : 80
+            if let port = url.port, port != defaultPort {
+                self.endpointHost = "\(host.lowercased()):\(port)"
+            } else {
+                self.endpointHost = host.lowercased()
+            }
+            self.pathStyle = true
+        } else {
+            self.scheme = "https"
+            self.pathStyle = configuration.forcePathStyle || !Self.isVirtualHostCompatible(configuration.bucket)
+            self.endpointHost = pathStyle
+                ? "s3.\(configuration.region).amazonaws.com"
+                : "\(configuration.bucket).s3.\(configuration.region).amazonaws.com"
+        }
+    }
+
+    /// Bucket names that can be a DNS label under TLS: lowercase letters, digits, hyphens, no dots.
+    static func isVirtualHostCompatible(_ bucket: String) -> Bool {
+        guard (3...63).contains(bucket.utf8.count) else { return false }
+        return bucket.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
+            && !bucket.hasPrefix("-") && !bucket.hasSuffix("-")
+    }
+
+    /// Host header and canonical (once-encoded) path of a key or of the bucket.
+    func location(key: String?) -> (host: String, canonicalURI: String) {
+        let encodedKey = key.map { SigV4Signer.uriEncode($0, keepSlash: true) }
+        if pathStyle {
+            let bucketPath = "/" + SigV4Signer.uriEncode(configuration.bucket, keepSlash: false)
+            return (endpointHost, encodedKey.map { bucketPath + "/" + $0 } ?? bucketPath)
+        }
+        return (endpointHost, "/" + (encodedKey ?? ""))
+    }
+
+    func url(host: String, canonicalURI: String, queryString: String) -> String {
+        "\(scheme)://\(host)\(canonicalURI)" + (queryString.isEmpty ? "" : "?\(queryString)")
+    }
+
+    // MARK: - Presigning
+
+    func presignedURL(method: String, key: String, expires: Duration, credentials: AWSCredentials, date: Date) -> String {
+        let (host, uri) = location(key: key)
+        let signer = SigV4Signer(credentials: credentials, region: configuration.region)
+        let seconds = max(1, min(604_800, Int(expires.seconds.rounded(.down))))
+        let presigned = signer.presign(method: method, canonicalURI: uri, query: [], host: host,
+                                       expiresSeconds: seconds, date: date)
+        return url(host: host, canonicalURI: uri, queryString: presigned.queryString)
+    }
+
+    // MARK: - Sending with retries
+
+    /// Fetches credentials, then sends with retries.
+    func execute(_ request: S3Request) async throws -> S3Response {
+        let credentials = try await credentialsProvider.credentials()
+        return try await execute(request, credentials: credentials).get()
+    }
+
+    /// Sends `request`, retrying retryable failures; the future fails with `ObjectStoreError`.
+    func execute(_ request: S3Request, credentials: AWSCredentials) -> EventLoopFuture<S3Response> {
+        let eventLoop = httpClient.eventLoopGroup.any()
+        let promise = eventLoop.makePromise(of: S3Response.self)
+        let started = NIODeadline.now()
+        let deadline = started + TimeAmount(configuration.retry.maxTotalTime)
+        attempt(1, request: request, credentials: credentials, eventLoop: eventLoop, started: started,
+                deadline: deadline, promise: promise)
+        return promise.futureResult
+    }
+
+    private func attempt(_ number: Int, request: S3Request, credentials: AWSCredentials, eventLoop: any EventLoop,
+                         started: NIODeadline, deadline: NIODeadline, promise: EventLoopPromise<S3Response>) {
+        let now = NIODeadline.now()
+        let attemptDeadline = min(deadline, now + TimeAmount(configuration.retry.attemptTimeout))
+        let httpRequest: HTTPClient.Request
+        do {
+            httpRequest = try makeHTTPRequest(request, credentials: credentials)
+        } catch {
+            promise.fail(ObjectStoreError(.unavailable, detail: "\(request.operation): cannot build request"))
+            return
+        }
+        httpClient.execute(request: httpRequest, eventLoop: .delegate(on: eventLoop), deadline: attemptDeadline,
+                           logger: logger)
+            .whenComplete { result in
+                let outcome: Outcome
+                switch result {
+                case .success(let response):
+                    let s3Response = S3Response(status: response.status, headers: response.headers, body: response.body)
+                    Self.count(request.operation, status: String(response.status.code))
+                    outcome = Self.classify(s3Response, operation: request.operation)
+                case .failure(let error):
+                    Self.count(request.operation, status: "error")
+                    outcome = Self.classify(error, operation: request.operation)
+                }
+                switch outcome {
+                case .success(let response):
+                    promise.succeed(response)
+                case .fail(let error):
+                    promise.fail(error)
+                case .retry(let lastStatus):
+                    let elapsed = NIODeadline.now() - started
+                    let delay = self.backoff(attempt: number)
+                    if number >= self.configuration.retry.maxAttempts || NIODeadline.now() + delay >= deadline {
+                        let reason = number >= self.configuration.retry.maxAttempts ? "attempts exhausted" : "time bound reached"
+                        promise.fail(ObjectStoreError(.unavailable, detail:
+                            "\(request.operation) failed after \(number) attempt(s) in \(Self.format(elapsed)) (\(reason)); last status: \(lastStatus)"))
+                        return
+                    }
+                    Counter(label: "s3_retries_total", dimensions: [("operation", request.operation)]).increment()
+                    self.logger.debug("retrying S3 request", metadata: [
+                        "operation": "\(request.operation)", "attempt": "\(number)", "lastStatus": "\(lastStatus)",
+                    ])
+                    eventLoop.scheduleTask(in: delay) {
+                        self.attempt(number + 1, request: request, credentials: credentials, eventLoop: eventLoop,
+                                     started: started, deadline: deadline, promise: promise)
+                    }
+                }
+            }
+    }
+
+    private func makeHTTPRequest(_ request: S3Request, credentials: AWSCredentials) throws -> HTTPClient.Request {
+        let (host, uri) = location(key: request.key)
+        let signer = SigV4Signer(credentials: credentials, region: configuration.region)
+        let signed = signer.sign(method: request.method.rawValue, canonicalURI: uri, query: request.query, host: host,
+                                 headers: request.headers, payloadSHA256: request.payloadSHA256, date: Date())
+        var headers = HTTPHeaders()
+        for (name, value) in signed.headers {
+            headers.add(name: name, value: value)
+        }
+        let queryString = SigV4Signer.canonicalQuery(request.query)
+        let body: HTTPClient.Body?
+        if let data = request.body {
+            body = .byteBuffer(data)
+        } else if request.method == .PUT || request.method == .POST {
+            body = .byteBuffer(ByteBuffer())
+        } else {
+            body = nil
+        }
+        return try HTTPClient.Request(url: url(host: host, canonicalURI: uri, queryString: queryString),
+                                      method: request.method, headers: headers, body: body)
+    }
+
+    private static func count(_ operation: String, status: String) {
+        Counter(label: "s3_requests_total", dimensions: [("operation", operation), ("status", status)]).increment()
+    }
+
+    // MARK: - Classification
+
+    enum Outcome {
+        case success(S3Response)
+        case retry(lastStatus: String)
+        case fail(ObjectStoreError)
+    }
+
+    static let throttlingCodes: Set<String> = [
+        "SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
+        "RequestLimitExceeded", "TooManyRequestsException", "ProvisionedThroughputExceededException",
+        "RequestTimeout", "RequestTimeoutException", "InternalError", "ServiceUnavailable",
+    ]
+
+    static func classify(_ response: S3Response, operation: String) -> Outcome {
+        let code = response.status.code
+        let errorCode = S3XML.value(of: "Code", in: response.bodyText)
+        if (200..<300).contains(code) {
+            // CompleteMultipartUpload may answer 200 with an <Error> document.
+            if operation == "CompleteMultipartUpload", response.bodyText.contains("<Error>") {
+                let s3Code = errorCode ?? "unknown"
+                if throttlingCodes.contains(s3Code) { return .retry(lastStatus: "200 \(s3Code)") }
+                return .fail(ObjectStoreError(.unavailable, detail: "\(operation) failed: HTTP 200 \(s3Code)"))
+            }
+            return .success(response)
+        }
+        let status = "\(code)" + (errorCode.map { " \($0)" } ?? "")
+        if code >= 500 || code == 429 || (errorCode.map { throttlingCodes.contains($0) } ?? false) {
+            return .retry(lastStatus: status)
+        }
+        switch code {
+        case 401, 403:
+            return .fail(ObjectStoreError(.unauthorized, detail: "\(operation) refused: HTTP \(status)"))
+        case 404:
+            return .fail(ObjectStoreError(.notFound, detail: "\(operation) failed: HTTP \(status)"))
+        default:
+            return .fail(ObjectStoreError(.unavailable, detail: "\(operation) failed: HTTP \(status)"))
+        }
+    }
+
+    static func classify(_ error: any Error, operation: String) -> Outcome {
+        if let error = error as? HTTPClientError {
+            let permanent: [HTTPClientError] = [
+                .invalidURL, .emptyHost, .emptyScheme, .unsupportedScheme(""), .cancelled, .alreadyShutdown,
+                .bodyLengthMismatch, .missingSocketPath,
+            ]
+            if permanent.contains(where: { $0 == error }) || error.description.contains("unsupportedScheme") {
+                return .fail(ObjectStoreError(.unavailable, detail: "\(operation) failed: \(describe(error))"))
+            }
+        }
+        return .retry(lastStatus: describe(error))
+    }
+
+    /// A short, data-free name for a transport error.
+    static func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        if text.localizedCaseInsensitiveContains("refused") { return "connection refused" }
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded: return "timeout (deadline exceeded)"
+            case .connectTimeout: return "connect timeout"
+            case .readTimeout: return "read timeout"
+            case .remoteConnectionClosed: return "connection closed by peer"
+            default: return "transport error (\(error))"
+            }
+        }
+        if text.localizedCaseInsensitiveContains("reset") { return "connection reset" }
+        return "transport error (\(String(describing: type(of: error))): \(text.prefix(120)))"
+    }
+
+    /// Full jitter: uniform in [0, min(maxDelay, base * 2^(attempt-1))).
+    func backoff(attempt: Int) -> TimeAmount {
+        let base = configuration.retry.baseDelay.seconds
+        let cap = min(configuration.retry.maxDelay.seconds, base * pow(2, Double(min(attempt - 1, 30))))
+        return .nanoseconds(Int64(Double.random(in: 0...max(cap, 0.001)) * 1e9))
+    }
+
+    static func format(_ amount: TimeAmount) -> String {
+        String(format: "%.2fs", Double(amount.nanoseconds) / 1e9)
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        self = .nanoseconds(Int64(duration.seconds * 1e9))
+    }
+}

@@ -1,0 +1,180 @@
+import Domain
+import Logging
+import NIOCore
+
+/// One streaming object write to S3.
+///
+/// Bytes (gzip-compressed on the way when asked) fill a part buffer. A full part is sent only once
+/// more bytes arrive, so an object that ends at or below the single-PUT threshold is one `PutObject`.
+/// Otherwise the first full part creates the multipart upload; each part is uploaded while the next
+/// one fills, and `write` waits for part N before handing off part N+1: at most two parts are held.
+/// Any failure, cancellation or `abort()` ends in `AbortMultipartUpload`, so no parts stay behind.
+actor S3Upload: ObjectUpload {
+    private enum State { case open, finished, aborted }
+
+    private let store: S3ObjectStore
+    private let key: String
+    private let options: ObjectPutOptions
+    private let partSize: Int
+    private let singlePutThreshold: Int
+    private var encoder: GzipEncoder?
+    private var current = ByteBuffer()
+    private var uploadId: String?
+    private var inFlight: EventLoopFuture<CompletedPart>?
+    private var completed: [CompletedPart] = []
+    private var nextPartNumber = 1
+    private var contentLength: Int64 = 0
+    private var storedLength: Int64 = 0
+    private var state = State.open
+
+    init(store: S3ObjectStore, key: String, options: ObjectPutOptions) throws {
+        self.store = store
+        self.key = key
+        self.options = options
+        self.partSize = store.configuration.partSize
+        self.singlePutThreshold = store.configuration.singlePutThreshold
+        self.encoder = try options.gzipLevel.map { try GzipEncoder(level: $0) }
+    }
+
+    func write(_ chunk: ByteBuffer) async throws {
+        try ensureOpen()
+        do {
+            try Task.checkCancellation()
+            contentLength += Int64(chunk.readableBytes)
+            if let encoder {
+                try await append(try encoder.compress(chunk))
+            } else {
+                try await append(chunk)
+            }
+        } catch {
+            throw await failed(error)
+        }
+    }
+
+    func finish() async throws -> StoredObject {
+        try ensureOpen()
+        do {
+            try Task.checkCancellation()
+            if let encoder {
+                try await append(try encoder.finish())
+                self.encoder = nil
+            }
+            if uploadId == nil, current.readableBytes <= singlePutThreshold {
+                let body = current
+                current = ByteBuffer()
+                try await store.putObject(key: key, body: body, options: options)
+                storedLength = Int64(body.readableBytes)
+            } else {
+                if current.readableBytes > 0 || uploadId == nil {
+                    try await emitPart()
+                }
+                try await collectInFlight()
+                guard let uploadId else { throw ObjectStoreError(.aborted, detail: "upload was aborted") }
+                try await store.completeMultipartUpload(key: key, uploadId: uploadId, parts: completed)
+                self.uploadId = nil
+            }
+            try ensureOpen()
+            state = .finished
+            return StoredObject(key: key, uri: store.uri(for: key), contentLength: contentLength,
+                                storedLength: storedLength)
+        } catch {
+            throw await failed(error)
+        }
+    }
+
+    func abort() async {
+        guard state == .open else { return }
+        state = .aborted
+        await cleanUp()
+    }
+
+    // MARK: - Parts
+
+    private func append(_ bytes: ByteBuffer) async throws {
+        var bytes = bytes
+        while bytes.readableBytes > 0 {
+            if current.readableBytes >= partSize {
+                try await emitPart()
+            }
+            let count = min(partSize - current.readableBytes, bytes.readableBytes)
+            if nextPartNumber > 1, current.capacity < partSize {
+                // After the first part every part is full-size: allocate it once, exactly.
+                current.reserveCapacity(partSize)
+            }
+            var slice = bytes.readSlice(length: count)!
+            current.writeBuffer(&slice)
+        }
+    }
+
+    /// Hands `current` to a part upload, after the previous part finished.
+    private func emitPart() async throws {
+        let part = current
+        current = ByteBuffer()
+        if uploadId == nil {
+            let id = try await store.createMultipartUpload(key: key, options: options)
+            uploadId = id
+            try ensureOpen()
+        }
+        try await collectInFlight()
+        guard nextPartNumber <= S3Configuration.maximumPartCount else {
+            throw ObjectStoreError(.unavailable, detail: "UploadPart: more than \(S3Configuration.maximumPartCount) parts; raise partSize")
+        }
+        let credentials = try await store.transport.credentialsProvider.credentials()
+        try ensureOpen()
+        guard let uploadId else { throw ObjectStoreError(.aborted, detail: "upload was aborted") }
+        storedLength += Int64(part.readableBytes)
+        inFlight = store.uploadPart(key: key, uploadId: uploadId, partNumber: nextPartNumber, body: part,
+                                    credentials: credentials)
+        nextPartNumber += 1
+    }
+
+    private func collectInFlight() async throws {
+        guard let future = inFlight else { return }
+        inFlight = nil
+        completed.append(try await future.get())
+        try ensureOpen()
+    }
+
+    // MARK: - Failure
+
+    private func ensureOpen() throws {
+        switch state {
+        case .open: return
+        case .finished: throw ObjectStoreError(.aborted, detail: "upload already finished")
+        case .aborted: throw ObjectStoreError(.aborted, detail: "upload was aborted")
+        }
+    }
+
+    /// Aborts what exists remotely and returns the error to throw.
+    private func failed(_ error: any Error) async -> any Error {
+        if state == .open {
+            state = .aborted
+            await cleanUp()
+        }
+        if error is ObjectStoreError || error is CancellationError { return error }
+        return ObjectStoreError(.unavailable, detail: "upload failed: \(String(describing: type(of: error)))")
+    }
+
+    private func cleanUp() async {
+        current = ByteBuffer()
+        encoder = nil
+        if let future = inFlight {
+            inFlight = nil
+            // Wait for the part in flight so it cannot land after the abort.
+            do {
+                _ = try await future.get()
+            } catch {
+                store.logger.debug("part upload failed during abort", metadata: ["error": "\(error)"])
+            }
+        }
+        if let id = uploadId {
+            uploadId = nil
+            do {
+                try await store.abortMultipartUpload(key: key, uploadId: id)
+            } catch {
+                store.logger.error("AbortMultipartUpload failed; parts may remain until a lifecycle rule removes them",
+                                   metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
