@@ -1,0 +1,397 @@
+public import Domain
+public import Logging
+import Crypto
+import DICOM
+import Foundation
+import Metrics
+import NIOCore
+
+/// The instance sink of the product (issue 5): each C-STORE streams into a Part10 object while the codec
+/// reads the same bytes once for the DICOM JSON metadata and the catalog attributes. The C-STORE answer
+/// is success only after the Part10 object is complete, the metadata object is written (when on) and the
+/// catalog row is committed; every failure before that answers a failure status and records nothing.
+public struct IngestSink: InstanceSink {
+    public struct Options: Sendable {
+        /// How much of the data set head may be held while waiting for the attributes the object key needs.
+        public var maximumKeyLookahead: Int = 4 * 1024 * 1024
+        /// Binary values larger than this are omitted from the JSON metadata (PS3.18 F.2.6 allows omission).
+        public var bulkDataThreshold: Int = 1024
+        public init() {}
+    }
+
+    let listener: ListenerConfig
+    let layout: ObjectKeyLayout
+    let store: any ObjectStore
+    let recorder: any IngestRecorder
+    let options: Options
+    let logger: Logger
+    let serializer: KeyedSerializer
+
+    public init(listener: ListenerConfig, store: any ObjectStore, recorder: any IngestRecorder,
+                serializer: KeyedSerializer, options: Options = Options(), logger: Logger) throws {
+        self.listener = listener
+        self.layout = try ObjectKeyLayout(target: listener.storage)
+        self.store = store
+        self.recorder = recorder
+        self.serializer = serializer
+        self.options = options
+        self.logger = logger
+    }
+
+    public func beginStore(_ request: StoreRequest) async throws -> any InstanceReceiver {
+        let extractor: MetadataExtractor
+        do {
+            extractor = try MetadataExtractor(
+                transferSyntaxUID: request.transferSyntaxUID,
+                options: MetadataOptions(bulkDataThreshold: options.bulkDataThreshold))
+        } catch {
+            throw StoreFailure(.cannotUnderstand("Transfer syntax not readable: \(error)"))
+        }
+        return IngestReceiver(request: request, sink: self, extractor: extractor)
+    }
+
+    public func associationAccepted(_ context: AssociationContext) async {
+        let record = AssociationRecord(
+            id: context.associationId, listenerId: context.listener.id, callingAETitle: context.callingAETitle,
+            calledAETitle: context.calledAETitle, peerAddress: context.peerAddress, startedAt: context.startedAt)
+        do {
+            try await recorder.startAssociation(record)
+        } catch {
+            logger.error("could not record association start", metadata: context.logMetadata.merging(["error": "\(error)"]) { $1 })
+        }
+    }
+
+    public func associationEnded(_ context: AssociationContext, outcome: AssociationOutcome) async {
+        do {
+            try await recorder.endAssociation(id: context.associationId, outcome: outcome, endedAt: Date())
+        } catch {
+            logger.error("could not record association end", metadata: context.logMetadata.merging(["error": "\(error)"]) { $1 })
+        }
+    }
+
+    public func associationRejected(_ rejection: RejectedAssociation) async {
+        let record = AssociationRecord(
+            listenerId: rejection.listener.id, callingAETitle: rejection.callingAETitle, calledAETitle: rejection.calledAETitle,
+            peerAddress: rejection.peerAddress, startedAt: rejection.at, endedAt: rejection.at, outcome: .rejected,
+            rejectReason: rejection.reason)
+        do {
+            try await recorder.startAssociation(record)
+        } catch {
+            logger.error("could not record rejected association", metadata: ["listener": "\(rejection.listener.name)", "error": "\(error)"])
+        }
+    }
+}
+
+extension AssociationContext {
+    var logMetadata: Logger.Metadata {
+        ["association": "\(associationId)", "listener": "\(listener.name)", "calling_ae": "\(callingAETitle)", "peer": "\(peerAddress)"]
+    }
+}
+
+/// Serialises the commit step (object completion, metadata write, catalog upsert) of receives that share a
+/// SOP Instance UID, so two concurrent receives of the same instance end with one consistent object and row.
+public actor KeyedSerializer {
+    private var tails: [String: Int] = [:]
+    private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+
+    public init() {}
+
+    public func withLock<T: Sendable>(_ key: String, _ body: @Sendable () async throws -> T) async rethrows -> T {
+        await acquire(key)
+        defer { release(key) }
+        return try await body()
+    }
+
+    private func acquire(_ key: String) async {
+        if tails[key, default: 0] == 0 {
+            tails[key] = 1
+            return
+        }
+        tails[key, default: 0] += 1
+        await withCheckedContinuation { continuation in
+            waiters[key, default: []].append(continuation)
+        }
+    }
+
+    private func release(_ key: String) {
+        let remaining = tails[key, default: 1] - 1
+        if remaining == 0 {
+            tails[key] = nil
+            waiters[key] = nil
+        } else {
+            tails[key] = remaining
+            let next = waiters[key]!.removeFirst()
+            next.resume()
+        }
+    }
+}
+
+/// One C-STORE in flight. The listener calls `receive` sequentially, then exactly one of `finish`/`cancel`.
+actor IngestReceiver: InstanceReceiver {
+    private enum Phase {
+        /// Holding the head of the data set until the attributes the key needs have been read.
+        case lookahead([ByteBuffer], Int)
+        case streaming(any ObjectUpload, keys: (dicom: String, metadata: String))
+        case done
+    }
+
+    private let request: StoreRequest
+    private let sink: IngestSink
+    private let receivedAt = Date()
+    private let started = ContinuousClock.now
+    private var extractor: MetadataExtractor
+    private var hasher = SHA256()
+    private var part10Bytes: Int64 = 0
+    private var phase: Phase
+    private var header: ByteBuffer
+    private var logger: Logger
+
+    init(request: StoreRequest, sink: IngestSink, extractor: MetadataExtractor) {
+        self.request = request
+        self.sink = sink
+        self.extractor = extractor
+        let ctx = request.association
+        self.header = Part10.fileMetaHeader(
+            sopClassUID: request.affectedSOPClassUID, sopInstanceUID: request.affectedSOPInstanceUID,
+            transferSyntaxUID: request.transferSyntaxUID, sourceAETitle: ctx.callingAETitle,
+            sendingAETitle: ctx.callingAETitle, receivingAETitle: ctx.calledAETitle)
+        self.phase = .lookahead([], 0)
+        var logger = sink.logger
+        for (k, v) in ctx.logMetadata { logger[metadataKey: k] = v }
+        logger[metadataKey: "message_id"] = "\(request.messageID)"
+        self.logger = logger
+        var hasher = SHA256()
+        header.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+        self.hasher = hasher
+        self.part10Bytes = Int64(header.readableBytes)
+    }
+
+    func receive(_ fragment: ByteBuffer) async throws {
+        do {
+            try extractor.consume(fragment)
+        } catch {
+            try await fail(StoreStatus.cannotUnderstand("Cannot parse data set: \(error)"), reason: "unreadable data set", error: error)
+        }
+        fragment.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+        part10Bytes += Int64(fragment.readableBytes)
+
+        switch phase {
+        case .lookahead(var held, let heldBytes):
+            held.append(fragment)
+            let total = heldBytes + fragment.readableBytes
+            if let keys = try await keysIfReady(final: false) {
+                try await startUpload(keys: keys, held: held)
+            } else if total > sink.options.maximumKeyLookahead {
+                try await fail(.cannotUnderstand("Attributes for the object key not found in data set head"),
+                           reason: "key attributes missing", error: nil)
+            } else {
+                phase = .lookahead(held, total)
+            }
+        case .streaming(let upload, _):
+            do {
+                try await upload.write(fragment)
+            } catch {
+                try await fail(.outOfResources("Object store write failed"), reason: "object store write failed", error: error)
+            }
+        case .done:
+            throw StoreFailure(.processingFailure("Instance already completed"))
+        }
+    }
+
+    func finish() async -> StoreStatus {
+        do {
+            return try await complete()
+        } catch let failure as StoreFailure {
+            return failure.status
+        } catch {
+            await cleanup()
+            countFailure(reason: "internal")
+            logger.error("C-STORE failed", metadata: ["error": "\(error)"])
+            return .processingFailure("Internal error")
+        }
+    }
+
+    func cancel() async {
+        if case .done = phase { return }
+        await cleanup()
+        countFailure(reason: "cancelled")
+        logger.notice("C-STORE cancelled; nothing stored")
+    }
+
+    // MARK: - Steps
+
+    private func complete() async throws -> StoreStatus {
+        if case .lookahead(let held, _) = phase {
+            guard let keys = try await keysIfReady(final: true) else {
+                try await fail(.cannotUnderstand("Attributes for the object key not found"), reason: "key attributes missing", error: nil)
+            }
+            try await startUpload(keys: keys, held: held)
+        }
+        guard case .streaming(let upload, let keys) = phase else {
+            throw StoreFailure(.processingFailure("Instance already completed"))
+        }
+
+        let metadata: ExtractedMetadata
+        do {
+            metadata = try extractor.finish()
+        } catch {
+            try await fail(.cannotUnderstand("Cannot parse data set: \(error)"), reason: "unreadable data set", error: error)
+        }
+        let attributes = metadata.attributes
+        if let uid = attributes.sopInstanceUID, uid != request.affectedSOPInstanceUID {
+            try await fail(.dataSetDoesNotMatchSOPClass("SOP Instance UID differs from C-STORE-RQ"), reason: "sop instance uid mismatch", error: nil)
+        }
+        if let uid = attributes.sopClassUID, uid != request.affectedSOPClassUID {
+            try await fail(.dataSetDoesNotMatchSOPClass("SOP Class UID differs from C-STORE-RQ"), reason: "sop class uid mismatch", error: nil)
+        }
+        guard let studyUID = attributes.studyInstanceUID, let seriesUID = attributes.seriesInstanceUID else {
+            try await fail(.dataSetDoesNotMatchSOPClass("Study or Series Instance UID missing"), reason: "missing study/series uid", error: nil)
+        }
+
+        let target = request.association.listener.storage
+        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let ctx = request.association
+        let sink = self.sink
+        let part10Bytes = self.part10Bytes
+        let receivedAt = self.receivedAt
+        let request = self.request
+
+        let outcome: Result<InstanceRecord, StoreFailure> = await sink.serializer.withLock(request.affectedSOPInstanceUID) {
+            let stored: StoredObject
+            do {
+                stored = try await upload.finish()
+            } catch {
+                return .failure(StoreFailure(.outOfResources("Object store unavailable")))
+            }
+            var metadataURI: String?
+            if target.createMetadata {
+                do {
+                    let json = try await sink.store.put(
+                        key: keys.metadata, body: metadata.json,
+                        options: ObjectPutOptions(contentType: ObjectPutOptions.dicomJSONContentType,
+                                                  gzipLevel: target.gzip ? target.gzipLevel : nil,
+                                                  storageClass: target.storageClass,
+                                                  serverSideEncryption: target.serverSideEncryption, kmsKeyId: target.kmsKeyId))
+                    metadataURI = json.uri
+                } catch {
+                    return .failure(StoreFailure(.outOfResources("Metadata object store unavailable")))
+                }
+            }
+            let record = InstanceRecord(
+                sopInstanceUID: request.affectedSOPInstanceUID, sopClassUID: request.affectedSOPClassUID,
+                seriesInstanceUID: seriesUID, studyInstanceUID: studyUID, instanceNumber: attributes.instanceNumber,
+                transferSyntaxUID: request.transferSyntaxUID, sizeBytes: part10Bytes, storedBytes: stored.storedLength,
+                objectUri: stored.uri, metadataUri: metadataURI, sha256: digest, listenerId: ctx.listener.id,
+                associationId: ctx.associationId, callingAETitle: ctx.callingAETitle, calledAETitle: ctx.calledAETitle,
+                peerAddress: ctx.peerAddress, receivedAt: receivedAt,
+                patientId: attributes.patientID, patientName: attributes.patientName, patientBirthDate: attributes.patientBirthDate,
+                patientSex: attributes.patientSex, studyDate: attributes.studyDate, studyTime: attributes.studyTime,
+                studyDescription: attributes.studyDescription, accessionNumber: attributes.accessionNumber,
+                seriesNumber: attributes.seriesNumber, seriesDescription: attributes.seriesDescription,
+                modality: attributes.modality, numberOfFrames: attributes.numberOfFrames)
+            do {
+                return .success(try await sink.recorder.recordInstance(record))
+            } catch {
+                return .failure(StoreFailure(.outOfResources("Catalog unavailable")))
+            }
+        }
+
+        phase = .done
+        switch outcome {
+        case .success(let record):
+            let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+            Counter(label: "dicom_instances_stored_total", dimensions: [("listener", ctx.listener.name)]).increment()
+            Counter(label: "dicom_instance_bytes_total", dimensions: [("listener", ctx.listener.name)]).increment(by: Int(part10Bytes))
+            Metrics.Timer(label: "dicom_store_duration_seconds", dimensions: [("listener", ctx.listener.name)])
+                .recordNanoseconds(Int64(seconds * 1e9))
+            logger.info("stored instance", metadata: [
+                "bytes": "\(part10Bytes)", "stored_bytes": "\(record.storedBytes)", "receive_count": "\(record.receiveCount)",
+                "object": "\(record.objectUri)",
+            ])
+            return .success
+        case .failure(let failure):
+            countFailure(reason: failure.status.errorComment ?? "store")
+            await recordFailure()
+            logger.warning("C-STORE failed", metadata: ["status": "\(failure.status)"])
+            return failure.status
+        }
+    }
+
+    /// The keys, once every attribute they need is known; nil while more data set is needed.
+    private func keysIfReady(final: Bool) async throws -> (dicom: String, metadata: String)? {
+        let attributes = extractor.attributes
+        let needed = sink.layout.requiredDataSetPlaceholders
+        let haveAll = needed.allSatisfy { placeholder in
+            switch placeholder {
+            case .studyInstanceUID: return attributes.studyInstanceUID != nil
+            case .seriesInstanceUID: return attributes.seriesInstanceUID != nil
+            case .modality: return attributes.modality != nil
+            default: return true
+            }
+        }
+        if !haveAll && !final { return nil }
+        let ctx = request.association
+        let values = ObjectKeyLayout.Values(
+            studyInstanceUID: attributes.studyInstanceUID, seriesInstanceUID: attributes.seriesInstanceUID,
+            sopInstanceUID: request.affectedSOPInstanceUID, modality: attributes.modality,
+            callingAETitle: ctx.callingAETitle, calledAETitle: ctx.calledAETitle, listenerName: ctx.listener.name,
+            receivedAt: receivedAt)
+        do {
+            return try sink.layout.keys(for: values)
+        } catch {
+            try await fail(.cannotUnderstand("Object key: \(error)"), reason: "no valid object key", error: error)
+        }
+    }
+
+    private func startUpload(keys: (dicom: String, metadata: String), held: [ByteBuffer]) async throws {
+        let target = request.association.listener.storage
+        let upload: any ObjectUpload
+        do {
+            upload = try await sink.store.beginUpload(
+                key: keys.dicom,
+                options: ObjectPutOptions(contentType: ObjectPutOptions.dicomContentType,
+                                          gzipLevel: target.gzip ? target.gzipLevel : nil,
+                                          storageClass: target.storageClass,
+                                          serverSideEncryption: target.serverSideEncryption, kmsKeyId: target.kmsKeyId))
+        } catch {
+            try await fail(.outOfResources("Object store unavailable"), reason: "object store unavailable", error: error)
+        }
+        phase = .streaming(upload, keys: keys)
+        do {
+            try await upload.write(header)
+            for chunk in held { try await upload.write(chunk) }
+        } catch {
+            try await fail(.outOfResources("Object store write failed"), reason: "object store write failed", error: error)
+        }
+    }
+
+    /// Ends this C-STORE with `status`: aborts any partial upload, counts and records the failure.
+    private func fail(_ status: StoreStatus, reason: String, error: (any Error)?) async throws -> Never {
+        await cleanup()
+        countFailure(reason: reason)
+        await recordFailure()
+        var metadata: Logger.Metadata = ["status": "\(status)", "reason": "\(reason)"]
+        if let error { metadata["error"] = "\(error)" }
+        logger.warning("C-STORE failed", metadata: metadata)
+        throw StoreFailure(status)
+    }
+
+    private func cleanup() async {
+        if case .streaming(let upload, _) = phase {
+            await upload.abort()
+        }
+        phase = .done
+    }
+
+    private func recordFailure() async {
+        do {
+            try await sink.recorder.recordFailure(associationId: request.association.associationId)
+        } catch {
+            logger.warning("could not count failed instance", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func countFailure(reason: String) {
+        Counter(label: "dicom_instances_failed_total", dimensions: [("listener", request.association.listener.name)]).increment()
+    }
+}

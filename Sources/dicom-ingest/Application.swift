@@ -1,0 +1,207 @@
+import API
+import AsyncHTTPClient
+import Domain
+import Foundation
+import Listener
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+import Storage
+import UnixSignals
+
+/// Composition root: the only place that wires concrete types together. Service order is
+/// catalog → listener supervisor → REST API, so graceful shutdown stops the API first, then lets the
+/// listeners drain, and closes the catalog last.
+struct Application {
+    let configuration: ServiceConfiguration
+
+    func run() async throws {
+        let logger = bootstrapLogging()
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        var httpConfiguration = HTTPClient.Configuration()
+        httpConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.s3MaxConnections)
+        httpConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(60))
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+
+        do {
+            try await runServices(logger: logger, registry: registry, httpClient: httpClient)
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
+        try await httpClient.shutdown()
+    }
+
+    private func runServices(logger: Logger, registry: PrometheusCollectorRegistry, httpClient: HTTPClient) async throws {
+        let configuration = self.configuration
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+
+        let catalog: any Catalog
+        var catalogServices: [any Service] = []
+        if let url = configuration.databaseURL {
+            let postgres = try PostgresCatalog(url: url, logger: logger)
+            catalog = postgres
+            catalogServices.append(postgres)
+        } else {
+            catalog = try SQLiteCatalog(path: configuration.dataDirectory + "/catalog.sqlite", logger: logger)
+        }
+
+        let credentials = CachingCredentialsProvider(EnvironmentCredentialsProvider())
+        let stores = DefaultObjectStoreProvider(
+            httpClient: httpClient, credentials: credentials, defaultRegion: configuration.awsRegion,
+            defaultEndpoint: configuration.s3Endpoint, logger: logger)
+        let defaultRoot = configuration.dataDirectory + "/objects"
+        let serializer = KeyedSerializer()
+        let supervisor = ListenerSupervisor(
+            store: catalog,
+            makeSink: { listener in
+                var target = listener.storage
+                if target.backend == .filesystem, target.path == nil { target.path = defaultRoot }
+                var effective = listener
+                effective.storage = target
+                let store = try await stores.objectStore(for: target)
+                return try IngestSink(listener: effective, store: store, recorder: catalog, serializer: serializer,
+                                      logger: Logger(label: "dicom-ingest.ingest"))
+            },
+            pollInterval: configuration.listenerPollInterval,
+            shutdownGracePeriod: configuration.shutdownGracePeriod,
+            logger: Logger(label: "dicom-ingest.listener"))
+
+        var adminTokens = configuration.adminTokens
+        var httpHost = configuration.httpHost
+        if adminTokens.isEmpty && configuration.readTokens.isEmpty {
+            let token = Self.generateToken()
+            adminTokens.insert(token)
+            if configuration.httpHostIsDefault { httpHost = "127.0.0.1" }
+            logger.warning("No DICOM_INGEST_ADMIN_TOKENS configured: REST API bound to \(httpHost); generated admin token for this run: \(token)")
+        }
+        let apiConfiguration = APIConfiguration(
+            host: httpHost, port: configuration.httpPort,
+            tls: configuration.httpTLS.map { APIConfiguration.TLS(certificateFile: $0.certificateFile, privateKeyFile: $0.privateKeyFile) },
+            adminTokens: adminTokens, readTokens: configuration.readTokens)
+        let api = APIServer(
+            configuration: apiConfiguration, catalog: catalog, listeners: supervisor,
+            readiness: {
+                var checks: [ReadinessCheck] = []
+                do {
+                    try await catalog.ping()
+                    checks.append(ReadinessCheck(name: "catalog", error: nil))
+                } catch {
+                    checks.append(ReadinessCheck(name: "catalog", error: "\(error)"))
+                    return checks
+                }
+                let listeners = (try? await catalog.listListeners()) ?? []
+                var seen = Set<StorageTarget>()
+                for listener in listeners where listener.enabled {
+                    var target = listener.storage
+                    if target.backend == .filesystem, target.path == nil { target.path = defaultRoot }
+                    guard seen.insert(target).inserted else { continue }
+                    let name = target.backend == .s3 ? "s3://\(target.bucket ?? "")" : "file://\(target.path ?? "")"
+                    do {
+                        try await stores.objectStore(for: target).check()
+                        checks.append(ReadinessCheck(name: name, error: nil))
+                    } catch {
+                        checks.append(ReadinessCheck(name: name, error: "\(error)"))
+                    }
+                }
+                return checks
+            },
+            metrics: { registry.emitToString() },
+            logger: Logger(label: "dicom-ingest.api"))
+
+        let startup = Startup(configuration: configuration, catalog: catalog, services: [supervisor, api], logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: catalogServices.map { .init(service: $0) } + [.init(service: startup)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+    }
+
+    private func bootstrapLogging() -> Logger {
+        let level = configuration.logLevel
+        switch configuration.logFormat {
+        case .text:
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardOutput(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case .json:
+            LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+        }
+        return Logger(label: "dicom-ingest")
+    }
+
+    static func generateToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+}
+
+/// Runs the schema migrations, applies the listeners the environment asks for, then runs the supervisor and
+/// the REST API as an inner group (so they shut down before the catalog does).
+struct Startup: Service {
+    let configuration: ServiceConfiguration
+    let catalog: any Catalog
+    let services: [any Service]
+    let logger: Logger
+
+    func run() async throws {
+        try await migrateWithRetry()
+        try await applyConfiguredListeners()
+        let inner = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
+        try await inner.run()
+    }
+
+    private func migrateWithRetry() async throws {
+        var attempt = 0
+        while true {
+            do {
+                if let postgres = catalog as? PostgresCatalog {
+                    try await postgres.migrate()
+                } else if let sqlite = catalog as? SQLiteCatalog {
+                    try await sqlite.migrate()
+                }
+                return
+            } catch let error as CatalogError where error.code == .schemaMismatch {
+                logger.critical("catalog schema does not match this binary", metadata: ["error": "\(error)"])
+                throw error
+            } catch {
+                attempt += 1
+                if attempt >= 30 { throw error }
+                logger.warning("catalog not reachable yet; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func applyConfiguredListeners() async throws {
+        let existing = try await catalog.listListeners()
+        for wanted in configuration.seedListeners {
+            if var current = existing.first(where: { $0.name == wanted.name }) {
+                let id = current.id
+                let created = current.createdAt
+                current = wanted
+                current.id = id
+                current.createdAt = created
+                current.updatedAt = Date()
+                try await catalog.updateListener(current)
+                logger.info("listener updated from the environment", metadata: ["listener": "\(wanted.name)", "port": "\(wanted.port)"])
+            } else {
+                try await catalog.createListener(wanted)
+                logger.info("listener created from the environment", metadata: ["listener": "\(wanted.name)", "port": "\(wanted.port)"])
+            }
+        }
+        if configuration.wantsEmbeddedDefaultListener && existing.isEmpty {
+            let listener = configuration.embeddedDefaultListener()
+            try await catalog.createListener(listener)
+            logger.info("embedded default: listener 'default' on port 11112 storing under \(listener.storage.path ?? "")")
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+import Logging
+
+/// One JSON object per line on stdout: `ts`, `level`, `logger`, `msg` and the metadata as strings.
+/// Suits log shippers (CloudWatch, Loki) that parse JSON lines.
+struct JSONLogHandler: LogHandler {
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level
+    let label: String
+
+    init(label: String, level: Logger.Level) {
+        self.label = label
+        self.logLevel = level
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var object: [String: String] = [:]
+        for (key, value) in metadata { object[key] = "\(value)" }
+        if let extra = event.metadata {
+            for (key, value) in extra { object[key] = "\(value)" }
+        }
+        object["ts"] = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        object["level"] = event.level.rawValue
+        object["logger"] = label
+        object["msg"] = event.message.description
+        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        data.append(0x0A)
+        FileHandle.standardOutput.write(data)
+    }
+}
