@@ -1,0 +1,58 @@
+import DICOM
+import Domain
+import NIOCore
+import NIOSSL
+
+/// The channel pipeline of one admitted connection:
+/// `[TLS] → byte counter → PDU decoder → PDU encoder → NIOAsyncChannel<PDU, PDU>`.
+///
+/// The async side buffers at most two decoded PDUs (high watermark 2); past that NIO stops reading the
+/// socket, so while the sink is busy memory stays at about one PDU being decoded plus two waiting.
+enum AssociationPipeline {
+    /// The P-DATA-TF Maximum Length we advertise (PS3.8 Annex D.1). `maxPDUSize` 0 ("no limit") advertises
+    /// the hard cap rather than 0: a peer told "unlimited" may send a whole multi-gigabyte data set in one
+    /// PDU, which we would have to refuse. So 0 means "as large as we accept", never more than the cap.
+    static func advertisedMaximumPDULength(_ limits: ListenerLimits) -> UInt32 {
+        let cap = ListenerLimits.hardMaximumPDUSize
+        let configured = limits.maxPDUSize <= 0 ? cap : min(limits.maxPDUSize, cap)
+        return UInt32(configured)
+    }
+
+    /// Installs the byte-level handlers; called on the channel's event loop before it is registered.
+    static func configure(_ channel: any Channel, tls: NIOSSLContext?, limits: ListenerLimits,
+                          metrics: ListenerMetrics) throws {
+        let pipeline = channel.pipeline.syncOperations
+        if let tls {
+            try pipeline.addHandler(NIOSSLServerHandler(context: tls))
+        }
+        try pipeline.addHandler(ReceivedBytesCounter(metrics: metrics))
+        let decoder = PDUDecoder(maximumPDULength: advertisedMaximumPDULength(limits))
+        try pipeline.addHandler(ByteToMessageHandler(decoder, maximumBufferSize: decoder.maximumBufferSize))
+        try pipeline.addHandler(MessageToByteHandler(PDUEncoder()))
+    }
+
+    /// Adds the async bridge; called on the event loop while reading is still off.
+    static func wrap(_ channel: any Channel) throws -> NIOAsyncChannel<PDU, PDU> {
+        try NIOAsyncChannel<PDU, PDU>(
+            wrappingChannelSynchronously: channel,
+            configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2))
+        )
+    }
+}
+
+/// Counts the bytes of PDUs received (after TLS) into `dicom_pdu_bytes_received_total`.
+final class ReceivedBytesCounter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let metrics: ListenerMetrics
+
+    init(metrics: ListenerMetrics) {
+        self.metrics = metrics
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        metrics.pduBytesReceived(Self.unwrapInboundIn(data).readableBytes)
+        context.fireChannelRead(data)
+    }
+}

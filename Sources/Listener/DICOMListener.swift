@@ -1,0 +1,279 @@
+import DICOM
+import Domain
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// One bound DIMSE listener: a server socket, its accept loop, and one child task per association.
+///
+/// The binding (port, address, TLS context) is fixed for the life of the value; the rules (AE titles,
+/// allowed peers, limits, sink) can be replaced with `update`, and apply to connections accepted
+/// afterwards. The supervisor owns the value: `bind` → `run()` in a task → `stop(gracePeriod:)`.
+final class DICOMListener: Sendable {
+    let id: UUID
+    let localAddress: SocketAddress?
+
+    private let serverChannel: NIOAsyncChannel<AcceptedConnection, Never>
+    private let shared: NIOLockedValueBox<Shared>
+    private let stopRequests: AsyncStream<Duration>
+    private let stopRequester: AsyncStream<Duration>.Continuation
+    private let finished: EventLoopPromise<Void>
+    private let logger: Logger
+
+    /// What the accept loop and the associations read at each new connection.
+    struct Rules: Sendable {
+        var config: ListenerConfig
+        var sink: any InstanceSink
+        var peerPolicy: PeerPolicy
+        var metrics: ListenerMetrics
+    }
+
+    private struct Shared: Sendable {
+        var rules: Rules
+        /// Associations accepted (A-ASSOCIATE-AC sent) and not yet ended: `maxAssociations` counts these.
+        var activeAssociations: Int = 0
+        /// Connections accepted by the socket but not yet taken by a task: closed if the accept loop ends
+        /// (cancellation) before it reaches them.
+        var unclaimed: [ObjectIdentifier: any Channel] = [:]
+    }
+
+    /// A connection as the child channel initializer leaves it: reading is off until a task takes it, so
+    /// nothing is read before the peer check and nothing is lost before the async wrapper is installed.
+    /// (The `NIOAsyncChannel` is created by the task that runs it, never left in the accept buffer: one
+    /// dropped there unfinished would trap.)
+    enum AcceptedConnection: Sendable {
+        /// Admitted by the peer policy: TLS (if any) and the PDU codec installed.
+        case association(any Channel, peer: PeerInfo, rules: Rules)
+        /// Outside `allowedPeers`: the accept loop closes it and reports it.
+        case refused(any Channel, peer: PeerInfo, rules: Rules)
+    }
+
+    var config: ListenerConfig { shared.withLockedValue { $0.rules.config } }
+    var sink: any InstanceSink { shared.withLockedValue { $0.rules.sink } }
+    var activeAssociations: Int { shared.withLockedValue { $0.activeAssociations } }
+
+    private init(id: UUID, serverChannel: NIOAsyncChannel<AcceptedConnection, Never>, shared: NIOLockedValueBox<Shared>,
+                 logger: Logger) {
+        self.id = id
+        self.serverChannel = serverChannel
+        self.localAddress = serverChannel.channel.localAddress
+        self.shared = shared
+        (self.stopRequests, self.stopRequester) = AsyncStream.makeStream(of: Duration.self, bufferingPolicy: .bufferingNewest(1))
+        self.finished = serverChannel.channel.eventLoop.makePromise(of: Void.self)
+        self.logger = logger
+    }
+
+    /// Validates the rules, loads the TLS files and binds. Throws (and binds nothing) on any of them.
+    static func bind(config: ListenerConfig, sink: any InstanceSink, group: any EventLoopGroup, logger: Logger) async throws -> DICOMListener {
+        let rules = try Rules(config: config, sink: sink)
+        let tlsContext = try config.tls.map(ListenerTLS.makeContext)
+        let shared = NIOLockedValueBox(Shared(rules: rules))
+        var logger = logger
+        logger[metadataKey: "listener"] = "\(config.name)"
+
+        let serverChannel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            .bind(host: config.bindAddress, port: config.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.syncOptions?.setOption(.autoRead, value: false)
+                    let rules = shared.withLockedValue { shared in
+                        shared.unclaimed[ObjectIdentifier(channel)] = channel
+                        return shared.rules
+                    }
+                    let peer = PeerInfo(channel.remoteAddress)
+                    guard rules.peerPolicy.admits(peer.ipAddress) else {
+                        return AcceptedConnection.refused(channel, peer: peer, rules: rules)
+                    }
+                    try AssociationPipeline.configure(channel, tls: tlsContext, limits: rules.config.limits, metrics: rules.metrics)
+                    return AcceptedConnection.association(channel, peer: peer, rules: rules)
+                }
+            }
+        return DICOMListener(id: config.id, serverChannel: serverChannel, shared: shared, logger: logger)
+    }
+
+    /// Replaces the rules for connections accepted from now on. The binding must not change.
+    func update(config: ListenerConfig, sink: any InstanceSink) throws {
+        let rules = try Rules(config: config, sink: sink)
+        shared.withLockedValue { $0.rules = rules }
+    }
+
+    /// Serves until `stop` (or cancellation): accepts connections, then drains the associations.
+    func run() async {
+        enum Phase: Sendable { case served, stopRequested(Duration?), graceExpired }
+        let stopRequests = self.stopRequests
+        await withTaskGroup(of: Phase.self) { group in
+            group.addTask { await self.serve(); return .served }
+            group.addTask {
+                for await grace in stopRequests { return .stopRequested(grace) }
+                return .stopRequested(nil)  // cancelled
+            }
+            var served = false
+            while let phase = await group.next() {
+                switch phase {
+                case .served:
+                    served = true
+                    group.cancelAll()
+                case .stopRequested(let grace):
+                    serverChannel.channel.close(promise: nil)
+                    if let grace, grace > .zero, !Task.isCancelled {
+                        group.addTask {
+                            do { try await Task.sleep(for: grace) } catch { return .graceExpired }
+                            return .graceExpired
+                        }
+                    } else {
+                        group.cancelAll()
+                    }
+                case .graceExpired:
+                    if !served {
+                        let remaining = self.activeAssociations
+                        logger.notice("grace period over; aborting associations", metadata: ["associations": "\(remaining)"])
+                        group.cancelAll()
+                    }
+                }
+            }
+        }
+        let (metrics, unclaimed) = shared.withLockedValue { shared in
+            defer { shared.unclaimed = [:] }
+            return (shared.rules.metrics, Array(shared.unclaimed.values))
+        }
+        for channel in unclaimed { channel.close(promise: nil) }
+        metrics.activeAssociations(0)
+        finished.succeed()
+    }
+
+    /// Closes the port now, lets associations run for up to `gracePeriod`, then aborts what is left
+    /// (A-ABORT, in-flight C-STOREs cancelled). Returns when everything has ended.
+    func stop(gracePeriod: Duration) async {
+        stopRequester.yield(gracePeriod)
+        stopRequester.finish()
+        // `run()` may never have been started (bind raced with shutdown): close the port regardless.
+        serverChannel.channel.close(promise: nil)
+        do {
+            try await finished.futureResult.get()
+        } catch {
+            logger.debug("listener finished with error", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func serve() async {
+        await withDiscardingTaskGroup { group in
+            do {
+                try await serverChannel.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        group.addTask { await self.handle(connection) }
+                    }
+                }
+            } catch is CancellationError {
+            } catch {
+                logger.debug("accept loop ended", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func claim(_ channel: any Channel) {
+        shared.withLockedValue { _ = $0.unclaimed.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    private func handle(_ connection: AcceptedConnection) async {
+        switch connection {
+        case .refused(let channel, let peer, let rules):
+            claim(channel)
+            var logger = self.logger
+            logger[metadataKey: "peer"] = "\(peer.address)"
+            logger.notice("association refused: peer not allowed")
+            rules.metrics.associationRejected(reason: RejectReason.peerNotAllowed)
+            do { try await channel.close() } catch { logger.debug("close failed", metadata: ["error": "\(error)"]) }
+            await rules.sink.associationRejected(RejectedAssociation(
+                listener: rules.config, callingAETitle: "", calledAETitle: "", peerAddress: peer.address,
+                reason: RejectReason.peerNotAllowed))
+        case .association(let channel, let peer, let rules):
+            claim(channel)
+            let asyncChannel: NIOAsyncChannel<PDU, PDU>
+            do {
+                asyncChannel = try await channel.eventLoop.submit {
+                    let wrapped = try AssociationPipeline.wrap(channel)
+                    try channel.syncOptions?.setOption(.autoRead, value: true)
+                    return wrapped
+                }.get()
+            } catch {
+                logger.debug("connection lost before it was served", metadata: ["error": "\(error)"])
+                channel.close(promise: nil)
+                return
+            }
+            let association = Association(channel: asyncChannel, peer: peer, rules: rules, admission: self, logger: logger)
+            await association.run()
+        }
+    }
+}
+
+extension DICOMListener: AssociationAdmission {
+    func admit() -> Bool {
+        let (admitted, count, metrics) = shared.withLockedValue { shared in
+            guard shared.activeAssociations < max(shared.rules.config.limits.maxAssociations, 0) else {
+                return (false, shared.activeAssociations, shared.rules.metrics)
+            }
+            shared.activeAssociations += 1
+            return (true, shared.activeAssociations, shared.rules.metrics)
+        }
+        if admitted { metrics.activeAssociations(count) }
+        return admitted
+    }
+
+    func release() {
+        let (count, metrics) = shared.withLockedValue { shared in
+            shared.activeAssociations -= 1
+            return (shared.activeAssociations, shared.rules.metrics)
+        }
+        metrics.activeAssociations(count)
+    }
+}
+
+/// Counts associations against `maxAssociations`.
+protocol AssociationAdmission: Sendable {
+    /// Takes a slot if one is free.
+    func admit() -> Bool
+    /// Gives back a slot taken by `admit`.
+    func release()
+}
+
+extension DICOMListener.Rules {
+    init(config: ListenerConfig, sink: any InstanceSink) throws {
+        self.config = config
+        self.sink = sink
+        self.peerPolicy = try PeerPolicy(allowedPeers: config.allowedPeers)
+        self.metrics = ListenerMetrics(listenerName: config.name)
+    }
+}
+
+/// The peer of one connection, as logs and the sink show it.
+struct PeerInfo: Sendable, Hashable {
+    /// `host:port`, IPv6 in brackets; `unknown` when the socket has no remote address.
+    var address: String
+    var ipAddress: IPAddress?
+
+    init(_ socketAddress: SocketAddress?) {
+        guard let socketAddress, let ip = socketAddress.ipAddress else {
+            self.address = "unknown"
+            self.ipAddress = nil
+            return
+        }
+        let port = socketAddress.port.map(String.init) ?? "0"
+        switch socketAddress {
+        case .v6: self.address = "[\(ip)]:\(port)"
+        default: self.address = "\(ip):\(port)"
+        }
+        self.ipAddress = IPAddress(ip)
+    }
+}
+
+/// Stable reason strings for rejections (logs, metrics, `RejectedAssociation.reason`).
+enum RejectReason {
+    static let peerNotAllowed = "peer-not-allowed"
+    static let tlsHandshakeFailed = "tls-handshake-failed"
+}
