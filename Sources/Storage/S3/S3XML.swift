@@ -16,7 +16,7 @@ enum S3XML {
                 continue
             }
             guard let tagEnd = afterName.firstIndex(of: ">") else { break }
-            if afterName[afterName.index(before: tagEnd)] == "/" {  // <name/>
+            if tagEnd > afterName.startIndex, afterName[afterName.index(before: tagEnd)] == "/" {  // <name/>
                 results.append("")
                 rest = afterName[afterName.index(after: tagEnd)...]
                 continue
