@@ -200,6 +200,31 @@ import Testing
         }
     }
 
+    @Test("the committed tables are what charset_tables.py generates from this Python's codecs")
+    func tablesUpToDate() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        let committed = folder.appendingPathComponent("../../Sources/DICOM/DataSet/CharacterSetTables.swift")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", folder.appendingPathComponent("Scripts/charset_tables.py").path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let generated = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        // The first line names the Python version; the tables themselves must be identical.
+        let expected = try String(contentsOf: committed, encoding: .utf8)
+        #expect(generated.split(separator: "\n").dropFirst() == expected.split(separator: "\n").dropFirst(),
+                "regenerate: python3 Tests/DICOMTests/Scripts/charset_tables.py > Sources/DICOM/DataSet/CharacterSetTables.swift")
+    }
+
+    @Test func unrecognizedTerms() {
+        #expect(SpecificCharacterSet(terms: ["", "ISO 2022 IR 87"]).unrecognizedTerms.isEmpty)
+        #expect(SpecificCharacterSet(terms: ["ISO IR 100"]).unrecognizedTerms.isEmpty)  // corrected, as pydicom
+        #expect(SpecificCharacterSet(terms: ["ISO_IR 100", "FOO", "ISO IR 999"]).unrecognizedTerms == ["FOO", "ISO IR 999"])
+    }
+
     @Test func personNameFormatting() {
         #expect(PersonNameGroups(alphabetic: "A^B", ideographic: nil, phonetic: nil).formatted == "A^B")
         #expect(PersonNameGroups(alphabetic: "", ideographic: "X", phonetic: "").formatted == "=X")

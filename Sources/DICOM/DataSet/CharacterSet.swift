@@ -16,6 +16,14 @@ public struct SpecificCharacterSet: Sendable, Hashable {
     public let terms: [String]
     /// The decoders for `terms`, after pydicom's corrections; never empty, first is the initial set.
     let codecs: [TextCodec]
+    /// Terms that are neither Defined Terms nor a misspelling pydicom corrects; they decode with the
+    /// default repertoire (pydicom warns "Unknown encoding"). For the caller to log; not an error.
+    public var unrecognizedTerms: [String] {
+        terms.enumerated().compactMap { index, term in
+            index == 0 && term.isEmpty || Self.definedTerms[term] != nil || Self.correctedTerm(term) != nil
+                ? nil : term
+        }
+    }
 
     /// The values of (0008,0005) as read (each may have trailing/leading spaces; empty first value = default repertoire).
     public init(terms: [String]) {
@@ -137,6 +145,10 @@ public struct SpecificCharacterSet: Sendable, Hashable {
     /// `decode_bytes(value, encodings, TEXT_VR_DELIMS)`.
     func decodeBytes(_ value: ArraySlice<UInt8>) -> String {
         let first = codecs[0]
+        // Every supported set decodes 7-bit bytes without ESC as ASCII (shift_jis included, as in CPython).
+        if value.allSatisfy({ $0 < 0x80 && $0 != Self.escape }) {
+            return String(decoding: value, as: UTF8.self)
+        }
         guard value.contains(Self.escape) else {
             return first.decode(value, replace: false) ?? first.decode(value, replace: true) ?? ""
         }
@@ -273,6 +285,11 @@ public struct SpecificCharacterSet: Sendable, Hashable {
     /// `_python_encoding_for_corrected_encoding`. pydicom's last resort, a Python codec name used as
     /// a term, is not supported: such terms decode with the default repertoire.
     private static func correctedCodec(_ term: String) -> TextCodec {
+        correctedTerm(term).flatMap { definedTerms[$0] } ?? .defaultLatin1
+    }
+
+    /// The Defined Term pydicom's spelling corrections make of `term`, if one applies.
+    private static func correctedTerm(_ term: String) -> String? {
         let scalars = Array(term.unicodeScalars)
         func at(_ i: Int) -> Unicode.Scalar? { i < scalars.count ? scalars[i] : nil }
         func matches(_ literal: String, at offset: Int) -> Bool {
@@ -280,17 +297,18 @@ public struct SpecificCharacterSet: Sendable, Hashable {
         }
         // "^ISO[^_]IR"
         if matches("ISO", at: 0), let separator = at(3), separator != "_", matches("IR", at: 4) {
-            return definedTerms["ISO_IR" + String(String.UnicodeScalarView(scalars.dropFirst(6)))] ?? .defaultLatin1
+            let patched = "ISO_IR" + String(String.UnicodeScalarView(scalars.dropFirst(6)))
+            return definedTerms[patched] != nil ? patched : nil
         }
         // "^(?=ISO.2022.IR.)(?!ISO 2022 IR )"
         let anyButNewline = { (i: Int) in at(i).map { $0 != "\n" } ?? false }
         if matches("ISO", at: 0), anyButNewline(3), matches("2022", at: 4), anyButNewline(8), matches("IR", at: 9),
             anyButNewline(11), !matches("ISO 2022 IR ", at: 0)
         {
-            return definedTerms["ISO 2022 IR " + String(String.UnicodeScalarView(scalars.dropFirst(12)))]
-                ?? .defaultLatin1
+            let patched = "ISO 2022 IR " + String(String.UnicodeScalarView(scalars.dropFirst(12)))
+            return definedTerms[patched] != nil ? patched : nil
         }
-        return .defaultLatin1
+        return nil
     }
 }
 
