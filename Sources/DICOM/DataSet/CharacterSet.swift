@@ -56,11 +56,11 @@ public struct SpecificCharacterSet: Sendable, Hashable {
         return decode(element[...], vr: vr, splitValues: true)
     }
 
-    /// Decode ONE PN value into its component groups (split on '=' as pydicom does, each group decoded with the
-    /// ISO 2022 state reset rules of PS3.5 §6.1.2.5.3 / pydicom's _decode_personname).
-    ///
-    /// As pydicom reads a file (`convert_PN`), the value is decoded as a whole, with CR, LF, TAB and FF
-    /// returning single-byte extensions to the initial set, then split on "=".
+    /// Decode ONE PN value into its component groups, as pydicom does when it reads a file (`convert_PN`):
+    /// trailing spaces/NULs removed, the value decoded as a whole (escape sequences switch sets; CR, LF,
+    /// TAB and FF return a single-byte extension to the initial set, `^` and `=` do not, unlike
+    /// `_decode_personname`, which pydicom uses only for PersonName objects built from bytes), then
+    /// split on "=" with trailing empty groups dropped.
     public func decodePersonName(_ value: [UInt8]) -> PersonNameGroups {
         let stripped = Self.stripPersonNamePadding(value[...])
         return Self.groups(decodeBytes(stripped))
