@@ -17,7 +17,7 @@ from . import profile, report, services as svcmod
 from .receivers import ROOT, catalogue
 from .runner import run_once
 
-MAIN_RECEIVERS = ["dcmtk", "dcmtk-tmpfs", "reference", "ingest-fs", "ingest-s3"]
+MAIN_RECEIVERS = ["dcmtk", "dcmtk-tmpfs", "reference", "ingest-fs", "ingest-s3", "ingest-tmpfs"]
 VARIANT_RECEIVERS = ["ingest-fs-gzip", "ingest-fs-nometa", "ingest-s3-nogzip", "ingest-s3-nometa"]
 SCALING_RECEIVERS = ["ingest-fs", "dcmtk"]
 

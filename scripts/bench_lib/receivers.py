@@ -192,6 +192,8 @@ class DicomIngest(Receiver):
     database: str = ""
     storage_path: Path | None = None
     services: Services | None = None
+    tmpfs: bool = False  # data folder (SQLite) and objects on /dev/shm: issue 4's listener ratio
+    shm: Path | None = None
 
     def _http(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         data = json.dumps(body).encode() if body is not None else None
@@ -215,8 +217,12 @@ class DicomIngest(Receiver):
         self.workdir, self.services = workdir, services
         workdir.mkdir(parents=True, exist_ok=True)
         self.http_port = svcmod.free_port()
+        base = workdir
+        if self.tmpfs:
+            self.shm = base = Path("/dev/shm") / f"dicom-ingest-bench-{os.getpid()}-{workdir.name}"
+            base.mkdir(parents=True, exist_ok=True)
         env = {"DICOM_INGEST_HTTP_HOST": "127.0.0.1", "DICOM_INGEST_HTTP_PORT": str(self.http_port),
-               "DICOM_INGEST_DATA_DIR": str(workdir / "data"), "DICOM_INGEST_ADMIN_TOKENS": self.token,
+               "DICOM_INGEST_DATA_DIR": str(base / "data"), "DICOM_INGEST_ADMIN_TOKENS": self.token,
                "DICOM_INGEST_LOG_LEVEL": "warning", "LOG_LEVEL": "warning"}
         if self.catalog == "postgres":
             assert services is not None
@@ -224,18 +230,18 @@ class DicomIngest(Receiver):
             env["DICOM_INGEST_DATABASE_URL"] = services.create_database(self.database)
         if services is not None:
             env.update(services.aws_env())
-        base = dict(os.environ)
+        full_env = dict(os.environ)
         for k in ("SCP_PORT", "RECEIVE_BUCKET", "RECEIVE_BUCKET_NAME", "DICOM_INGEST_DATABASE_URL"):
-            base.pop(k, None)
-        base.update(env)
-        self._spawn([str(self.binary), "serve"], env=base, cwd=workdir)
+            full_env.pop(k, None)
+        full_env.update(env)
+        self._spawn([str(self.binary), "serve"], env=full_env, cwd=workdir)
         self._wait_http(30)
 
         storage: dict = {"backend": self.backend, "gzip": self.gzip, "createMetadata": self.metadata}
         if self.gzip_level is not None:
             storage["gzipLevel"] = self.gzip_level
         if self.backend == "filesystem":
-            self.storage_path = workdir / "objects"
+            self.storage_path = base / "objects"
             storage["path"] = str(self.storage_path)
         else:
             assert services is not None
@@ -287,6 +293,8 @@ class DicomIngest(Receiver):
             services.delete_bucket(self.bucket)
         if services and self.database:
             services.drop_database(self.database)
+        if self.shm:
+            shutil.rmtree(self.shm, ignore_errors=True)
         super().cleanup(services)
 
 
@@ -303,6 +311,8 @@ def catalogue(binary: Path) -> dict[str, "callable"]:
         "reference": lambda: Reference(key="reference", label="reference pynetdicom+boto3 (S3, gzip 5)",
                                        asynchronous=True, objects_per_instance=2),
         "ingest-fs": ingest("ingest-fs", "dicom-ingest fs+SQLite, meta, no gzip"),
+        "ingest-tmpfs": ingest("ingest-tmpfs", "dicom-ingest fs+SQLite on tmpfs, no meta, no gzip", metadata=False,
+                               tmpfs=True),
         "ingest-fs-gzip": ingest("ingest-fs-gzip", "dicom-ingest fs+SQLite, meta, gzip", gzip=True),
         "ingest-fs-nometa": ingest("ingest-fs-nometa", "dicom-ingest fs+SQLite, no meta, no gzip", metadata=False),
         "ingest-s3": ingest("ingest-s3", "dicom-ingest S3+PostgreSQL, meta, gzip", backend="s3", gzip=True,

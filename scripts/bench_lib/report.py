@@ -154,6 +154,23 @@ def memory_table(results: list[dict], labels: dict[str, str]) -> str:
     return "\n".join(lines) + f"\n\n{top} instances of the big corpus in flight at once ({top} associations)."
 
 
+def listener_ratio_table(results: list[dict], labels: dict[str, str]) -> str:
+    """Issue 4: dicom-ingest with the lightest sink on tmpfs vs. storescp writing to tmpfs, same cells."""
+    cells = group(results)
+    rows = []
+    for (corpus, assoc, key), cell in sorted(cells.items()):
+        if key != "ingest-tmpfs":
+            continue
+        anchor = cells.get((corpus, assoc, "dcmtk-tmpfs"))
+        if cell.valid and anchor and anchor.valid:
+            rows.append(f"| {corpus} | {assoc} | {_num(cell.median('rate'))} | {_num(anchor.median('rate'))} | "
+                        f"{_ratio(cell.median('rate'), anchor.median('rate'))} |")
+    if not rows:
+        return "_no ingest-tmpfs / dcmtk-tmpfs pairs in this run_"
+    return "\n".join(["| corpus | assoc | dicom-ingest tmpfs inst/s | storescp tmpfs inst/s | ratio |",
+                      "|---|---:|---:|---:|---:|", *rows])
+
+
 def render(results: list[dict], labels: dict[str, str], corpora_info: dict[str, str], command: str,
            machine: str, started: str, minutes: float, notes: list[str],
            profiles: dict[str, list[str]] | None = None) -> str:
@@ -172,6 +189,10 @@ def render(results: list[dict], labels: dict[str, str], corpora_info: dict[str, 
         "",
         scaling_table([r for r in results if r.get("section") in ("main", "scaling")], labels, "ct",
                       ["ingest-fs", "dcmtk"]),
+        "",
+        "### Listener ratio (issue 4): dicom-ingest on tmpfs vs. DCMTK storescp on tmpfs",
+        "",
+        listener_ratio_table([r for r in results if r.get("section") == "main"], labels),
         "",
         "### Memory with big instances in flight",
         "",
