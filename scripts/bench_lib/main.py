@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from . import corpus as corpusmod
-from . import profile, report, services as svcmod
+from . import gziplevels, profile, report, services as svcmod
 from .receivers import ROOT, catalogue
 from .runner import run_once
 
@@ -63,7 +63,7 @@ def main(argv: list[str]) -> int:
         saved = json.loads(Path(args.render).read_text())
         figures = report.render(saved["results"], saved["labels"], saved["corpora"], saved["command"],
                                 saved["machine"], saved["started"], saved["minutes"], saved["notes"],
-                                saved.get("profiles"))
+                                saved.get("profiles"), saved.get("gzip"))
         print(figures)
         if args.out:
             report.write_benchmarks(Path(args.out), figures)
@@ -109,6 +109,7 @@ def main(argv: list[str]) -> int:
     info = {n: f"{len(c.files)} × {c.total_bytes / len(c.files) / 1e6:.2f} MB ({c.total_bytes / 1e6:.0f} MB)"
             for n, c in corpora.items()}
     say("corpora: " + "; ".join(f"{k} {v}" for k, v in info.items()))
+    gzip_rows = {n: gziplevels.measure(c.files) for n, c in corpora.items() if n in ("ct", "mr-small")}
 
     # Services (PostgreSQL + moto) only when a receiver needs them.
     needs = any(r == "reference" or r.startswith("ingest-s3") for r in wanted + variants)
@@ -200,10 +201,10 @@ def main(argv: list[str]) -> int:
     minutes = (time.monotonic() - t_start) / 60
     saved = {"command": command, "started": started.strftime("%Y-%m-%d %H:%M"), "minutes": minutes,
              "machine": report.machine_line(), "corpora": info, "labels": labels, "notes": notes,
-             "profiles": profiles, "results": results}
+             "profiles": profiles, "gzip": gzip_rows, "results": results}
     (work / "results.json").write_text(json.dumps(saved, indent=1))
     figures = report.render(results, labels, info, command, saved["machine"], saved["started"], minutes, notes,
-                            profiles)
+                            profiles, gzip_rows)
     print()
     print(figures)
     if args.out:

@@ -26,7 +26,7 @@ class Profiler:
             self.proc.wait(timeout=10)
 
 
-def top_symbols(data: Path, limit: int = 15) -> list[str]:
+def top_symbols(data: Path, limit: int = 20) -> list[str]:
     """[(percent, symbol)] lines of the flat profile (self time), Swift names demangled."""
     if not data.exists():
         return []
@@ -38,4 +38,10 @@ def top_symbols(data: Path, limit: int = 15) -> list[str]:
                              text=True, timeout=60)
         if dem.returncode == 0:
             lines = dem.stdout.splitlines()
-    return [" ".join(l.split()) for l in lines]
+    out = []
+    for line in lines:
+        line = " ".join(line.split())
+        while line.endswith(" -"):
+            line = line[:-2]
+        out.append(line[:220])
+    return out
