@@ -354,7 +354,7 @@ struct CatalogCore: Sendable {
 
         let modalities = dialect == .postgres
             ? "SELECT COALESCE(string_agg(DISTINCT modality, '\\' ORDER BY modality), '') FROM series WHERE study_instance_uid = ? AND modality IS NOT NULL"
-            : "SELECT COALESCE(group_concat(DISTINCT modality, '\\' ORDER BY modality), '') FROM series WHERE study_instance_uid = ? AND modality IS NOT NULL"
+            : "SELECT COALESCE(group_concat(modality, '\\'), '') FROM (SELECT DISTINCT modality FROM series WHERE study_instance_uid = ? AND modality IS NOT NULL ORDER BY modality)"
         for study in recomputeStudies {
             try await session.query("""
                 UPDATE studies SET

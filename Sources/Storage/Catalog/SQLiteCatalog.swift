@@ -177,6 +177,14 @@ final class SQLiteConnectionSlot: Sendable {
         }
     }
 
+    deinit {
+        // A catalog dropped without `close()`: close the handle on sqlite-nio's thread pool (the
+        // returned future keeps the connection alive until then) instead of leaking it.
+        if let open = connection.withLock({ $0 }) {
+            _ = open.close()
+        }
+    }
+
     func close() async {
         await lock.withLock {
             closed.withLock { $0 = true }
