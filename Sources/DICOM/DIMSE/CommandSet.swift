@@ -84,16 +84,21 @@ public struct CommandSet: Sendable, Hashable {
 
     /// UI: padded with one NUL to an even length (PS3.5 §6.2).
     public mutating func setUID(_ element: UInt16, _ uid: String) {
-        var bytes = Array(uid.utf8)
+        var bytes = Self.latin1(uid)
         if bytes.count % 2 == 1 { bytes.append(0x00) }
         self[raw: element] = bytes
     }
 
     /// AE / LO / SH text: padded with one space to an even length.
     public mutating func setText(_ element: UInt16, _ text: String) {
-        var bytes = Array(text.utf8)
+        var bytes = Self.latin1(text)
         if bytes.count % 2 == 1 { bytes.append(0x20) }
         self[raw: element] = bytes
+    }
+
+    /// Command set text is the default repertoire; one byte per scalar, "?" outside Latin-1.
+    private static func latin1(_ text: String) -> [UInt8] {
+        text.unicodeScalars.map { $0.value <= 0xFF ? UInt8($0.value) : UInt8(ascii: "?") }
     }
 
     public mutating func remove(_ element: UInt16) {

@@ -188,7 +188,7 @@ public struct CStoreRequest: Sendable, Hashable {
         command.setUInt16(CommandSet.Element.commandField, CommandField.cStoreRequest.rawValue)
         command.setUInt16(CommandSet.Element.messageID, messageID)
         command.setUInt16(CommandSet.Element.priority, priority)
-        command.setUInt16(CommandSet.Element.commandDataSetType, 0x0000)
+        command.setUInt16(CommandSet.Element.commandDataSetType, 0x0001)
         command.setUID(CommandSet.Element.affectedSOPInstanceUID, affectedSOPInstanceUID)
         if let moveOriginatorAETitle { command.setText(CommandSet.Element.moveOriginatorApplicationEntityTitle, moveOriginatorAETitle) }
         if let moveOriginatorMessageID { command.setUInt16(CommandSet.Element.moveOriginatorMessageID, moveOriginatorMessageID) }

@@ -13,14 +13,14 @@ extension PDU {
         case .associateRequest(let request):
             PDUByteWriter.associateFixedFields(version: request.protocolVersion, called: request.calledAETitle,
                                                calling: request.callingAETitle, into: &buffer)
-            try PDUByteWriter.item(0x10, into: &buffer) { $0.writeString(request.applicationContextName) }
+            try PDUByteWriter.item(0x10, into: &buffer) { $0.writeBytes(PDUByteWriter.latin1(request.applicationContextName)) }
             for context in request.presentationContexts {
                 try PDUByteWriter.item(0x20, into: &buffer) { (buffer: inout ByteBuffer) throws(PDUError) in
                     buffer.writeInteger(context.id)
                     buffer.writeInteger(UInt8(0)); buffer.writeInteger(UInt16(0))
-                    try PDUByteWriter.item(0x30, into: &buffer) { $0.writeString(context.abstractSyntax) }
+                    try PDUByteWriter.item(0x30, into: &buffer) { $0.writeBytes(PDUByteWriter.latin1(context.abstractSyntax)) }
                     for syntax in context.transferSyntaxes {
-                        try PDUByteWriter.item(0x40, into: &buffer) { $0.writeString(syntax) }
+                        try PDUByteWriter.item(0x40, into: &buffer) { $0.writeBytes(PDUByteWriter.latin1(syntax)) }
                     }
                 }
             }
@@ -29,14 +29,14 @@ extension PDU {
         case .associateAccept(let accept):
             PDUByteWriter.associateFixedFields(version: accept.protocolVersion, called: accept.calledAETitle,
                                                calling: accept.callingAETitle, into: &buffer)
-            try PDUByteWriter.item(0x10, into: &buffer) { $0.writeString(accept.applicationContextName) }
+            try PDUByteWriter.item(0x10, into: &buffer) { $0.writeBytes(PDUByteWriter.latin1(accept.applicationContextName)) }
             for context in accept.presentationContexts {
                 try PDUByteWriter.item(0x21, into: &buffer) { (buffer: inout ByteBuffer) throws(PDUError) in
                     buffer.writeInteger(context.id)
                     buffer.writeInteger(UInt8(0))
                     buffer.writeInteger(context.result.rawValue)
                     buffer.writeInteger(UInt8(0))
-                    try PDUByteWriter.item(0x40, into: &buffer) { $0.writeString(context.transferSyntax) }
+                    try PDUByteWriter.item(0x40, into: &buffer) { $0.writeBytes(PDUByteWriter.latin1(context.transferSyntax)) }
                 }
             }
             try PDUByteWriter.unknownItems(accept.unknownItems, into: &buffer)
@@ -80,6 +80,12 @@ extension PDU {
 }
 
 enum PDUByteWriter {
+    /// Text as ISO 8859-1 bytes, the inverse of the decoder's byte-per-scalar mapping (PS3.8 text fields are
+    /// ISO 646); a scalar outside Latin-1 becomes "?".
+    static func latin1(_ text: String) -> [UInt8] {
+        text.unicodeScalars.map { $0.value <= 0xFF ? UInt8($0.value) : UInt8(ascii: "?") }
+    }
+
     static func associateFixedFields(version: UInt16, called: String, calling: String, into buffer: inout ByteBuffer) {
         buffer.writeInteger(version)
         buffer.writeInteger(UInt16(0))
@@ -90,7 +96,7 @@ enum PDUByteWriter {
 
     /// 16 bytes, space padded; longer titles are cut (the caller validates AE titles, PS3.5 §6.2).
     static func aeTitle(_ title: String, into buffer: inout ByteBuffer) {
-        let bytes = Array(title.utf8.prefix(16))
+        let bytes = Array(latin1(title).prefix(16))
         buffer.writeBytes(bytes)
         buffer.writeRepeatingByte(0x20, count: 16 - bytes.count)
     }
@@ -130,7 +136,7 @@ enum PDUByteWriter {
                 try item(0x51, into: &buffer) { $0.writeInteger(maximumLength) }
             }
             if let uid = info.implementationClassUID {
-                try item(0x52, into: &buffer) { $0.writeString(uid) }
+                try item(0x52, into: &buffer) { $0.writeBytes(PDUByteWriter.latin1(uid)) }
             }
             if let window = info.asynchronousOperationsWindow {
                 try item(0x53, into: &buffer) {
@@ -140,27 +146,27 @@ enum PDUByteWriter {
             }
             for role in info.roleSelections {
                 try item(0x54, into: &buffer) { (buffer: inout ByteBuffer) throws(PDUError) in
-                    try lengthPrefixed(Array(role.sopClassUID.utf8), into: &buffer)
+                    try lengthPrefixed(latin1(role.sopClassUID), into: &buffer)
                     buffer.writeInteger(UInt8(role.scuRole ? 1 : 0))
                     buffer.writeInteger(UInt8(role.scpRole ? 1 : 0))
                 }
             }
             if let name = info.implementationVersionName {
-                try item(0x55, into: &buffer) { $0.writeString(name) }
+                try item(0x55, into: &buffer) { $0.writeBytes(PDUByteWriter.latin1(name)) }
             }
             for extended in info.sopClassExtendedNegotiations {
                 try item(0x56, into: &buffer) { (buffer: inout ByteBuffer) throws(PDUError) in
-                    try lengthPrefixed(Array(extended.sopClassUID.utf8), into: &buffer)
+                    try lengthPrefixed(latin1(extended.sopClassUID), into: &buffer)
                     buffer.writeBytes(extended.applicationInformation)
                 }
             }
             for common in info.sopClassCommonExtendedNegotiations {
                 try item(0x57, reserved: common.version, into: &buffer) { (buffer: inout ByteBuffer) throws(PDUError) in
-                    try lengthPrefixed(Array(common.sopClassUID.utf8), into: &buffer)
-                    try lengthPrefixed(Array(common.serviceClassUID.utf8), into: &buffer)
+                    try lengthPrefixed(latin1(common.sopClassUID), into: &buffer)
+                    try lengthPrefixed(latin1(common.serviceClassUID), into: &buffer)
                     var related: [UInt8] = []
                     for uid in common.relatedGeneralSOPClassUIDs {
-                        let bytes = Array(uid.utf8)
+                        let bytes = latin1(uid)
                         guard bytes.count <= Int(UInt16.max) else { throw PDUError(.valueTooLongToEncode, "related SOP class UID too long") }
                         related.append(UInt8(bytes.count >> 8)); related.append(UInt8(bytes.count & 0xFF))
                         related += bytes
