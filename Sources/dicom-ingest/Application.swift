@@ -25,7 +25,9 @@ struct Application {
 
         var httpConfiguration = HTTPClient.Configuration()
         httpConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.s3MaxConnections)
-        httpConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(60))
+        // Short connect timeout: an unreachable store must turn into a retryable A700 well within the
+        // sender's DIMSE timeout (pynetdicom's default is 30 s), not hang the association.
+        httpConfiguration.timeout = .init(connect: .seconds(3), read: .seconds(30))
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
 
         do {
@@ -54,7 +56,8 @@ struct Application {
         let credentials = CachingCredentialsProvider(EnvironmentCredentialsProvider())
         let stores = DefaultObjectStoreProvider(
             httpClient: httpClient, credentials: credentials, defaultRegion: configuration.awsRegion,
-            defaultEndpoint: configuration.s3Endpoint, logger: logger)
+            defaultEndpoint: configuration.s3Endpoint, logger: logger,
+            retry: S3RetryPolicy(maxAttempts: 6, maxTotalTime: .seconds(20), attemptTimeout: .seconds(20)))
         let defaultRoot = configuration.dataDirectory + "/objects"
         let serializer = KeyedSerializer()
         let supervisor = ListenerSupervisor(

@@ -152,7 +152,10 @@ struct ServiceConfiguration: Sendable {
             s3Endpoint: endpoint,
             s3MaxConnections: maxConnections,
             seedListeners: seedListeners,
-            wantsEmbeddedDefaultListener: seedListeners.isEmpty
+            // Only the zero-config default (embedded catalog, no S3 settings) invents a listener: a shared
+            // PostgreSQL catalog is managed through the API or the seed variables.
+            wantsEmbeddedDefaultListener: seedListeners.isEmpty && value("DICOM_INGEST_DATABASE_URL") == nil
+                && value("RECEIVE_BUCKET") == nil && value("RECEIVE_BUCKET_NAME") == nil
         )
     }
 

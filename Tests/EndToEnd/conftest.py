@@ -154,19 +154,35 @@ def bucket(s3):
     return name
 
 
-@pytest.fixture(scope="session")
-def database_url():
-    """A fresh PostgreSQL database for this session's service."""
+def _new_database():
     base = require_env("TEST_POSTGRES_URL")
     parsed = urllib.parse.urlparse(base)
     name = "e2e_" + uuid.uuid4().hex[:12]
     admin = parsed._replace(path="/postgres").geturl()
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = parsed._replace(path="/" + name).geturl()
-    yield url
+    return parsed._replace(path="/" + name).geturl(), admin, name
+
+
+def _drop_database(admin, name):
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    """A fresh PostgreSQL database for the session's shared service."""
+    url, admin, name = _new_database()
+    yield url
+    _drop_database(admin, name)
+
+
+@pytest.fixture
+def fresh_database_url():
+    """A database of its own, for a test that runs its own service instance."""
+    url, admin, name = _new_database()
+    yield url
+    _drop_database(admin, name)
 
 
 def service_env(s3_settings, database_url, data_dir, **extra):

@@ -54,6 +54,12 @@ def build(out_dir):
             try:
                 ds.save_as(dst, enforce_file_format=True)
             except Exception:
+                if os.path.exists(dst):
+                    os.remove(dst)
+                continue
+            # Keep only files that pydicom reads back whole (one pydicom test file is deliberately odd).
+            if "SOPInstanceUID" not in pydicom.dcmread(dst, stop_before_pixels=True):
+                os.remove(dst)
                 continue
         paths.append(dst)
     paths.append(_synthetic_private_nested(out_dir))

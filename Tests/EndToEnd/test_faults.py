@@ -19,6 +19,7 @@ from pynetdicom import AE
 
 import checks
 import corpus
+import rawscu
 from conftest import READ_TOKEN, Service, free_port, service_env, wait_for
 
 HERE = os.path.dirname(__file__)
@@ -90,16 +91,16 @@ def test_object_store_down_then_back(service, corpus_dir, tmp_path):
         bucket = "fault-" + uuid.uuid4().hex[:12]
         moto.client().create_bucket(Bucket=bucket)
         port = free_port()
-        service.create_listener(name="fault-" + uuid.uuid4().hex[:8], port=port, bindAddress="127.0.0.1",
-                                storage={"backend": "s3", "bucket": bucket, "endpoint": moto.endpoint,
-                                         "gzip": False})
+        listener = service.create_listener(name="fault-" + uuid.uuid4().hex[:8], port=port, bindAddress="127.0.0.1",
+                                           storage={"backend": "s3", "bucket": bucket, "endpoint": moto.endpoint,
+                                                    "gzip": False})
         files = small_files(corpus_dir)
         assert send_files(port, files[:1]) == [0]
 
         moto.stop()
-        statuses = send_files(port, files[1:])
+        statuses = send_files(port, files[1:3])
         assert all(s is not None and (s & 0xF000) == 0xA000 for s in statuses), [hex(s or 0) for s in statuses]
-        for path in files[1:]:
+        for path in files[1:3]:
             status, _, _ = service.request("GET", f"/v1/instances/{sop(path)}", token=READ_TOKEN)
             assert status == 404, "a failed instance has a catalog row"
         status, _, _ = service.request("GET", "/healthz", token=None)
@@ -111,63 +112,9 @@ def test_object_store_down_then_back(service, corpus_dir, tmp_path):
         for path in files[1:]:
             stored = moto.client().get_object(Bucket=bucket, Key=f"DICOM/{sop(path)}.dcm")["Body"].read()
             checks.check_part10(stored, path, calling_ae="FAULTSCU", called_ae="STORESCP")
+        service.request("DELETE", f"/v1/listeners/{listener['id']}", expect=204)
     finally:
         moto.stop()
-
-
-def _associate_raw(port, sop_class, ts, max_pdu=16384):
-    """Opens an association with pynetdicom's PDU encoder and returns the socket and accepted context id."""
-    from pynetdicom.pdu import A_ASSOCIATE_RQ
-    from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification, ImplementationClassUIDNotification
-    from pynetdicom.presentation import build_context
-
-    primitive = A_ASSOCIATE()
-    primitive.application_context_name = "1.2.840.10008.3.1.1.1"
-    primitive.calling_ae_title = "ABORTSCU"
-    primitive.called_ae_title = "STORESCP"
-    ctx = build_context(sop_class, [ts])
-    ctx.context_id = 1
-    primitive.presentation_context_definition_list = [ctx]
-    ml = MaximumLengthNotification()
-    ml.maximum_length_received = max_pdu
-    impl = ImplementationClassUIDNotification()
-    impl.implementation_class_uid = "1.2.826.0.1.3680043.9.3811.2.0.0"
-    primitive.user_information = [ml, impl]
-    rq = A_ASSOCIATE_RQ()
-    rq.from_primitive(primitive)
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(rq.encode())
-    header = sock.recv(6, socket.MSG_WAITALL)
-    assert header[0] == 0x02, f"association not accepted: PDU type {header[0]:#x}"
-    length = struct.unpack(">I", header[2:6])[0]
-    sock.recv(length, socket.MSG_WAITALL)
-    return sock
-
-
-def _pdata(context_id, control, payload):
-    pdv = struct.pack(">IB", len(payload) + 2, context_id) + bytes([control]) + payload
-    return struct.pack(">BBI", 0x04, 0, len(pdv)) + pdv
-
-
-def _c_store_command(sop_class, sop_instance):
-    from pydicom.dataset import Dataset
-    from pynetdicom.dimse_primitives import C_STORE
-    from pynetdicom.dimse_messages import C_STORE_RQ
-
-    primitive = C_STORE()
-    primitive.MessageID = 1
-    primitive.AffectedSOPClassUID = sop_class
-    primitive.AffectedSOPInstanceUID = sop_instance
-    primitive.Priority = 0
-    msg = C_STORE_RQ()
-    msg.primitive_to_message(primitive)
-    from pydicom.filewriter import write_dataset
-    from pydicom.filebase import DicomBytesIO
-    buf = DicomBytesIO()
-    buf.is_little_endian = True
-    buf.is_implicit_VR = True
-    write_dataset(buf, msg.command_set)
-    return buf.getvalue()
 
 
 def test_client_abort_mid_instance(service, bucket, s3, corpus_dir, tmp_path):
@@ -178,13 +125,13 @@ def test_client_abort_mid_instance(service, bucket, s3, corpus_dir, tmp_path):
     port = free_port()
     service.create_listener(name="abort-" + uuid.uuid4().hex[:8], port=port, bindAddress="127.0.0.1",
                             storage={"backend": "s3", "bucket": bucket, "gzip": False})
-    sock = _associate_raw(port, ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
-    sock.sendall(_pdata(1, 0x03, _c_store_command(ds.SOPClassUID, ds.SOPInstanceUID)))
+    sock, _ = rawscu.associate(port, ds.SOPClassUID, ds.file_meta.TransferSyntaxUID, calling="ABORTSCU")
+    sock.sendall(rawscu.pdata(1, 0x03, rawscu.c_store_command(ds.SOPClassUID, ds.SOPInstanceUID)))
     data = corpus.dataset_bytes(path)
     sent = 0
     chunk = 16000
     while sent < len(data) // 2:
-        sock.sendall(_pdata(1, 0x00, data[sent:sent + chunk]))
+        sock.sendall(rawscu.pdata(1, 0x00, data[sent:sent + chunk]))
         sent += chunk
     sock.sendall(bytes([0x07, 0, 0, 0, 0, 4, 0, 0, 0, 0]))  # A-ABORT, source 0 (service user)
     sock.close()
@@ -198,7 +145,8 @@ def test_client_abort_mid_instance(service, bucket, s3, corpus_dir, tmp_path):
     assert not objects, f"objects left behind: {[o['Key'] for o in objects]}"
 
 
-def test_sigterm_during_large_transfer(binary, s3_settings, database_url, bucket, s3, tmp_path):
+def test_sigterm_during_large_transfer(binary, s3_settings, fresh_database_url, bucket, s3, tmp_path):
+    database_url = fresh_database_url
     data_dir = str(tmp_path / "svc")
     os.makedirs(data_dir)
     port = free_port()

@@ -14,6 +14,7 @@ from pynetdicom.sop_class import Verification
 
 import checks
 import corpus
+import rawscu
 from conftest import READ_TOKEN, free_port
 
 STORESCU = "/usr/bin/storescu"
@@ -112,6 +113,17 @@ def test_storescu_corpus_to_s3_with_gzip_and_metadata(service, bucket, s3, corpu
             assert row[0] == 1, f"no catalog row for {uid}"
 
 
+def test_data_set_bytes_stored_exactly_as_sent(service, bucket, s3, corpus_dir):
+    """Every file's data set bytes, sent verbatim, come back byte-identical after the File Meta."""
+    listener = s3_listener(service, bucket, gzip=True, createMetadata=True)
+    for path in corpus_files(corpus_dir):
+        status, comment = rawscu.store_exact(listener["port"], path)
+        assert status == 0, f"{os.path.basename(path)}: status {status:#06x} {comment}"
+        uid = sop_uid(path)
+        stored, _, _ = checks.read_object(s3, bucket, f"DICOM/{uid}.dcm")
+        checks.check_part10(stored, path, calling_ae="RAWSCU", called_ae="STORESCP", exact=True)
+
+
 def test_pynetdicom_four_concurrent_associations(service, bucket, s3, corpus_dir):
     listener = s3_listener(service, bucket, gzip=False, createMetadata=False)
     files = corpus_files(corpus_dir)
@@ -153,7 +165,8 @@ def test_multiframe_over_100_mb(service, bucket, s3, tmp_path):
     path = corpus.build_multiframe(str(tmp_path))
     assert os.path.getsize(path) > 100 * 1024 * 1024
     listener = s3_listener(service, bucket, gzip=False, createMetadata=True)
-    storescu(listener["port"], [path])
+    status, comment = rawscu.store_exact(listener["port"], path)
+    assert status == 0, f"status {status:#06x} {comment}"
     uid = sop_uid(path)
     stored, _, _ = checks.read_object(s3, bucket, f"DICOM/{uid}.dcm")
     header, dataset = corpus.split_part10(stored)

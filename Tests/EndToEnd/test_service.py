@@ -56,12 +56,12 @@ def test_embedded_default(binary, corpus_dir, tmp_path):
         assert svc.stop() == 0, svc.log_text()
 
 
-def test_seed_environment(binary, s3_settings, database_url, bucket, s3, corpus_dir, tmp_path):
+def test_seed_environment(binary, s3_settings, fresh_database_url, bucket, s3, corpus_dir, tmp_path):
     """A deployment of the seed switches by changing its image: its environment defines `default`."""
     data_dir = str(tmp_path / "seed")
     os.makedirs(data_dir)
     scp_port = free_port()
-    env = service_env(s3_settings, database_url, data_dir,
+    env = service_env(s3_settings, fresh_database_url, data_dir,
                       SCP_PORT=str(scp_port), RECEIVE_BUCKET=bucket, DICOM_PREFIX="DICOM", METADATA_PREFIX="META",
                       ADD_STUDYUID_PREFIX="True", GZIP_FILES="True", GZIP_LEVEL="5", CREATE_METADATA="True",
                       CSTORE_DELAY_MS="0", S3_UPLOAD_WORKERS="10", BOTO_MAX_POOL_CONNECTIONS="50", DIMSE_TIMEOUT="30",
