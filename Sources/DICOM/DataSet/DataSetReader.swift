@@ -69,8 +69,12 @@ public struct DataSetReader {
         }
     }
 
+    /// pydicom reads a defined-length sequence's value into memory and parses that copy, so nothing
+    /// inside it can read past its end: values are cut there and items end there. `boundary` is the
+    /// nearest such end (nil outside any defined-length sequence).
     private struct DataSetFrame {
         var end: Int?
+        var boundary: Int?
         var isImplicitVR: Bool
         var isLittleEndian: Bool
         var isTopLevel: Bool
@@ -82,6 +86,7 @@ public struct DataSetReader {
 
     private struct SequenceFrame {
         var end: Int?
+        var boundary: Int?
         var isImplicitVR: Bool
         var isLittleEndian: Bool
     }
@@ -99,7 +104,8 @@ public struct DataSetReader {
 
     private enum State {
         case header
-        case value(ElementHeader)
+        /// Waiting for `length` value bytes (less than the header's length when cut at a boundary).
+        case value(ElementHeader, length: Int)
         case skip(ElementHeader, remaining: Int, total: Int)
         case fragment(remaining: Int)
         case finished
@@ -130,7 +136,7 @@ public struct DataSetReader {
         self.transferSyntax = transferSyntax
         if transferSyntax.isDeflated { inflater = try Inflater() }
         isImplicitVR = !transferSyntax.isExplicitVR
-        stack = [.dataSet(DataSetFrame(end: nil, isImplicitVR: !transferSyntax.isExplicitVR,
+        stack = [.dataSet(DataSetFrame(end: nil, boundary: nil, isImplicitVR: !transferSyntax.isExplicitVR,
                                        isLittleEndian: !transferSyntax.isBigEndian, isTopLevel: true, needsVRCheck: true))]
     }
 
@@ -246,8 +252,7 @@ public struct DataSetReader {
                     return nil
                 }
                 state = .header
-            case .value(let header):
-                let length = Int(header.length)
+            case .value(let header, let length):
                 guard readable >= length else { return nil }
                 let value = buffer.readSlice(length: length)!
                 position += length
@@ -290,6 +295,13 @@ public struct DataSetReader {
     private mutating func dataSetStep(_ frameIn: DataSetFrame) throws(DataSetError) -> StepResult {
         var frame = frameIn
         if let end = frame.end, position >= end {
+            stack.removeLast()
+            return .event(.itemEnd(isImplicitVR: frame.isImplicitVR))
+        }
+        if let boundary = frame.boundary, boundary - position < 8 {
+            // Fewer than 8 bytes left in pydicom's in-memory copy: its element loop ends the item there.
+            guard readable >= boundary - position else { return .needMore }
+            consume(boundary - position)
             stack.removeLast()
             return .event(.itemEnd(isImplicitVR: frame.isImplicitVR))
         }
@@ -336,6 +348,9 @@ public struct DataSetReader {
             if VR.known.contains(candidate) {
                 explicitVR = candidate
                 if candidate.hasLongExplicitLength {
+                    if let boundary = frame.boundary, boundary - position < 12 {
+                        throw DataSetError(.unexpectedEndOfData, offset: start, tag: tag)
+                    }
                     guard readable >= 12 else {
                         if isAtEnd { throw DataSetError(.unexpectedEndOfData, offset: start, tag: tag) }
                         return .needMore
@@ -391,11 +406,8 @@ public struct DataSetReader {
             isSequence = vr == .SQ
             header.vr = vr ?? .UN
             consume(headerLength)
-            if let end = frame.end, position > end {
-                throw DataSetError(.lengthExceedsParent, offset: start, tag: tag)
-            }
             if isSequence {
-                try pushSequence(end: nil, implicit: implicit, little: little, at: start, tag: tag)
+                try pushSequence(end: nil, boundary: frame.boundary, implicit: implicit, little: little, at: start, tag: tag)
                 return .event(.sequenceStart(header))
             }
             stack.append(.encapsulated(EncapsulatedFrame(header: header, valueStart: position)))
@@ -423,18 +435,19 @@ public struct DataSetReader {
             (header.vr, header.ambiguousVR) = implicitVR(for: tag, length: length, frame: frame)
         }
         consume(headerLength)
-        let valueEnd = position + Int(length)
-        if let end = frame.end, valueEnd > end {
-            throw DataSetError(.lengthExceedsParent, offset: start, tag: tag)
+        var valueLength = Int(length)
+        if let boundary = frame.boundary, position + valueLength > boundary {
+            valueLength = boundary - position
         }
         if header.vr == .SQ && header.ambiguousVR == nil {
-            try pushSequence(end: valueEnd, implicit: implicit, little: little, at: start, tag: tag)
+            let end = position + valueLength
+            try pushSequence(end: end, boundary: end, implicit: implicit, little: little, at: start, tag: tag)
             return .event(.sequenceStart(header))
         }
         if shouldSkip(header) {
-            state = .skip(header, remaining: Int(length), total: Int(length))
+            state = .skip(header, remaining: valueLength, total: valueLength)
         } else {
-            state = .value(header)
+            state = .value(header, length: valueLength)
         }
         return .again
     }
@@ -480,12 +493,12 @@ public struct DataSetReader {
         return length > options.maximumValueLength
     }
 
-    private mutating func pushSequence(end: Int?, implicit: Bool, little: Bool, at offset: Int, tag: Tag) throws(DataSetError) {
+    private mutating func pushSequence(end: Int?, boundary: Int?, implicit: Bool, little: Bool, at offset: Int, tag: Tag) throws(DataSetError) {
         sequenceDepth += 1
         if sequenceDepth > options.maximumDepth {
             throw DataSetError(.nestingTooDeep, offset: offset, tag: tag)
         }
-        stack.append(.sequence(SequenceFrame(end: end, isImplicitVR: implicit, isLittleEndian: little)))
+        stack.append(.sequence(SequenceFrame(end: end, boundary: boundary, isImplicitVR: implicit, isLittleEndian: little)))
     }
 
     private mutating func sequenceStep(_ frame: SequenceFrame) throws(DataSetError) -> StepResult {
@@ -493,6 +506,10 @@ public struct DataSetReader {
             stack.removeLast()
             sequenceDepth -= 1
             return .event(.sequenceEnd)
+        }
+        if let boundary = frame.boundary, boundary - position < 8 {
+            // pydicom cannot read the next item header from its in-memory copy.
+            throw DataSetError(.unexpectedEndOfData, offset: position)
         }
         guard readable >= 8 else { return .needMore }
         let little = frame.isLittleEndian
@@ -506,14 +523,8 @@ public struct DataSetReader {
             return .event(.sequenceEnd)
         }
         // pydicom reads any other tag as an item header.
-        var itemEnd: Int?
-        if length != 0xFFFF_FFFF {
-            itemEnd = position + Int(length)
-            if let end = frame.end, itemEnd! > end {
-                throw DataSetError(.lengthExceedsParent, offset: start, tag: tag)
-            }
-        }
-        stack.append(.dataSet(DataSetFrame(end: itemEnd, isImplicitVR: frame.isImplicitVR, isLittleEndian: little,
+        let itemEnd: Int? = length == 0xFFFF_FFFF ? nil : position + Int(length)
+        stack.append(.dataSet(DataSetFrame(end: itemEnd, boundary: frame.boundary, isImplicitVR: frame.isImplicitVR, isLittleEndian: little,
                                            isTopLevel: false, needsVRCheck: !frame.isImplicitVR)))
         return .event(.itemStart(offset: start))
     }
@@ -537,46 +548,73 @@ public struct DataSetReader {
         return .again
     }
 
-    /// Called when input has ended and `step` needs more bytes.
+    /// Called when input has ended and `step` needs more bytes. pydicom reads a defined-length sequence
+    /// as one (here: short) byte string and parses what there is, so a data set cut inside defined-length
+    /// sequences ends quietly, values cut short; an open undefined-length sequence fails in pydicom too.
     private mutating func endOfInput() throws(DataSetError) -> DataSetEvent? {
         if let inflater, !inflater.isFinished {
             throw DataSetError(.unexpectedEndOfData, offset: position)
         }
+        let topLevelEncapsulated = stack.count == 2 && { if case .encapsulated = stack[1] { return true } else { return false } }()
+        let graceful = stack.allSatisfy { frame in
+            switch frame {
+            case .dataSet: return true
+            case .sequence(let sequence): return sequence.end != nil
+            case .encapsulated: return false
+            }
+        }
         switch state {
         case .finished:
             return nil
-        case .value(let header):
-            guard stack.count == 1 else { throw DataSetError(.unexpectedEndOfData, offset: position, tag: header.tag) }
-            // pydicom keeps the bytes that are there.
+        case .value(let header, _):
+            guard graceful else { throw DataSetError(.unexpectedEndOfData, offset: position, tag: header.tag) }
             let value = buffer.readSlice(length: readable)!
             position += value.readableBytes
             wasTruncated = true
-            state = .finished
+            state = .header
             recordCreator(header, value)
             return .element(header, value: value)
         case .skip(let header, let remaining, let total):
-            guard stack.count == 1 else { throw DataSetError(.unexpectedEndOfData, offset: position, tag: header.tag) }
+            guard graceful else { throw DataSetError(.unexpectedEndOfData, offset: position, tag: header.tag) }
             wasTruncated = true
-            state = .finished
+            state = .header
             return .skippedElement(header, valueLength: total - remaining)
         case .fragment:
-            guard stack.count == 2 else { throw DataSetError(.unexpectedEndOfData, offset: position) }
+            guard topLevelEncapsulated else { throw DataSetError(.unexpectedEndOfData, offset: position) }
             // pydicom drops an unterminated encapsulated value at top level and ends the data set.
             wasTruncated = true
             state = .finished
             return nil
         case .header:
-            if stack.count == 1 {
-                if readable > 0 { wasTruncated = true }
-                state = .finished
-                return nil
-            }
-            if stack.count == 2, case .encapsulated = stack[1] {
+            if topLevelEncapsulated {
                 wasTruncated = true
                 state = .finished
                 return nil
             }
-            throw DataSetError(.unexpectedEndOfData, offset: position)
+            guard graceful, let top = stack.last else { throw DataSetError(.unexpectedEndOfData, offset: position) }
+            switch top {
+            case .dataSet(let frame):
+                if readable > 0 {
+                    // A partial element header: pydicom's element loop stops there.
+                    wasTruncated = true
+                    consume(readable)
+                }
+                if stack.count == 1 {
+                    state = .finished
+                    return nil
+                }
+                wasTruncated = true
+                stack.removeLast()
+                return .itemEnd(isImplicitVR: frame.isImplicitVR)
+            case .sequence:
+                guard readable == 0 else { throw DataSetError(.unexpectedEndOfData, offset: position) }
+                wasTruncated = true
+                stack.removeLast()
+                sequenceDepth -= 1
+                return .sequenceEnd
+            case .encapsulated:
+                throw DataSetError(.unexpectedEndOfData, offset: position)
+            }
         }
     }
 }
