@@ -82,7 +82,11 @@ public actor APIServer: Service {
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
                         leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop, limitConfiguration: limits)))
                     try sync.addHandler(HTTPConnectionHandler(maxBodySize: configuration.maxBodySize))
-                    return try NIOAsyncChannel<HTTPInbound, HTTPOutbound>(wrappingChannelSynchronously: channel)
+                    // Nothing is read until the connection's task wraps the channel (see `serve`): an
+                    // accepted connection that never gets a task (shutdown) is then dropped safely and
+                    // closed by its idle timer instead of tripping NIOAsyncChannel's unfinished-writer check.
+                    try channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+                    return channel
                 }
             }
         port = serverChannel.channel.localAddress?.port
@@ -109,11 +113,15 @@ public actor APIServer: Service {
     }
 
     /// One connection: requests are answered strictly in order (pipelining keeps its order for free).
-    static func serve(_ connection: NIOAsyncChannel<HTTPInbound, HTTPOutbound>, responder: Responder, logger: Logger) async {
-        let channel = connection.channel
+    static func serve(_ channel: any Channel, responder: Responder, logger: Logger) async {
         var logger = logger
         if let remote = channel.remoteAddress { logger[metadataKey: "peer"] = .string("\(remote)") }
         do {
+            let connection = try await channel.eventLoop.submit {
+                let connection = try NIOAsyncChannel<HTTPInbound, HTTPOutbound>(wrappingChannelSynchronously: channel)
+                try channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+                return connection
+            }.get()
             try await withGracefulShutdownHandler {
                 try await connection.executeThenClose { inbound, outbound in
                     for try await item in inbound {
