@@ -1,0 +1,167 @@
+import AsyncHTTPClient
+import Domain
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import Storage
+
+/// A fault-injecting proxy in front of moto: it answers 503 SlowDown where `fail` says so and
+/// forwards everything else unchanged (Host header included, so signatures still verify).
+actor FaultLog {
+    var requests: [String] = []
+    var injected = 0
+    func record(_ line: String, injected: Bool) {
+        requests.append(line)
+        if injected { self.injected += 1 }
+    }
+}
+
+func withFaultProxy<T: Sendable>(
+    to env: S3TestEnvironment, fail: @escaping @Sendable (_ index: Int, _ head: HTTPRequestHead) -> Bool,
+    _ body: @Sendable (_ endpoint: String, _ log: FaultLog) async throws -> T
+) async throws -> T {
+    let log = FaultLog()
+    let counter = FaultLog()
+    return try await TestHTTPServer.with(handler: { request in
+        await counter.record("", injected: false)
+        let index = await counter.requests.count - 1
+        let line = "\(request.head.method) \(request.head.uri)"
+        if fail(index, request.head) {
+            await log.record(line, injected: true)
+            return TestHTTPResponse(status: .serviceUnavailable, headers: ["content-type": "application/xml"],
+                                    body: "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>")
+        }
+        await log.record(line, injected: false)
+        var forward = HTTPClientRequest(url: env.endpoint + request.head.uri)
+        forward.method = request.head.method
+        for (name, value) in request.head.headers
+        where !["content-length", "transfer-encoding", "connection"].contains(name.lowercased()) {
+            forward.headers.add(name: name, value: value)
+        }
+        forward.body = .bytes(request.body)
+        do {
+            let response = try await HTTPClient.shared.execute(forward, timeout: .seconds(30))
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            var headers = HTTPHeaders()
+            for (name, value) in response.headers
+            where !["content-length", "transfer-encoding", "connection"].contains(name.lowercased()) {
+                headers.add(name: name, value: value)
+            }
+            return TestHTTPResponse(status: response.status, headers: headers, buffer: bytes)
+        } catch {
+            return TestHTTPResponse(status: .badGateway, body: "proxy: \(error)")
+        }
+    }) { port in
+        try await body("http://127.0.0.1:\(port)", log)
+    }
+}
+
+@Suite struct S3RetryTests {
+    static let mib = 1024 * 1024
+    static let fastRetry = S3RetryPolicy(maxAttempts: 8, baseDelay: .milliseconds(20), maxDelay: .milliseconds(200),
+                                         maxTotalTime: .seconds(20))
+
+    @Test func firstRequestsAnswered503AreRetriedToSuccess() async throws {
+        let env = try S3TestEnvironment.load()
+        let prefix = S3TestEnvironment.uniquePrefix("retry")
+        let small = prefix + "/small.dcm"
+        let large = prefix + "/large.dcm"
+        let (smallSHA, largeSHA) = try await withFaultProxy(to: env, fail: { index, _ in index < 3 }) { endpoint, log in
+            let store = try env.store(partSize: 5 * Self.mib, endpoint: endpoint, retry: Self.fastRetry)
+            let smallUpload = try await store.beginUpload(key: small, options: ObjectPutOptions(contentType: "application/dicom"))
+            let smallSHA = try await TestData(total: 1000).forEachChunk { try await smallUpload.write($0) }
+            _ = try await smallUpload.finish()
+            #expect(await log.injected == 3)
+            #expect(await log.requests.count == 4)  // three 503s, then the same PUT forwarded
+
+            // Every 3rd request of the multipart upload fails once more: parts are re-sent from their buffer.
+            let largeUpload = try await store.beginUpload(key: large, options: ObjectPutOptions(contentType: "application/dicom"))
+            let largeSHA = try await TestData(total: 11 * Self.mib).forEachChunk { try await largeUpload.write($0) }
+            _ = try await largeUpload.finish()
+            return (smallSHA, largeSHA)
+        }
+        let inspection = try env.inspect(keys: [small, large])
+        #expect(inspection.objects[small]?.sha256 == smallSHA)
+        #expect(inspection.objects[large]?.sha256 == largeSHA)
+        #expect(inspection.objects[large]?.eTag.hasSuffix("-3\"") == true)
+    }
+
+    @Test func partRetriesResendTheBufferedPart() async throws {
+        let env = try S3TestEnvironment.load()
+        let key = S3TestEnvironment.uniquePrefix("retry-parts") + "/parts.dcm"
+        let sha = try await withFaultProxy(to: env, fail: { index, head in
+            // Fail the first attempt of every UploadPart.
+            head.uri.contains("partNumber=") && index % 2 == 1
+        }) { endpoint, log in
+            let store = try env.store(partSize: 5 * Self.mib, endpoint: endpoint, retry: Self.fastRetry)
+            let upload = try await store.beginUpload(key: key, options: ObjectPutOptions(contentType: "application/dicom", gzipLevel: 1))
+            let sha = try await TestData(total: 12 * Self.mib).forEachChunk { try await upload.write($0) }
+            _ = try await upload.finish()
+            #expect(await log.injected >= 1)
+            return sha
+        }
+        let info = try #require(try env.inspect(keys: [key]).objects[key])
+        #expect(info.sha256 == sha)
+        #expect(info.contentEncoding == "gzip")
+    }
+
+    @Test func persistent503EndsInUnavailableNamingOperationAndStatus() async throws {
+        let env = try S3TestEnvironment.load()
+        let key = S3TestEnvironment.uniquePrefix("retry-exhausted") + "/x.dcm"
+        let policy = S3RetryPolicy(maxAttempts: 4, baseDelay: .milliseconds(10), maxDelay: .milliseconds(50), maxTotalTime: .seconds(10))
+        let error = try await withFaultProxy(to: env, fail: { _, _ in true }) { endpoint, log in
+            let store = try env.store(endpoint: endpoint, retry: policy)
+            let error = await #expect(throws: ObjectStoreError.self) {
+                _ = try await store.put(key: key, body: ByteBuffer(string: "secret body"), options: ObjectPutOptions(contentType: "application/dicom"))
+            }
+            #expect(await log.injected == 4)
+            return error
+        }
+        #expect(error?.code == .unavailable)
+        #expect(error?.detail.contains("PutObject") == true)
+        #expect(error?.detail.contains("503 SlowDown") == true)
+        #expect(error?.detail.contains("secret body") == false)
+    }
+
+    @Test func failingPartAbortsTheMultipartUpload() async throws {
+        let env = try S3TestEnvironment.load()
+        let prefix = S3TestEnvironment.uniquePrefix("retry-abort")
+        let key = prefix + "/x.dcm"
+        let policy = S3RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10), maxDelay: .milliseconds(50), maxTotalTime: .seconds(10))
+        try await withFaultProxy(to: env, fail: { _, head in head.uri.contains("partNumber=2") }) { endpoint, _ in
+            let store = try env.store(partSize: 5 * Self.mib, endpoint: endpoint, retry: policy)
+            let upload = try await store.beginUpload(key: key, options: ObjectPutOptions(contentType: "application/dicom"))
+            let error = await #expect(throws: ObjectStoreError.self) {
+                _ = try await TestData(total: 16 * Self.mib).forEachChunk { try await upload.write($0) }
+                _ = try await upload.finish()
+            }
+            #expect(error?.detail.contains("UploadPart") == true)
+        }
+        let after = try env.inspect(keys: [key], uploadsPrefix: prefix)
+        #expect(after.uploads == [])
+        #expect(after.missing == [key])
+    }
+
+    @Test func connectionRefusedEndsWithinTheBoundWithAClearError() async throws {
+        let port = try closedLoopbackPort()
+        let policy = S3RetryPolicy(maxAttempts: 50, baseDelay: .milliseconds(50), maxDelay: .milliseconds(500),
+                                   maxTotalTime: .seconds(3), attemptTimeout: .seconds(2))
+        let store = try S3ObjectStore(
+            configuration: S3Configuration(bucket: "b", region: "us-east-1", endpoint: "http://127.0.0.1:\(port)", retry: policy),
+            credentials: StaticCredentialsProvider(AWSCredentials(accessKeyId: "a", secretAccessKey: "s")),
+            httpClient: .shared, logger: Logger(label: "t"))
+        let started = ContinuousClock.now
+        let error = await #expect(throws: ObjectStoreError.self) {
+            _ = try await store.put(key: "k.dcm", body: ByteBuffer(string: "x"), options: ObjectPutOptions(contentType: "application/dicom"))
+        }
+        let elapsed = ContinuousClock.now - started
+        #expect(error?.code == .unavailable)
+        #expect(error?.detail.contains("PutObject") == true)
+        #expect(error?.detail.contains("connection refused") == true, "\(error?.detail ?? "")")
+        // The bound is 3 s; allow for scheduling slack, but not for a hang.
+        #expect(elapsed < .seconds(10), "took \(elapsed)")
+    }
+}
