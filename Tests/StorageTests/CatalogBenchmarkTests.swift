@@ -6,7 +6,7 @@ import Testing
 /// Inserts of instance rows through `recordInstance`, sequential and from 8 concurrent tasks. As a test
 /// it checks the counts on a small run; `scripts/bench-catalog` runs it large
 /// (CATALOG_BENCH_COUNT) and reads the printed rates. No timing is asserted.
-@Suite("Catalog benchmark")
+@Suite("Catalog benchmark", .serialized)
 struct CatalogBenchmarkTests {
     static let count = Int(ProcessInfo.processInfo.environment["CATALOG_BENCH_COUNT"] ?? "") ?? 200
 
