@@ -40,7 +40,7 @@ import Testing
             guard let offset = entry.datasetOffset, let syntax = entry.transferSyntax else { continue }
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: entry.path)).dropFirst(offset))
             // Mutations land in the metadata part: cap the seed size to keep the run short.
-            if bytes.count > 0 { seeds.append(Seed(bytes: Array(bytes.prefix(24 << 10)), transferSyntax: syntax)) }
+            if bytes.count > 0 { seeds.append(Seed(bytes: Array(bytes.prefix(16 << 10)), transferSyntax: syntax)) }
         }
         return seeds
     }
@@ -104,7 +104,7 @@ import Testing
             let input = Self.mutate(seed.bytes, &rng)
             // Mostly the file's own syntax; sometimes a wrong one.
             let syntax = rng.next() % 8 == 0 ? syntaxes[Int(rng.next() % 4)] : seed.transferSyntax
-            let chunk = [1, 7, 64, 4096, 65536][iteration % 5]
+            let chunk = [3, 7, 64, 4096, 65536][iteration % 5]
             do {
                 _ = try Oracle.extract(input, transferSyntaxUID: syntax, chunkSize: chunk, options: options)
                 read += 1

@@ -299,6 +299,8 @@ public struct DataSetReader {
             return .event(.itemEnd(isImplicitVR: frame.isImplicitVR))
         }
         if let boundary = frame.boundary, boundary - position < 8 {
+            // Encapsulated fragments are not cut at the boundary; one that ran past it is an error.
+            guard position <= boundary else { throw DataSetError(.lengthExceedsParent, offset: position) }
             // Fewer than 8 bytes left in pydicom's in-memory copy: its element loop ends the item there.
             guard readable >= boundary - position else { return .needMore }
             consume(boundary - position)
