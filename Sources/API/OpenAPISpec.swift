@@ -97,7 +97,7 @@ paths:
             X-Request-Id: {$ref: '#/components/headers/X-Request-Id'}
           content:
             application/yaml:
-              schema: {type: string}
+              schema: {type: object, description: An OpenAPI 3.1 document.}
   /v1/listeners:
     get:
       tags: [listeners]

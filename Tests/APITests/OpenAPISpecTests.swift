@@ -44,7 +44,7 @@ struct OpenAPISpecTests {
 }
 
 @Suite("schemathesis against a live server")
-struct ContractTests {
+struct SchemathesisContractTests {
     /// Every schemathesis check, on every operation, against a real server over a real catalog.
     @Test(.timeLimit(.minutes(10)))
     func schemathesisPassesAllChecks() async throws {
