@@ -40,7 +40,9 @@ public enum ListenerValidation {
         /// S3 bucket naming rules (3...63 characters, lowercase letters, digits, dots and hyphens).
         public static let bucket = "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
         public static let region = "^[a-z0-9-]{1,32}$"
-        public static let endpoint = #"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?/?$"#
+        static let tcpPort = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+        /// Scheme, host (name, IPv4, or IPv6 in brackets) and optional port.
+        public static let endpoint = #"^https?://([A-Za-z0-9][A-Za-z0-9.-]*|\["# + ipv6 + #"\])(:"# + tcpPort + ")?/?$"
         /// Object key prefix: `/`-separated segments that never start with a dot (so never `..`); empty = none.
         public static let keyPrefix = "^([A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*)?$"
         /// A file system path or template: anything but NUL.
