@@ -22,6 +22,8 @@ public struct DataSetError: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidValue
         /// More elements than `Options.maximumElementCount`.
         case tooManyElements
+        /// The metadata held for one data set exceeds `MetadataOptions.maximumMetadataBytes`.
+        case metadataTooLarge
     }
 
     public var code: Code

@@ -67,7 +67,7 @@ struct DataSetTreeBuilder {
         switch event {
         case .element(let header, let value):
             heldBytes += value.readableBytes + 64
-            guard heldBytes <= maximumHeldBytes else { throw DataSetError(.tooManyElements, offset: offset, tag: header.tag) }
+            guard heldBytes <= maximumHeldBytes else { throw DataSetError(.metadataTooLarge, offset: offset, tag: header.tag) }
             let bytes = Array(value.readableBytesView)
             if header.tag == .specificCharacterSet {
                 nodes[nodes.count - 1].characterSet = SpecificCharacterSet(terms: Self.characterSetTerms(bytes))
@@ -75,14 +75,14 @@ struct DataSetTreeBuilder {
             nodes[nodes.count - 1].set(.init(header: header, content: .value(bytes)))
         case .skippedElement(let header, let length):
             heldBytes += 64
-            guard heldBytes <= maximumHeldBytes else { throw DataSetError(.tooManyElements, offset: offset, tag: header.tag) }
+            guard heldBytes <= maximumHeldBytes else { throw DataSetError(.metadataTooLarge, offset: offset, tag: header.tag) }
             nodes[nodes.count - 1].set(.init(header: header, content: .skipped(length: length)))
         case .sequenceStart(let header):
             heldBytes += 64
             sequences.append(OpenSequence(header: header))
         case .itemStart:
             heldBytes += 64
-            guard heldBytes <= maximumHeldBytes else { throw DataSetError(.tooManyElements, offset: offset) }
+            guard heldBytes <= maximumHeldBytes else { throw DataSetError(.metadataTooLarge, offset: offset) }
             // Items inherit the character set in force when the sequence was read (pydicom `parent_encoding`).
             let parent = nodes[nodes.count - 1]
             nodes.append(DataSetNode(isImplicitVR: parent.isImplicitVR, characterSet: parent.characterSet))
