@@ -36,4 +36,18 @@ struct CatalogLifecycleTests {
             await expectCatalogError(.unavailable) { try await catalog.ping() }
         }
     }
+
+    /// Nothing listens on port 1: calls end in `CatalogError(.unavailable)` once the deadline passes,
+    /// instead of waiting for the pool's reconnect attempts.
+    @Test func unreachablePostgresIsUnavailable() async throws {
+        let catalog = try PostgresCatalog(url: "postgres://u:p@127.0.0.1:1/db?sslmode=disable", logger: catalogTestLogger,
+                                          operationTimeout: .seconds(1))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await catalog.run() }
+            await expectCatalogError(.unavailable) { try await catalog.ping() }
+            await expectCatalogError(.unavailable) { _ = try await catalog.listListeners() }
+            await expectCatalogError(.unavailable) { try await catalog.recordInstance(makeInstance(sop: "u.1")) }
+            group.cancelAll()
+        }
+    }
 }

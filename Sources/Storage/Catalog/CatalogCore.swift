@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Logging
+import PostgresNIO
 
 /// The catalog logic both dialects share: the SQL is written once with `?` placeholders, and only the
 /// few places where PostgreSQL and SQLite differ ask `dialect`.
@@ -164,7 +165,8 @@ struct CatalogCore: Sendable {
             q.append(" AND (started_at, id) < (?, ?)", .time(cursor.key), .uuid(id))
         }
         q.append(" ORDER BY started_at DESC, id DESC LIMIT ?", .int(limit + 1))
-        let rows = try await read { session in try await session.query(q.sql, q.binds) }
+        let (sql, binds) = (q.sql, q.binds)
+        let rows = try await read { session in try await session.query(sql, binds) }
         let items = try rows.prefix(limit).map(Self.decodeAssociation)
         var next: String?
         if rows.count > limit, let last = rows.prefix(limit).last {
@@ -383,7 +385,8 @@ struct CatalogCore: Sendable {
             q.append(" AND (\(Self.instanceOrderKey), sop_instance_uid) > (?, ?)", .int(cursor.key), .text(cursor.id))
         }
         q.append(" ORDER BY \(Self.instanceOrderKey), sop_instance_uid LIMIT ?", .int(limit + 1))
-        let rows = try await read { session in try await session.query(q.sql, q.binds) }
+        let (sql, binds) = (q.sql, q.binds)
+        let rows = try await read { session in try await session.query(sql, binds) }
         let items = try rows.prefix(limit).map(Self.decodeInstance)
         var next: String?
         if rows.count > limit, let last = rows.prefix(limit).last {
@@ -449,7 +452,8 @@ struct CatalogCore: Sendable {
             q.append(" AND (s.first_received_at, s.study_instance_uid) < (?, ?)", .time(cursor.key), .text(cursor.id))
         }
         q.append(" ORDER BY s.first_received_at DESC, s.study_instance_uid DESC LIMIT ?", .int(limit + 1))
-        let rows = try await read { session in try await session.query(q.sql, q.binds) }
+        let (sql, binds) = (q.sql, q.binds)
+        let rows = try await read { session in try await session.query(sql, binds) }
         let items = try rows.prefix(limit).map(Self.decodeStudy)
         var next: String?
         if rows.count > limit, let last = rows.prefix(limit).last {
@@ -519,7 +523,7 @@ struct CatalogCore: Sendable {
     // MARK: Error mapping
 
     /// Runs a write and turns driver errors into `CatalogError`s that carry no row data.
-    private func write<T: Sendable>(_ body: (any SQLSession) async throws -> T) async throws -> T {
+    private func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
         do {
             return try await database.write(body)
         } catch {
@@ -527,12 +531,20 @@ struct CatalogCore: Sendable {
         }
     }
 
-    private func read<T: Sendable>(_ body: (any SQLSession) async throws -> T) async throws -> T {
+    private func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
         do {
             return try await database.read(body)
         } catch {
             throw mapped(error)
         }
+    }
+
+    /// A summary of a driver error that carries no row data.
+    static func safeSummary(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            return "\(error.code) sqlState=\(error.serverInfo?[.sqlState] ?? "-")"
+        }
+        return "\(error)"
     }
 
     private func mapped(_ error: any Error) -> any Error {
@@ -545,7 +557,8 @@ struct CatalogCore: Sendable {
         case is CancellationError:
             return error
         default:
-            logger.warning("catalog operation failed", metadata: ["error": "\(error)"])
+            // Driver errors may quote values from the statement (PHI): log their kind only.
+            logger.warning("catalog operation failed", metadata: ["error": "\(String(describing: type(of: error))): \(Self.safeSummary(error))"])
             return CatalogError(.unavailable, detail: "catalog database operation failed")
         }
     }

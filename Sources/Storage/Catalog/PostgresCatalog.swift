@@ -19,10 +19,12 @@ public final class PostgresCatalog: Catalog, Service {
 
     /// `postgres://user:password@host:port/database?sslmode=disable|prefer|require|verify-full[&sslrootcert=/path.pem]`
     /// (also `postgresql://`). Without `sslmode`, TLS is tried and not required (libpq's `prefer`).
-    public init(url: String, logger: Logger) throws {
+    /// `operationTimeout` bounds every catalog call, waiting for a connection included (`ping()` uses
+    /// at most 5 seconds); past it the call throws `CatalogError(.unavailable)`.
+    public init(url: String, logger: Logger, operationTimeout: Duration = .seconds(30)) throws {
         let configuration = try PostgresURL.configuration(url)
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        self.database = PostgresCatalogDatabase(client: client, logger: logger)
+        self.database = PostgresCatalogDatabase(client: client, logger: logger, operationTimeout: operationTimeout)
         self.core = CatalogCore(database: database, logger: logger)
         self.logger = logger
     }
@@ -49,11 +51,14 @@ public final class PostgresCatalog: Catalog, Service {
             throw error
         } catch {
             logger.error("catalog migration failed", metadata: ["error": "\(String(reflecting: error))"])
-            throw CatalogError(.unavailable, detail: "catalog migration failed")
+            throw CatalogError(.unavailable, detail: "catalog migration failed: \(CatalogCore.safeSummary(error))")
         }
     }
 
-    public func ping() async throws { try await core.ping() }
+    public func ping() async throws {
+        let core = self.core
+        try await database.withDeadline(.seconds(5)) { try await core.ping() }
+    }
 
     public func listListeners() async throws -> [ListenerConfig] { try await core.listListeners() }
     public func listener(id: UUID) async throws -> ListenerConfig? { try await core.listener(id: id) }
@@ -196,13 +201,18 @@ struct PostgresSession: SQLSession {
 struct PostgresCatalogDatabase: CatalogDatabase {
     let client: PostgresClient
     let logger: Logger
+    let operationTimeout: Duration
 
     var dialect: SQLDialect { .postgres }
 
     /// Key of the advisory lock that serialises migrators across nodes ("dicomigr" in ASCII).
     static let migrationLockKey: Int64 = 0x6469_636F_6D69_6772
 
-    func write<T: Sendable>(_ body: (any SQLSession) async throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
+        try await withDeadline(operationTimeout) { try await writeRetrying(body) }
+    }
+
+    private func writeRetrying<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
         var attempt = 0
         while true {
             attempt += 1
@@ -210,19 +220,25 @@ struct PostgresCatalogDatabase: CatalogDatabase {
                 return try await client.withConnection { connection in
                     let session = PostgresSession(connection: connection, logger: logger)
                     try await session.query("BEGIN", [])
-                    let value: T
                     do {
-                        value = try await body(session)
+                        let value = try await body(session)
+                        try await session.query("COMMIT", [])
+                        return value
                     } catch {
+                        // After a failed COMMIT the server has already ended the transaction and this
+                        // ROLLBACK only warns. If even ROLLBACK fails, the connection's state is unknown:
+                        // close it so the pool never hands out a connection inside a transaction.
                         do {
                             try await session.query("ROLLBACK", [])
                         } catch {
-                            // The connection is broken; the server rolls the transaction back itself.
+                            do {
+                                try await connection.close()
+                            } catch {
+                                logger.debug("closing a broken catalog connection failed")
+                            }
                         }
                         throw error
                     }
-                    try await session.query("COMMIT", [])
-                    return value
                 }
             } catch let error as PSQLError {
                 let state = error.serverInfo?[.sqlState]
@@ -239,9 +255,36 @@ struct PostgresCatalogDatabase: CatalogDatabase {
         }
     }
 
-    func read<T: Sendable>(_ body: (any SQLSession) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in
-            try await body(PostgresSession(connection: connection, logger: logger))
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
+        try await withDeadline(operationTimeout) {
+            try await client.withConnection { connection in
+                try await body(PostgresSession(connection: connection, logger: logger))
+            }
+        }
+    }
+
+    private enum Outcome<T: Sendable>: Sendable {
+        case done(T)
+        case timedOut
+    }
+
+    /// Bounds an operation: while PostgreSQL is unreachable the pool keeps retrying connections and a
+    /// lease would wait for minutes. On expiry the operation is cancelled (a half-done transaction is
+    /// rolled back or its connection closed) and `CatalogError(.unavailable)` is thrown.
+    func withDeadline<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: Outcome<T>.self) { group in
+            group.addTask { .done(try await operation()) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return .timedOut
+            }
+            defer { group.cancelAll() }
+            switch try await group.next() {
+            case .done(let value):
+                return value
+            case .timedOut, nil:
+                throw CatalogError(.unavailable, detail: "the catalog database did not answer in time")
+            }
         }
     }
 

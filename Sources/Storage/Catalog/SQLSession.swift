@@ -115,9 +115,9 @@ protocol CatalogDatabase: Sendable {
     var dialect: SQLDialect { get }
     /// Runs `body` in one write transaction, retrying it when the database asks for a retry
     /// (deadlock, serialization failure). `body` may therefore run more than once.
-    func write<T: Sendable>(_ body: (any SQLSession) async throws -> T) async throws -> T
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T
     /// Runs `body` on one connection outside any explicit transaction.
-    func read<T: Sendable>(_ body: (any SQLSession) async throws -> T) async throws -> T
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T
 }
 
 /// Appends SQL fragments and their bound values together, so a `?` never drifts from its value.

@@ -62,7 +62,7 @@ public final class SQLiteCatalog: Catalog, Service {
             throw error
         } catch {
             logger.error("catalog migration failed", metadata: ["error": "\(error)"])
-            throw CatalogError(.unavailable, detail: "catalog migration failed")
+            throw CatalogError(.unavailable, detail: "catalog migration failed: \(CatalogCore.safeSummary(error))")
         }
     }
 
@@ -213,7 +213,7 @@ struct SQLiteCatalogDatabase: CatalogDatabase {
 
     var dialect: SQLDialect { .sqlite }
 
-    func write<T: Sendable>(_ body: (any SQLSession) async throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
         try await writer.with { connection in
             let session = SQLiteSession(connection: connection)
             try await session.query("BEGIN IMMEDIATE", [])
@@ -233,7 +233,7 @@ struct SQLiteCatalogDatabase: CatalogDatabase {
         }
     }
 
-    func read<T: Sendable>(_ body: (any SQLSession) async throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
         // The reader may not see tables before the first migration; the writer has created them by then.
         try await reader.with { connection in try await body(SQLiteSession(connection: connection)) }
     }
