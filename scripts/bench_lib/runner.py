@@ -123,7 +123,8 @@ def run_once(receiver: Receiver, corpus: Corpus, associations: int, run: int, se
             res.seconds = elapsed
         if profiler is not None:
             profiler.stop()
-        time.sleep(0.3)  # let forked children be reaped, so their CPU is counted
+        if receiver.tree:
+            time.sleep(0.3)  # let forked children be reaped, so their CPU is counted
         res.peak_rss_kib = memory.stop()
         res.cpu_ms = _cpu(receiver) - cpu0
         res.moto_cpu_ms = (procstat.cpu_ms(services.moto_pid) - moto0) if services else 0.0
