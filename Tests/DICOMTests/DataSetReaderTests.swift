@@ -113,6 +113,22 @@ import Testing
         }
     }
 
+    /// An undefined-length value that is not an item sequence: pydicom scans for the delimiter.
+    @Test func undefinedLengthValueWithoutItemsIsScannedForTheDelimiter() throws {
+        let open: [UInt8] = [0x09, 0x00, 0x10, 0x10, 0x4F, 0x42, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]
+        let content: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0xFE, 0xFF, 0xDD]
+        let bytes = open + content + [0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0] + Self.explicit(0x0010, 0x0020, "LO", Array("ID".utf8))
+        for chunk in [1, 3, 64] {
+            let events = try Self.events(bytes, chunk: chunk)
+            #expect(events.count == 2)
+            guard case .skippedElement(let header, let length) = events[0] else {
+                Issue.record("not skipped: \(events)")
+                continue
+            }
+            #expect(header.tag == Tag(0x0009_1010) && length == content.count)
+        }
+    }
+
     @Test func unknownExplicitVRIsATypedError() {
         let bytes: [UInt8] = [0x10, 0x00, 0x10, 0x00, 0x51, 0x51, 2, 0, 0x41, 0x42]
         #expect(throws: DataSetError(.unknownVR, offset: 0, tag: Tag(0x0010_0010))) {

@@ -108,6 +108,9 @@ public struct DataSetReader {
         case value(ElementHeader, length: Int)
         case skip(ElementHeader, remaining: Int, total: Int)
         case fragment(remaining: Int)
+        /// Undefined-length value that is not a clean item sequence: pydicom then scans the bytes for
+        /// the sequence delimitation tag. We scan from where the items stopped making sense.
+        case scan
         case finished
     }
 
@@ -252,6 +255,36 @@ public struct DataSetReader {
                     return nil
                 }
                 state = .header
+            case .scan:
+                guard case .encapsulated(let frame) = stack.last else { throw DataSetError(.malformedEncapsulation, offset: position) }
+                let pattern: [UInt8] = frame.header.isLittleEndian ? [0xFE, 0xFF, 0xDD, 0xE0] : [0xFF, 0xFE, 0xE0, 0xDD]
+                let found: Int? = buffer.withUnsafeReadableBytes { raw in
+                    guard raw.count >= 4 else { return nil }
+                    var index = 0
+                    while index + 4 <= raw.count {
+                        if raw[index] == pattern[0] && raw[index + 1] == pattern[1] && raw[index + 2] == pattern[2]
+                            && raw[index + 3] == pattern[3] {
+                            return index
+                        }
+                        index += 1
+                    }
+                    return nil
+                }
+                guard let found else {
+                    consume(max(0, readable - 3))
+                    return nil
+                }
+                // pydicom reads (and ignores) the 4 length bytes after the delimiter tag.
+                guard readable >= found + 8 || isAtEnd else {
+                    consume(found)
+                    return nil
+                }
+                consume(found)
+                let total = position - frame.valueStart
+                consume(min(8, readable))
+                stack.removeLast()
+                state = .header
+                return .skippedElement(frame.header, valueLength: total)
             case .value(let header, let length):
                 guard readable >= length else { return nil }
                 let value = buffer.readSlice(length: length)!
@@ -536,15 +569,16 @@ public struct DataSetReader {
         let little = frame.header.isLittleEndian
         let tag = Tag(group: uint16(at: 0, littleEndian: little), element: uint16(at: 2, littleEndian: little))
         let length = uint32(at: 4, littleEndian: little)
-        let start = position
         if tag == .sequenceDelimitation {
             let total = position - frame.valueStart
             consume(8)
             stack.removeLast()
             return .event(.skippedElement(frame.header, valueLength: total))
         }
-        guard tag == .item else { throw DataSetError(.malformedEncapsulation, offset: start, tag: frame.header.tag) }
-        guard length != 0xFFFF_FFFF else { throw DataSetError(.invalidUndefinedLength, offset: start, tag: frame.header.tag) }
+        guard tag == .item, length != 0xFFFF_FFFF else {
+            state = .scan
+            return .again
+        }
         consume(8)
         state = .fragment(remaining: Int(length))
         return .again
@@ -581,7 +615,7 @@ public struct DataSetReader {
             wasTruncated = true
             state = .header
             return .skippedElement(header, valueLength: total - remaining)
-        case .fragment:
+        case .fragment, .scan:
             guard topLevelEncapsulated else { throw DataSetError(.unexpectedEndOfData, offset: position) }
             // pydicom drops an unterminated encapsulated value at top level and ends the data set.
             wasTruncated = true
