@@ -120,6 +120,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Benchmark of the codec (issue 3): `swift run -c release codec-bench`. Not a test.
+        .executableTarget(
+            name: "codec-bench",
+            dependencies: [
+                "DICOM",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/CodecBench",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "DICOMTests",
             dependencies: [
@@ -174,6 +184,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
