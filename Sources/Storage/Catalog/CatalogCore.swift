@@ -248,10 +248,18 @@ struct CatalogCore: Sendable {
         let updateBinds = replaced + [.date(receivedAt), .date(receivedAt), .text(record.sopInstanceUID)]
         let lockSuffix = dialect == .postgres ? " FOR UPDATE" : ""
 
+        let associationSQL =
+            "UPDATE associations SET instances_received = instances_received + 1, bytes_received = bytes_received + ? WHERE id = ?"
+        let associationBinds: [SQLValue] = [.int(record.sizeBytes), .uuid(record.associationId)]
+        let postgres = dialect == .postgres
+        // PostgreSQL: the association counter rides on the insert (a data-modifying WITH), one round trip less.
+        let firstSQL = postgres ? "WITH counted AS (\(associationSQL)) \(insertSQL)" : insertSQL
+        let firstBinds = postgres ? associationBinds + insertBinds : insertBinds
+
         return try await write { session in
             let stored: InstanceRecord
             var previous: (series: String, study: String, size: Int64)?
-            if let row = try await session.query(insertSQL, insertBinds).first {
+            if let row = try await session.query(firstSQL, firstBinds).first {
                 stored = try Self.decodeInstance(row)
             } else {
                 guard let old = try await session.query(
@@ -268,9 +276,9 @@ struct CatalogCore: Sendable {
                 stored = try Self.decodeInstance(row)
             }
             try await updateAggregates(stored: stored, previous: previous, session: session)
-            try await session.query(
-                "UPDATE associations SET instances_received = instances_received + 1, bytes_received = bytes_received + ? WHERE id = ?",
-                [.int(record.sizeBytes), .uuid(record.associationId)])
+            if !postgres {
+                try await session.query(associationSQL, associationBinds)
+            }
             return stored
         }
     }
@@ -311,7 +319,7 @@ struct CatalogCore: Sendable {
 
         // Creating a series, or a modality change, alters the study's series count or modalities; they
         // are recomputed below for every study touched (a study has few series, so this is cheap).
-        try await session.query("""
+        let seriesSQL = """
             INSERT INTO series (series_instance_uid, study_instance_uid, modality, series_number, series_description,
                 instance_count, total_bytes, first_received_at, last_received_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -324,12 +332,13 @@ struct CatalogCore: Sendable {
                 total_bytes = series.total_bytes + excluded.total_bytes,
                 last_received_at = CASE WHEN excluded.last_received_at > series.last_received_at
                     THEN excluded.last_received_at ELSE series.last_received_at END
-            """, [
+            """
+        let seriesBinds: [SQLValue] = [
                 .text(stored.seriesInstanceUID), .text(stored.studyInstanceUID), .text(stored.modality),
                 .int(stored.seriesNumber), .text(stored.seriesDescription), .int(seriesCount), .int(seriesBytes),
                 .date(stored.receivedAt), .date(stored.lastReceivedAt),
-            ])
-        try await session.query("""
+            ]
+        let studySQL = """
             INSERT INTO studies (study_instance_uid, patient_id, patient_name, patient_name_lower, patient_birth_date,
                 study_date, study_time, study_description, accession_number, instance_count, total_bytes,
                 first_received_at, last_received_at)
@@ -347,12 +356,21 @@ struct CatalogCore: Sendable {
                 total_bytes = studies.total_bytes + excluded.total_bytes,
                 last_received_at = CASE WHEN excluded.last_received_at > studies.last_received_at
                     THEN excluded.last_received_at ELSE studies.last_received_at END
-            """, [
+            """
+        let studyBinds: [SQLValue] = [
                 .text(stored.studyInstanceUID), .text(stored.patientId), .text(stored.patientName),
                 .text(stored.patientName?.lowercased()), .text(stored.patientBirthDate), .text(stored.studyDate),
                 .text(stored.studyTime), .text(stored.studyDescription), .text(stored.accessionNumber),
                 .int(studyCount), .int(studyBytes), .date(stored.receivedAt), .date(stored.lastReceivedAt),
-            ])
+            ]
+        if dialect == .postgres {
+            // One round trip instead of two: a data-modifying WITH runs exactly once. Locks are taken in
+            // the same order as before (series row, then study row).
+            try await session.query("WITH series_upsert AS (\(seriesSQL)) \(studySQL)", seriesBinds + studyBinds)
+        } else {
+            try await session.query(seriesSQL, seriesBinds)
+            try await session.query(studySQL, studyBinds)
+        }
 
         let modalities = dialect == .postgres
             ? "SELECT COALESCE(string_agg(DISTINCT modality, '\\' ORDER BY modality), '') FROM series WHERE study_instance_uid = ? AND modality IS NOT NULL"
