@@ -1,5 +1,7 @@
 @testable import API
 import AsyncHTTPClient
+import Logging
+import NIOSSL
 import Domain
 import Foundation
 import NIOCore
@@ -255,5 +257,104 @@ actor Gate {
     func wait() async {
         if isOpen { return }
         await withCheckedContinuation { waiters.append($0) }
+    }
+}
+
+@Suite("Live server: TLS, Expect, logs")
+struct LiveServerExtraTests {
+    @Test func expect100ContinueGetsAnInterimResponse() async throws {
+        try await withLiveServer { port, _, _ in
+            let c = try await RawConnection.connect(port: port)
+            defer { c.close() }
+            let body = #"{"name":"expect","port":11112}"#
+            try await c.send("POST /v1/listeners HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(Tokens.admin)\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
+            #expect(try await c.wait { $0.text.hasPrefix("HTTP/1.1 100 Continue\r\n\r\n") })
+            try await c.send(body)
+            #expect(try await c.wait { $0.text.contains("HTTP/1.1 201") }, "\(c.text.debugDescription)")
+            let interim = "HTTP/1.1 100 Continue\r\n\r\n"
+            #expect(RawResponse.parseAll(String(c.text.utf8.dropFirst(interim.utf8.count))!).map(\.status) == [201])
+        }
+    }
+
+    @Test func servesTLSWithCertificateFiles() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("api-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let cert = dir.appendingPathComponent("cert.pem").path
+        let key = dir.appendingPathComponent("key.pem").path
+        let made = try await runOffPool("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+        ])
+        try #require(made.status == 0, "openssl could not make a test certificate (apt-get install openssl):\n\(made.output)")
+        try await withLiveServer(tls: APIConfiguration.TLS(certificateFile: cert, privateKeyFile: key)) { port, _, _ in
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(cert)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(tlsConfiguration: tls))
+            do {
+                var request = HTTPClientRequest(url: "https://127.0.0.1:\(port)/v1/stats")
+                request.headers.add(name: "Authorization", value: "Bearer \(Tokens.read)")
+                let response = try await client.execute(request, timeout: .seconds(10))
+                #expect(response.status == .ok)
+                let body = try await response.body.collect(upTo: 1 << 16)
+                #expect(String(buffer: body).contains("\"instances\":0"))
+                try await client.shutdown()
+            } catch {
+                try await client.shutdown()
+                throw error
+            }
+            // Plain HTTP to the TLS port gets no HTTP response.
+            let plain = try await RawConnection.connect(port: port)
+            try await plain.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try await plain.waitUntilClosed())
+            #expect(!plain.text.hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
+    @Test func oneAccessLogLinePerRequestWithRequestId() async throws {
+        let capture = CapturedLogs()
+        let catalog = try await makeCatalog()
+        let responder = APIServer.makeResponder(
+            configuration: APIConfiguration(adminTokens: [Tokens.admin]), catalog: catalog, listeners: RecordingListenerControl(),
+            readiness: { [] }, metrics: { "" }, logger: Logger(label: "test.access", factory: { _ in CapturingLogHandler(capture: capture) }))
+        let id = UUID()
+        _ = await responder.respond(to: APIRequest(method: .GET, uri: "/v1/listeners/\(id)", headers: [
+            "Authorization": "Bearer \(Tokens.admin)", "X-Request-Id": "trace-42",
+        ]))
+        let lines = capture.entries.filter { $0.message == "request" }
+        #expect(lines.count == 1)
+        let line = try #require(lines.first)
+        #expect(line.metadata["method"] == "GET")
+        #expect(line.metadata["path"] == "/v1/listeners/{id}", "the path template, not the id")
+        #expect(line.metadata["status"] == "404")
+        #expect(Double(line.metadata["duration_ms"] ?? "") != nil)
+        #expect(capture.entries.allSatisfy { $0.metadata["request_id"] == "trace-42" })
+    }
+}
+
+final class CapturedLogs: @unchecked Sendable {
+    struct Entry {
+        var message: String
+        var metadata: [String: String]
+    }
+    // Owns its lock: log calls come from any task.
+    private let lock = NSLock()
+    private var stored: [Entry] = []
+    func append(_ entry: Entry) { lock.withLock { stored.append(entry) } }
+    var entries: [Entry] { lock.withLock { stored } }
+}
+
+struct CapturingLogHandler: LogHandler {
+    let capture: CapturedLogs
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        let merged = self.metadata.merging(explicit ?? [:]) { $1 }
+        capture.append(.init(message: message.description, metadata: merged.mapValues { "\($0)" }))
     }
 }

@@ -72,6 +72,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
                 return
             }
             state = .receiving(head, context.channel.allocator.buffer(capacity: length))
+            // RFC 9110 §10.1.1: a client waiting for 100 (curl does, for bodies over 1 KiB) may send the body.
+            if length > 0, head.version == .http1_1,
+               head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+            }
         case (.body(var chunk), .receiving(let head, var body)):
             state = .idle  // drop the reference so the append does not copy
             body.writeBuffer(&chunk)
