@@ -176,4 +176,41 @@ struct QueryRoutesTests {
         #expect(Set(byDay.compactMap { $0["date"] as? String }) == ["2026-01-01", "2026-01-02"])
         try await expectConformsToSpec(h.recorder.all)
     }
+
+    @Test func followingNextCursorWhileInsertingReturnsEveryPreExistingStudyOnce() async throws {
+        let h = try await RouterHarness()
+        let listenerId = UUID()
+        let associationId = UUID()
+        let base = Date(timeIntervalSince1970: 1_767_225_600)
+        try await h.catalog.startAssociation(AssociationRecord(
+            id: associationId, listenerId: listenerId, callingAETitle: "A", calledAETitle: "B", peerAddress: "127.0.0.1:1", startedAt: base))
+        func insert(_ n: Int, at offset: Double) async throws {
+            try await h.catalog.recordInstance(InstanceRecord(
+                sopInstanceUID: "2.25.\(n).1", sopClassUID: "1.2.840.10008.5.1.4.1.1.7", seriesInstanceUID: "2.25.\(n).2",
+                studyInstanceUID: "2.25.\(n)", transferSyntaxUID: "1.2.840.10008.1.2.1", sizeBytes: 10, storedBytes: 10,
+                objectUri: "file:///x/\(n)", sha256: String(repeating: "0", count: 64), listenerId: listenerId,
+                associationId: associationId, callingAETitle: "A", calledAETitle: "B", peerAddress: "127.0.0.1:1",
+                receivedAt: base.addingTimeInterval(offset)))
+        }
+        for n in 1...25 { try await insert(n, at: Double(n)) }
+        var seen: [String] = []
+        var cursor: String?
+        var inserted = 100
+        for _ in 0..<20 {  // bounded: 25 items at 7 per page need 4 pages
+            var uri = "/v1/studies?limit=7"
+            if let cursor { uri += "&cursor=\(cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? cursor)" }
+            let page = await h.send(.GET, uri, token: Tokens.read)
+            #expect(page.status == .ok)
+            seen += uids(page)
+            // New studies arrive between pages, newer than everything (they sort first).
+            inserted += 1
+            try await insert(inserted, at: 10_000 + Double(inserted))
+            guard let next = page.jsonObject["nextCursor"] as? String else { break }
+            cursor = next
+        }
+        let preExisting = (1...25).map { "2.25.\($0)" }
+        #expect(seen.filter { preExisting.contains($0) }.sorted() == preExisting.sorted())
+        #expect(Set(seen).count == seen.count, "no study twice")
+        try await expectConformsToSpec(h.recorder.all)
+    }
 }
