@@ -153,7 +153,7 @@ private final class Session {
     private func perform(_ action: AssociationStateMachine.Action,
                          outbound: NIOAsyncChannelOutboundWriter<PDU>) async throws -> AssociationStateMachine.Action? {
         if let pdu = action.pduToSend {
-            try await outbound.write(pdu)
+            try await write(pdu, outbound: outbound)
         }
         if action.stopsARTIM { timer.disarm() }
         switch action {
@@ -450,8 +450,15 @@ private final class Session {
                 logger.notice("response not sent: association no longer open", metadata: ["state": "\(machine.state)"])
                 return
             }
-            try await outbound.write(pdu)
+            try await write(pdu, outbound: outbound)
         }
+    }
+
+    /// One PDU, one write. The DIMSE timeout also bounds a write that waits on a peer that stopped reading.
+    private func write(_ pdu: PDU, outbound: NIOAsyncChannelOutboundWriter<PDU>) async throws {
+        timer.arm(.dimse, seconds: limits.dimseTimeoutSeconds)
+        defer { timer.disarm() }
+        try await outbound.write(pdu)
     }
 
     static func milliseconds(since start: ContinuousClock.Instant) -> Int64 {
@@ -481,12 +488,10 @@ private final class Session {
         outcome = .aborted
         endReason = "listener stopped"
         let channel = association.channel.channel
-        do {
-            // Not through the (cancelled) async writer: straight into the pipeline's PDU encoder.
-            try await channel.writeAndFlush(PDU.abort(.serviceUser)).get()
-        } catch {
-            logger.debug("A-ABORT not delivered", metadata: ["error": "\(error)"])
-        }
+        // Not through the (cancelled) async writer: straight into the pipeline's PDU encoder. Both go onto
+        // the event loop in order, so the flush precedes the close; a peer that no longer reads loses the
+        // A-ABORT rather than holding up the shutdown.
+        channel.writeAndFlush(PDU.abort(.serviceUser), promise: nil)
         channel.close(promise: nil)
     }
 }

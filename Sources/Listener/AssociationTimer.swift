@@ -18,7 +18,7 @@ final class AssociationTimer: Sendable {
 
     private struct State {
         var waiting: (kind: Kind, since: NIODeadline, timeout: TimeAmount)?
-        var scheduled: Scheduled<Void>?
+        var scheduled: (task: Scheduled<Void>, deadline: NIODeadline)?
         var expired: Kind?
     }
 
@@ -37,11 +37,18 @@ final class AssociationTimer: Sendable {
         guard seconds > 0 else { return disarm() }
         let timeout = TimeAmount.seconds(Int64(seconds))
         let now = NIODeadline.now()
-        let needsSchedule = state.withLockedValue { state -> Bool in
+        let deadline = now + timeout
+        let (needsSchedule, replaced) = state.withLockedValue { state -> (Bool, Scheduled<Void>?) in
             state.waiting = (kind, now, timeout)
-            return state.scheduled == nil && state.expired == nil
+            guard state.expired == nil else { return (false, nil) }
+            guard let scheduled = state.scheduled else { return (true, nil) }
+            // A later check is fine (it reschedules); an earlier deadline needs an earlier check.
+            guard deadline < scheduled.deadline else { return (false, nil) }
+            state.scheduled = nil
+            return (true, scheduled.task)
         }
-        if needsSchedule { schedule(at: now + timeout) }
+        replaced?.cancel()
+        if needsSchedule { schedule(at: deadline) }
     }
 
     func disarm() {
@@ -53,22 +60,27 @@ final class AssociationTimer: Sendable {
         let scheduled = state.withLockedValue { state -> Scheduled<Void>? in
             state.waiting = nil
             defer { state.scheduled = nil }
-            return state.scheduled
+            return state.scheduled?.task
         }
         scheduled?.cancel()
     }
 
     private func schedule(at deadline: NIODeadline) {
-        let task = channel.eventLoop.scheduleTask(deadline: deadline) { [self] in fire() }
-        state.withLockedValue { state in
-            state.scheduled = task
+        let task = channel.eventLoop.scheduleTask(deadline: deadline) { [self] in fire(deadline) }
+        let superseded = state.withLockedValue { state -> Scheduled<Void>? in
+            // Two arms racing: keep the earlier check.
+            if let existing = state.scheduled, existing.deadline <= deadline { return task }
+            defer { state.scheduled = (task, deadline) }
+            return state.scheduled?.task
         }
+        superseded?.cancel()
     }
 
-    private func fire() {
+    private func fire(_ scheduledFor: NIODeadline) {
         let now = NIODeadline.now()
         enum Next { case nothing, reschedule(NIODeadline), expire(Kind) }
         let next = state.withLockedValue { state -> Next in
+            guard state.scheduled?.deadline == scheduledFor else { return .nothing }  // superseded
             state.scheduled = nil
             guard let waiting = state.waiting else { return .nothing }
             let deadline = waiting.since + waiting.timeout
@@ -85,8 +97,11 @@ final class AssociationTimer: Sendable {
         case .expire(.artim):
             channel.close(promise: nil)
         case .expire(.dimse):
-            // The writer handler passes writes it did not originate straight to the PDU encoder.
-            channel.writeAndFlush(PDU.abort(.serviceUser)).whenComplete { [channel] _ in channel.close(promise: nil) }
+            // The writer handler passes writes it did not originate straight to the PDU encoder. On the event
+            // loop the flush reaches the socket before the close; a peer that no longer reads loses the A-ABORT
+            // rather than holding the connection open.
+            channel.writeAndFlush(PDU.abort(.serviceUser), promise: nil)
+            channel.close(promise: nil)
         }
     }
 }

@@ -119,7 +119,7 @@ func verifyDataSet(_ bytes: ByteBuffer, transferSyntax: String, original: String
 
 /// Binds a listener on 127.0.0.1 (port 0 unless `config` names one), runs `body` with its port, then stops it.
 func withListener(_ config: ListenerConfig = ListenerConfig(name: "test", port: 0, bindAddress: "127.0.0.1"),
-                  sink: RecordingSink, grace: Duration = .seconds(10),
+                  sink: any InstanceSink, grace: Duration = .seconds(10),
                   _ body: (Int, DICOMListener) async throws -> Void) async throws {
     let listener = try await DICOMListener.bind(config: config, sink: sink, group: MultiThreadedEventLoopGroup.singleton,
                                                 logger: testLogger)

@@ -63,6 +63,8 @@ final class RecordingSink: InstanceSink, @unchecked Sendable {
     let status: @Sendable (StoreRequest) -> StoreStatus
     /// Thrown by `beginStore` when set.
     let refuse: (@Sendable (StoreRequest) -> StoreFailure?)?
+    /// Thrown by `receive` (given the request and the 1-based fragment number) when set.
+    let failReceive: (@Sendable (StoreRequest, Int) -> StoreFailure?)?
 
     struct StoredInstance: Sendable {
         var request: StoreRequest
@@ -72,10 +74,12 @@ final class RecordingSink: InstanceSink, @unchecked Sendable {
     }
 
     init(keepBytes: Bool = true, status: @escaping @Sendable (StoreRequest) -> StoreStatus = { _ in .success },
-         refuse: (@Sendable (StoreRequest) -> StoreFailure?)? = nil) {
+         refuse: (@Sendable (StoreRequest) -> StoreFailure?)? = nil,
+         failReceive: (@Sendable (StoreRequest, Int) -> StoreFailure?)? = nil) {
         self.keepBytes = keepBytes
         self.status = status
         self.refuse = refuse
+        self.failReceive = failReceive
     }
 
     var accepted: [AssociationContext] { lock.withLock { _accepted } }
@@ -114,6 +118,8 @@ final class RecordingSink: InstanceSink, @unchecked Sendable {
         }
 
         func receive(_ fragment: ByteBuffer) async throws {
+            let number = lock.withLock { fragments + 1 }
+            if let failure = sink.failReceive?(request, number) { throw failure }
             lock.withLock {
                 count += fragment.readableBytes
                 fragments += 1
@@ -139,8 +145,9 @@ final class RecordingSink: InstanceSink, @unchecked Sendable {
     }
 }
 
-/// Polls `condition` every 20 ms up to `attempts` times: for states reached asynchronously.
-func eventually(attempts: Int = 250, _ condition: @Sendable () async throws -> Bool) async rethrows -> Bool {
+/// Polls `condition` every 20 ms up to `attempts` times (30 s by default: peers are Python processes
+/// that may start slowly while the whole suite runs on 2 cores): for states reached asynchronously.
+func eventually(attempts: Int = 1500, _ condition: @Sendable () async throws -> Bool) async rethrows -> Bool {
     for _ in 0..<attempts {
         if try await condition() { return true }
         try? await Task.sleep(for: .milliseconds(20))

@@ -7,7 +7,11 @@
                                                              C-STOREs of the manifest's files; one association per thread
   abortmid  --port P --file F                                raw peer: C-STORE command + part of the data set, waits for a
                                                              line on stdin, then sends A-ABORT
-  unknown   --port P                                         raw peer: C-FIND-RQ on a Verification context; reports the status
+  unknown   --port P                                         raw peer: N-GET-RQ on a Verification context; reports the status
+  awaitabort --port P --file F                               raw peer: like abortmid, then waits for the listener's A-ABORT
+  idle      --port P                                         raw peer: associates, then sends nothing; reports what arrives
+  hold      --port P                                         raw peer: associates, prints "ready", waits for a line on stdin,
+                                                             then C-ECHO and A-RELEASE
 """
 import argparse
 import json
@@ -253,6 +257,66 @@ def mode_abortmid():
     print(json.dumps(out), flush=True)
 
 
+def start_partial_store(sock):
+    original = pydicom.dcmread(args.file)
+    ds_bytes = open(args.file, "rb").read()
+    sock.sendall(associate_rq([(1, original.SOPClassUID, [ExplicitVRLittleEndian])]))
+    pdu_type, body = read_pdu(sock)
+    if pdu_type != 0x02 or accepted_context_ids(body).get(1) != 0:
+        return False
+    cmd = command(element(0x0002, original.SOPClassUID), element(0x0100, 0x0001), element(0x0110, 7),
+                  element(0x0700, 0), element(0x0800, 0x0000), element(0x1000, original.SOPInstanceUID))
+    sock.sendall(pdata(1, 0x03, cmd))
+    sock.sendall(pdata(1, 0x00, ds_bytes[:4096]))
+    return True
+
+
+def read_until_close(sock):
+    """PDU types received until the listener closes the connection."""
+    types = []
+    try:
+        while True:
+            types.append(read_pdu(sock)[0])
+    except (EOFError, ConnectionResetError, socket.timeout):
+        pass
+    return types
+
+
+def mode_awaitabort():
+    sock = socket.create_connection(("127.0.0.1", args.port))
+    sock.settimeout(60)
+    out = {"started": start_partial_store(sock)}
+    print("sent", flush=True)
+    out["received"] = read_until_close(sock)
+    print(json.dumps(out), flush=True)
+
+
+def mode_idle():
+    sock = socket.create_connection(("127.0.0.1", args.port))
+    sock.settimeout(60)
+    sock.sendall(associate_rq([(1, "1.2.840.10008.1.1", [ImplicitVRLittleEndian])]))
+    out = {"associateResponseType": read_pdu(sock)[0]}
+    out["received"] = read_until_close(sock)
+    print(json.dumps(out))
+
+
+def mode_hold():
+    sock = socket.create_connection(("127.0.0.1", args.port))
+    sock.settimeout(60)
+    sock.sendall(associate_rq([(1, "1.2.840.10008.1.1", [ImplicitVRLittleEndian])]))
+    out = {"associateResponseType": read_pdu(sock)[0]}
+    print("ready", flush=True)
+    sys.stdin.readline()
+    sock.sendall(pdata(1, 0x03, command(element(0x0002, "1.2.840.10008.1.1"), element(0x0100, 0x0030),
+                                        element(0x0110, 5), element(0x0800, 0x0101))))
+    pdu_type, body = read_pdu(sock)
+    out["echoResponseType"] = pdu_type
+    sock.sendall(struct.pack(">BBI", 0x05, 0, 4) + bytes(4))
+    out["releaseResponseType"] = read_pdu(sock)[0]
+    sock.close()
+    print(json.dumps(out), flush=True)
+
+
 def mode_unknown():
     sock = socket.create_connection(("127.0.0.1", args.port))
     sock.settimeout(30)
@@ -285,4 +349,5 @@ def mode_unknown():
 
 
 {"echo": mode_echo, "reject": mode_reject, "maxassoc": mode_maxassoc, "store": mode_store,
- "abortmid": mode_abortmid, "unknown": mode_unknown}[args.mode]()
+ "abortmid": mode_abortmid, "unknown": mode_unknown, "awaitabort": mode_awaitabort, "idle": mode_idle,
+ "hold": mode_hold}[args.mode]()
