@@ -218,6 +218,52 @@ struct CatalogContractTests {
         }
     }
 
+    /// Many tasks create series and studies at once: every aggregate must equal what the instance rows say.
+    @Test(arguments: CatalogKind.allCases)
+    func concurrentInsertsKeepEveryAggregateExact(kind: CatalogKind) async throws {
+        try await withCatalog(kind) { catalog in
+            let modalities = ["CT", "MR", "PT", "US"]
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for t in 0..<8 {
+                    group.addTask {
+                        for i in 0..<24 {
+                            let n = t * 24 + i
+                            let study = n % 3, series = (n / 3) % 4
+                            try await catalog.recordInstance(makeInstance(
+                                sop: "g.\(n)", series: "G\(study).\(series)", study: "G\(study)", number: n, size: Int64(n + 1),
+                                at: at(Double(n)), modality: modalities[(study + series) % 4], seriesNumber: series))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            var totalInstances = 0
+            for study in 0..<3 {
+                let summary = try #require(try await catalog.study(uid: "G\(study)"))
+                let series = try await catalog.series(studyInstanceUID: "G\(study)")
+                var rows: [InstanceRecord] = []
+                for s in series {
+                    let items = try await collectPages(limit: 1000) { try await catalog.instances(seriesInstanceUID: s.seriesInstanceUID, page: $0) }
+                    #expect(s.instanceCount == items.count)
+                    #expect(s.totalBytes == items.reduce(0) { $0 + $1.sizeBytes })
+                    #expect(Set(items.compactMap(\.modality)) == Set([s.modality].compactMap { $0 }))
+                    rows += items
+                }
+                #expect(series.count == 4)
+                #expect(summary.seriesCount == 4)
+                #expect(summary.instanceCount == rows.count)
+                #expect(summary.totalBytes == rows.reduce(0) { $0 + $1.sizeBytes })
+                #expect(summary.modalities == Array(Set(rows.compactMap(\.modality))).sorted())
+                // Set by whichever instance created the study row, and never moved since.
+                #expect(rows.map(\.receivedAt).contains(summary.firstReceivedAt))
+                #expect(summary.lastReceivedAt == rows.map(\.lastReceivedAt).max())
+                totalInstances += rows.count
+            }
+            #expect(totalInstances == 8 * 24)
+            #expect(try await catalog.stats().instances == 8 * 24)
+        }
+    }
+
     // MARK: Queries
 
     @Test(arguments: CatalogKind.allCases)
