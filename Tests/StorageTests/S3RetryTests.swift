@@ -158,6 +158,7 @@ func withFaultProxy<T: Sendable>(
             _ = try await store.put(key: "k.dcm", body: ByteBuffer(string: "x"), options: ObjectPutOptions(contentType: "application/dicom"))
         }
         let elapsed = ContinuousClock.now - started
+        print("connection refused: \(error.map { "\($0)" } ?? "no error") after \(elapsed)")
         #expect(error?.code == .unavailable)
         #expect(error?.detail.contains("PutObject") == true)
         #expect(error?.detail.contains("connection refused") == true, "\(error?.detail ?? "")")

@@ -195,9 +195,14 @@ struct TestData {
 
 enum ProcessMemory {
     /// Resident set size in bytes, from /proc/self/status (VmRSS).
-    static func residentBytes() -> Int {
+    static func residentBytes() -> Int { status("VmRSS:") }
+
+    /// Peak resident set size of the process so far (VmHWM).
+    static func highWaterMark() -> Int { status("VmHWM:") }
+
+    private static func status(_ field: String) -> Int {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        for line in text.split(separator: "\n") where line.hasPrefix(field) {
             let digits = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
             return digits * 1024
         }

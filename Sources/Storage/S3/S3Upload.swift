@@ -21,6 +21,9 @@ actor S3Upload: ObjectUpload {
     private var current = ByteBuffer()
     private var uploadId: String?
     private var inFlight: EventLoopFuture<CompletedPart>?
+    /// The bytes of the part in flight; once it is done its storage fills the next part.
+    private var inFlightBuffer: ByteBuffer?
+    private var recycled: ByteBuffer?
     private var completed: [CompletedPart] = []
     private var nextPartNumber = 1
     private var contentLength: Int64 = 0
@@ -98,7 +101,13 @@ actor S3Upload: ObjectUpload {
             }
             let count = min(partSize - current.readableBytes, bytes.readableBytes)
             if nextPartNumber > 1, current.capacity < partSize {
-                // After the first part every part is full-size: allocate it once, exactly.
+                // After the first part every part is full-size: reuse the storage of the part that
+                // finished uploading, so two part buffers rotate instead of one allocation per part.
+                if var reuse = recycled, current.readableBytes == 0 {
+                    recycled = nil
+                    reuse.clear()
+                    current = reuse
+                }
                 current.reserveCapacity(partSize)
             }
             var slice = bytes.readSlice(length: count)!
@@ -125,13 +134,17 @@ actor S3Upload: ObjectUpload {
         storedLength += Int64(part.readableBytes)
         inFlight = store.uploadPart(key: key, uploadId: uploadId, partNumber: nextPartNumber, body: part,
                                     credentials: credentials)
+        inFlightBuffer = part
         nextPartNumber += 1
     }
 
     private func collectInFlight() async throws {
         guard let future = inFlight else { return }
         inFlight = nil
+        let buffer = inFlightBuffer
+        inFlightBuffer = nil
         completed.append(try await future.get())
+        if let buffer, buffer.capacity >= partSize { recycled = buffer }
         try ensureOpen()
     }
 
@@ -157,6 +170,8 @@ actor S3Upload: ObjectUpload {
 
     private func cleanUp() async {
         current = ByteBuffer()
+        recycled = nil
+        inFlightBuffer = nil
         encoder = nil
         if let future = inFlight {
             inFlight = nil
