@@ -113,6 +113,33 @@ import Testing
         }
     }
 
+    /// 64 MiB of Pixel Data in 64 KiB slices: skipped as it arrives, nothing of it is held.
+    @Test func bulkDataIsNotHeld() throws {
+        var whole = ByteBuffer()
+        whole.writeBytes(Self.explicit(0x0008, 0x0060, "CS", Array("CT".utf8)))
+        whole.writeBytes([0xE0, 0x7F, 0x10, 0x00, 0x4F, 0x57, 0, 0, 0, 0, 0, 0x04])  // OW, 64 MiB
+        whole.writeRepeatingByte(7, count: 64 << 20)
+        var reader = try DataSetReader(transferSyntaxUID: "1.2.840.10008.1.2.1")
+        var input = whole
+        var events: [DataSetEvent] = []
+        var largestHeld = 0
+        while input.readableBytes > 0 {
+            reader.feed(input.readSlice(length: min(65536, input.readableBytes))!)
+            while let event = try reader.next() { events.append(event) }
+            largestHeld = max(largestHeld, reader.bufferedByteCount)
+        }
+        reader.finish()
+        while let event = try reader.next() { events.append(event) }
+        #expect(largestHeld == 0, "the reader kept \(largestHeld) bytes between chunks")
+        #expect(events.count == 2)
+        if case .skippedElement(let header, let length) = events.last {
+            #expect(header.tag == .pixelData && length == 64 << 20)
+        } else {
+            Issue.record("pixel data not skipped: \(String(describing: events.last))")
+        }
+        #expect(reader.offset == whole.readableBytes)
+    }
+
     /// An undefined-length value that is not an item sequence: pydicom scans for the delimiter.
     @Test func undefinedLengthValueWithoutItemsIsScannedForTheDelimiter() throws {
         let open: [UInt8] = [0x09, 0x00, 0x10, 0x10, 0x4F, 0x42, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]

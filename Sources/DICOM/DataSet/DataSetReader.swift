@@ -131,6 +131,9 @@ public struct DataSetReader {
     /// Offset in the decoded stream of the next byte to read.
     public var offset: Int { position }
 
+    /// Bytes the reader holds and has not yet read (its bound on memory besides the caller's chunk).
+    public var bufferedByteCount: Int { buffer.readableBytes }
+
     /// The top-level encoding: the transfer syntax's, or what pydicom's check of the first element found.
     public private(set) var isImplicitVR: Bool
 
