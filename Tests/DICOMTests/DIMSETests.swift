@@ -170,7 +170,7 @@ struct DIMSEAssemblyTests {
     @Test(arguments: [UInt32(0), 7, 16, 100, 4096, 16384])
     func writerRespectsPeerMaximum(maximum: UInt32) throws {
         let writer = PDataWriter(peerMaximumPDULength: maximum)
-        let payload = ByteBuffer(bytes: (0..<50_000).map { UInt8($0 % 251) })
+        let payload = ByteBuffer(bytes: (0..<(maximum != 0 && maximum < 100 ? 3_000 : 50_000)).map { UInt8($0 % 251) })
         let command = CStoreRequest(messageID: 1, affectedSOPClassUID: "1.2.840.10008.5.1.4.1.1.2", affectedSOPInstanceUID: "1.2.3").commandSet
         let transfers = writer.dataTransfers(command: command, contextID: 3) + writer.dataTransfers(dataSet: payload, contextID: 3)
         var assembler = DIMSEMessageAssembler()
@@ -249,6 +249,38 @@ struct DIMSEAssemblyTests {
             _ = try assembler.append(pdv(1, command: true, last: false, [UInt8](repeating: 0, count: 60)))
             Issue.record("oversized command accepted")
         } catch { #expect(error.code == .commandTooLarge) }
+    }
+
+    /// Random PDV sequences (valid commands, garbage, wrong flags, context switches): 5,000 deterministic
+    /// steps; the assembler yields events or typed errors, and a data fragment is always passed through whole.
+    @Test func randomPDVSequencesNeverTrap() throws {
+        let commands = [CEchoRequest(messageID: 1).commandSet.encoded(),
+                        CStoreRequest(messageID: 2, affectedSOPClassUID: "1.2", affectedSOPInstanceUID: "1.3").commandSet.encoded()]
+        var rng = ULSeededGenerator(seed: 42)
+        var assembler = DIMSEMessageAssembler(maximumCommandLength: 1024)
+        var counts = (events: 0, errors: 0)
+        for _ in 0..<5_000 {
+            var data: ByteBuffer
+            switch Int.random(in: 0..<4, using: &rng) {
+            case 0, 1:
+                var command = commands[Int.random(in: 0..<commands.count, using: &rng)]
+                let cut = Int.random(in: 0...command.readableBytes, using: &rng)
+                data = Bool.random(using: &rng) ? command : command.readSlice(length: cut)!
+            default:
+                data = ByteBuffer(bytes: (0..<Int.random(in: 0..<64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+            }
+            let value = PresentationDataValue(contextID: UInt8.random(in: 1...3, using: &rng),
+                                              messageControlHeader: UInt8.random(in: 0...3, using: &rng), data: data)
+            do {
+                if let event = try assembler.append(value) {
+                    counts.events += 1
+                    if case .dataSetFragment(let fragment, _, _) = event { #expect(fragment == data) }
+                }
+            } catch {
+                counts.errors += 1
+            }
+        }
+        #expect(counts.events > 100 && counts.errors > 100, "\(counts)")
     }
 
     @Test func commandSplitAcrossManyFragments() throws {

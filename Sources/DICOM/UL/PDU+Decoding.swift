@@ -204,24 +204,29 @@ struct PDUByteReader {
 
     /// AE titles are 16 bytes, space padded; leading and trailing spaces are not significant (PS3.8 §9.3.2).
     static func aeTitle(_ bytes: ByteBuffer) -> String {
-        text(bytes, trimming: [0x20, 0x00], leading: true)
+        text(bytes, leading: true)
     }
 
     /// UIDs in items are not padded (PS3.8 Annex F), but some peers add a trailing NUL or space: drop it.
     static func uid(_ bytes: ByteBuffer) -> String {
-        text(bytes, trimming: [0x00, 0x20], leading: false)
+        text(bytes, leading: false)
     }
 
-    /// Bytes as ISO 646 / Latin-1 text: every byte maps to one scalar, so any input decodes.
-    static func text(_ bytes: ByteBuffer, trimming: Set<UInt8>, leading: Bool) -> String {
-        let view = bytes.readableBytesView
-        var start = view.startIndex, end = view.endIndex
-        while end > start, trimming.contains(view[end - 1]) { end -= 1 }
-        if leading { while start < end, trimming.contains(view[start]) { start += 1 } }
-        var result = ""
-        result.unicodeScalars.reserveCapacity(end - start)
-        for byte in view[start..<end] { result.unicodeScalars.append(Unicode.Scalar(byte)) }
-        return result
+    /// Bytes as ISO 646 / Latin-1 text, without trailing (and optionally leading) spaces and NULs: every byte maps
+    /// to one scalar, so any input decodes.
+    static func text(_ bytes: ByteBuffer, leading: Bool) -> String {
+        bytes.withUnsafeReadableBytes { raw in
+            var start = 0, end = raw.count
+            while end > start, raw[end - 1] == 0x20 || raw[end - 1] == 0x00 { end -= 1 }
+            if leading { while start < end, raw[start] == 0x20 || raw[start] == 0x00 { start += 1 } }
+            if raw[start..<end].allSatisfy({ $0 < 0x80 }) {
+                return String(decoding: UnsafeRawBufferPointer(rebasing: raw[start..<end]), as: UTF8.self)
+            }
+            var result = ""
+            result.unicodeScalars.reserveCapacity(end - start)
+            for byte in raw[start..<end] { result.unicodeScalars.append(Unicode.Scalar(byte)) }
+            return result
+        }
     }
 
     func presentationContextProposal(_ value: ByteBuffer) throws(PDUError) -> PresentationContextProposal {
@@ -292,7 +297,7 @@ struct PDUByteReader {
                 guard scu <= 1, scp <= 1 else { throw error(.invalidValue, "role selection value") }
                 info.roleSelections.append(RoleSelection(sopClassUID: uid, scuRole: scu == 1, scpRole: scp == 1))
             case 0x55:
-                info.implementationVersionName = Self.text(item.value, trimming: [0x00, 0x20], leading: false)
+                info.implementationVersionName = Self.text(item.value, leading: false)
             case 0x56:
                 let uid = Self.uid(try sub.slice(Int(try sub.u16())))
                 let information = Array(buffer: try sub.slice(sub.remaining))
