@@ -16,6 +16,8 @@ public final class PostgresCatalog: Catalog, Service {
     private let database: PostgresCatalogDatabase
     private let core: CatalogCore
     private let logger: Logger
+    /// Bounds `migrate()`, waiting for another node's migration included.
+    private let migrationTimeout: Duration = .seconds(300)
 
     /// `postgres://user:password@host:port/database?sslmode=disable|prefer|require|verify-full[&sslrootcert=/path.pem]`
     /// (also `postgresql://`). Without `sslmode`, TLS is tried and not required (libpq's `prefer`).
@@ -43,7 +45,8 @@ public final class PostgresCatalog: Catalog, Service {
     /// `migrate()` with an explicit list (tests use it to simulate edited or unknown files).
     public func migrate(_ migrations: [Migration]) async throws {
         do {
-            let applied = try await database.migrate(migrations)
+            let database = self.database
+            let applied = try await database.withDeadline(migrationTimeout) { try await database.migrate(migrations) }
             if !applied.isEmpty {
                 logger.info("applied catalog migrations", metadata: ["versions": "\(applied.map(\.version))"])
             }
@@ -292,20 +295,21 @@ struct PostgresCatalogDatabase: CatalogDatabase {
     func migrate(_ migrations: [Migration]) async throws -> [Migration] {
         try await client.withConnection { connection in
             let session = PostgresSession(connection: connection, logger: logger)
-            try await session.query("SELECT pg_advisory_lock(?)", [.int(Self.migrationLockKey)])
-            let applied: [Migration]
             do {
-                applied = try await applyMigrations(migrations, using: session)
+                try await session.query("SELECT pg_advisory_lock(?)", [.int(Self.migrationLockKey)])
+                let applied = try await applyMigrations(migrations, using: session)
+                try await session.query("SELECT pg_advisory_unlock(?)", [.int(Self.migrationLockKey)])
+                return applied
             } catch {
+                // Closing ends the session: the advisory lock (even one granted after a cancelled wait)
+                // and any half-applied file's transaction go with it, and the pool never reuses it.
                 do {
-                    try await session.query("SELECT pg_advisory_unlock(?)", [.int(Self.migrationLockKey)])
+                    try await connection.close()
                 } catch {
-                    // A broken connection releases its advisory locks when it closes.
+                    logger.debug("closing the migration connection failed")
                 }
                 throw error
             }
-            try await session.query("SELECT pg_advisory_unlock(?)", [.int(Self.migrationLockKey)])
-            return applied
         }
     }
 }
