@@ -1,6 +1,7 @@
 @testable import API
 import Domain
 import Foundation
+import MetricsTestKit
 import NIOHTTP1
 import Testing
 
@@ -111,5 +112,27 @@ struct RouterServiceTests {
         let q = await h.send(.GET, "/v1/studies?patientId=%ff")
         #expect(q.status == .badRequest)
         #expect(q.errorFields == ["patientId"])
+    }
+}
+
+@Suite("Router: metrics")
+struct RouterMetricsTests {
+    @Test func requestsAreCountedAndTimedByRouteTemplate() async throws {
+        let metrics = TestMetrics()
+        let catalog = try await makeCatalog()
+        let responder = APIServer.makeResponder(
+            configuration: APIConfiguration(adminTokens: [Tokens.admin]), catalog: catalog, listeners: RecordingListenerControl(),
+            readiness: { [] }, metrics: { "" }, logger: quietLogger(), metricsFactory: metrics)
+        let auth: HTTPHeaders = ["Authorization": "Bearer \(Tokens.admin)"]
+        for _ in 0..<2 { _ = await responder.respond(to: APIRequest(method: .GET, uri: "/v1/listeners/\(UUID())", headers: auth)) }
+        _ = await responder.respond(to: APIRequest(method: .GET, uri: "/healthz"))
+        _ = await responder.respond(to: APIRequest(method: .GET, uri: "/nowhere/\(UUID())"))
+        let notFound = try metrics.expectCounter("http_requests_total", [("method", "GET"), ("route", "/v1/listeners/{id}"), ("status", "404")])
+        #expect(notFound.totalValue == 2)
+        #expect(try metrics.expectCounter("http_requests_total", [("method", "GET"), ("route", "/healthz"), ("status", "200")]).totalValue == 1)
+        #expect(try metrics.expectCounter("http_requests_total", [("method", "GET"), ("route", "unmatched"), ("status", "404")]).totalValue == 1)
+        let timer = try metrics.expectTimer("http_request_duration_seconds", [("method", "GET"), ("route", "/v1/listeners/{id}")])
+        #expect(timer.values.count == 2)
+        #expect(timer.values.allSatisfy { $0 >= 0 })
     }
 }

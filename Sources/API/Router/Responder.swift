@@ -11,11 +11,14 @@ public struct Responder: Sendable {
     let routes: [Route]
     let authenticator: TokenAuthenticator
     let logger: Logger
+    /// nil: the global `MetricsSystem` factory at the time of each request (so bootstrap order does not matter).
+    let metricsFactory: (any MetricsFactory)?
 
-    init(routes: [Route], authenticator: TokenAuthenticator, logger: Logger) {
+    init(routes: [Route], authenticator: TokenAuthenticator, logger: Logger, metricsFactory: (any MetricsFactory)? = nil) {
         self.routes = routes
         self.authenticator = authenticator
         self.logger = logger
+        self.metricsFactory = metricsFactory
     }
 
     /// Route template used in logs and metric labels when no route matched (bounded cardinality).
@@ -43,18 +46,26 @@ public struct Responder: Sendable {
         }
         response.headers.replaceOrAdd(name: "X-Request-Id", value: request.requestId)
         let elapsed = ContinuousClock.now - start
-        Self.record(method: request.method, route: template, status: response.status, elapsed: elapsed, logger: logger)
+        Self.record(method: request.method, route: template, status: response.status, elapsed: elapsed, logger: logger,
+                    metricsFactory: metricsFactory)
         return response
     }
 
     /// Metrics and the access log line, also used by the server for responses it makes itself
     /// (parse errors, 413, 411, 431).
-    static func record(method: HTTPMethod, route: String, status: HTTPResponseStatus, elapsed: Duration, logger: Logger) {
+    static func record(method: HTTPMethod, route: String, status: HTTPResponseStatus, elapsed: Duration, logger: Logger,
+                       metricsFactory: (any MetricsFactory)?) {
         let dimensions = [("method", method.rawValue), ("route", route), ("status", String(status.code))]
-        Counter(label: "http_requests_total", dimensions: dimensions).increment()
+        let timerDimensions = [("method", method.rawValue), ("route", route)]
         let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
-        Metrics.Timer(label: "http_request_duration_seconds", dimensions: [("method", method.rawValue), ("route", route)])
-            .recordNanoseconds(nanoseconds)
+        if let metricsFactory {
+            Counter(label: "http_requests_total", dimensions: dimensions, factory: metricsFactory).increment()
+            Metrics.Timer(label: "http_request_duration_seconds", dimensions: timerDimensions, factory: metricsFactory)
+                .recordNanoseconds(nanoseconds)
+        } else {
+            Counter(label: "http_requests_total", dimensions: dimensions).increment()
+            Metrics.Timer(label: "http_request_duration_seconds", dimensions: timerDimensions).recordNanoseconds(nanoseconds)
+        }
         let milliseconds = Double(nanoseconds) / 1_000_000
         logger.info("request", metadata: [
             "method": .string(method.rawValue), "path": .string(route), "status": .stringConvertible(status.code),

@@ -1,6 +1,7 @@
 public import Domain
 import Foundation
 public import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -37,14 +38,14 @@ public actor APIServer: Service {
     static func makeResponder(
         configuration: APIConfiguration, catalog: any Catalog, listeners: any ListenerControl,
         readiness: @escaping @Sendable () async -> [ReadinessCheck], metrics: @escaping @Sendable () async -> String,
-        logger: Logger
+        logger: Logger, metricsFactory: (any MetricsFactory)? = nil
     ) -> Responder {
         var router = RouterBuilder()
         APIRoutes(catalog: catalog, listeners: listeners, readiness: readiness, metrics: metrics).register(in: &router)
         return Responder(
             routes: router.routes,
             authenticator: TokenAuthenticator(adminTokens: configuration.adminTokens, readTokens: configuration.readTokens),
-            logger: logger)
+            logger: logger, metricsFactory: metricsFactory)
     }
 
     /// The port actually bound (useful with port 0), once `run()` has bound it.
@@ -143,7 +144,8 @@ public actor APIServer: Service {
                             finalize(&response, close: true, keepAliveHTTP10: false)
                             var requestLogger = logger
                             requestLogger[metadataKey: "request_id"] = .string(requestId)
-                            Responder.record(method: method, route: Responder.unmatchedRoute, status: problem.status, elapsed: .zero, logger: requestLogger)
+                            Responder.record(method: method, route: Responder.unmatchedRoute, status: problem.status, elapsed: .zero,
+                                             logger: requestLogger, metricsFactory: responder.metricsFactory)
                             try await outbound.write(HTTPOutbound(response: response, close: true, omitBody: false))
                             try await channel.closeFuture.get()
                             return
