@@ -38,7 +38,10 @@ def top_symbols(data: Path, limit: int = 20) -> list[str]:
                              text=True, timeout=60)
         if dem.returncode == 0:
             lines = dem.stdout.splitlines()
-    out = []
+    by_dso = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", "dso",
+                             "-g", "none", "--percent-limit", "1"], capture_output=True, text=True, timeout=300)
+    dsos = [" ".join(l.split()) for l in by_dso.stdout.splitlines() if l.strip() and not l.startswith("#")]
+    out = ["by library: " + ", ".join(f"{d.split(' ', 1)[1]} {d.split(' ', 1)[0]}" for d in dsos if " " in d)]
     for line in lines:
         line = " ".join(line.split())
         while line.endswith(" -"):
