@@ -50,9 +50,17 @@ import Testing
         #expect(credentials.expiration == parseISO8601(Self.expiry))
     }
 
-    @Test func ecsRelativeURIUsesTheAgentAddress() {
+    @Test func ecsRelativeURIUsesTheAgentAddress() async {
         let provider = ECSCredentialsProvider(httpClient: .shared, environment: ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x"])
         #expect(provider.endpoint == "http://169.254.170.2/v2/credentials/x")
+        #expect(ECSCredentialsProvider.isAllowedFullURI("http://127.0.0.1:8080/c"))
+        #expect(ECSCredentialsProvider.isAllowedFullURI("http://169.254.170.23/v1/credentials"))
+        #expect(ECSCredentialsProvider.isAllowedFullURI("https://creds.example.com/c"))
+        #expect(!ECSCredentialsProvider.isAllowedFullURI("http://creds.example.com/c"))
+        // Refused before any request is made.
+        let remote = ECSCredentialsProvider(httpClient: .shared, environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://203.0.113.9/c"])
+        let error = await #expect(throws: ObjectStoreError.self) { try await remote.credentials() }
+        #expect(error?.detail.contains("https or a loopback") == true)
     }
 
     @Test func ecsRefusedTokenIsUnauthorized() async throws {

@@ -81,8 +81,8 @@ public struct FilesystemObjectStore: ObjectStore {
 actor FilesystemUpload: ObjectUpload {
     private let key: String
     private let uri: String
-    private var directory: Int32
-    private var file: Int32
+    private let directory: Int32
+    private let file: Int32
     private let tempName: String
     private let finalName: String
     private var encoder: GzipEncoder?
@@ -142,6 +142,15 @@ actor FilesystemUpload: ObjectUpload {
 
     func abort() async {
         await discard()
+    }
+
+    deinit {
+        // Dropped without finish() or abort(): leave nothing behind.
+        if open {
+            close(file)
+            unlinkat(directory, tempName, 0)
+            close(directory)
+        }
     }
 
     private func stage(_ bytes: ByteBuffer) async throws {

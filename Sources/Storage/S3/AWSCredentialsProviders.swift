@@ -77,9 +77,25 @@ public struct ECSCredentialsProvider: AWSCredentialsProvider {
         return nil
     }
 
+    /// As the AWS SDKs: a full URI over plain HTTP may only point at loopback or the ECS/EKS agents,
+    /// so credentials (and the authorization token) never cross the network unencrypted.
+    static func isAllowedFullURI(_ uri: String) -> Bool {
+        guard let url = URL(string: uri), let scheme = url.scheme?.lowercased(), let host = url.host?.lowercased() else {
+            return false
+        }
+        if scheme == "https" { return true }
+        guard scheme == "http" else { return false }
+        let trimmed = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return trimmed == "localhost" || trimmed.hasPrefix("127.") || trimmed == "::1"
+            || trimmed == "169.254.170.2" || trimmed == "169.254.170.23" || trimmed == "fd00:ec2::23"
+    }
+
     public func credentials() async throws -> AWSCredentials {
         guard let endpoint else {
             throw ObjectStoreError(.unauthorized, detail: "ECS: no AWS_CONTAINER_CREDENTIALS_*_URI set")
+        }
+        guard Self.isAllowedFullURI(endpoint) else {
+            throw ObjectStoreError(.unauthorized, detail: "ECS: AWS_CONTAINER_CREDENTIALS_FULL_URI must be https or a loopback/agent address")
         }
         var headers: [(String, String)] = []
         if let file = environment["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"], !file.isEmpty {

@@ -91,6 +91,12 @@ actor S3Upload: ObjectUpload {
         await cleanUp()
     }
 
+    deinit {
+        if uploadId != nil {
+            store.logger.error("S3 upload dropped without finish() or abort(); its multipart upload remains until a lifecycle rule removes it")
+        }
+    }
+
     // MARK: - Parts
 
     private func append(_ bytes: ByteBuffer) async throws {
@@ -140,12 +146,14 @@ actor S3Upload: ObjectUpload {
 
     private func collectInFlight() async throws {
         guard let future = inFlight else { return }
+        // `inFlight` stays set while we wait, so a concurrent abort() waits for the same part.
+        let part = try await future.get()
+        try ensureOpen()
         inFlight = nil
         let buffer = inFlightBuffer
         inFlightBuffer = nil
-        completed.append(try await future.get())
+        completed.append(part)
         if let buffer, buffer.capacity >= partSize { recycled = buffer }
-        try ensureOpen()
     }
 
     // MARK: - Failure
@@ -162,8 +170,10 @@ actor S3Upload: ObjectUpload {
     private func failed(_ error: any Error) async -> any Error {
         if state == .open {
             state = .aborted
-            await cleanUp()
         }
+        // Also after a concurrent abort(): a CreateMultipartUpload that was in flight then may have
+        // left an upload id behind. cleanUp() is idempotent.
+        await cleanUp()
         if error is ObjectStoreError || error is CancellationError { return error }
         return ObjectStoreError(.unavailable, detail: "upload failed: \(String(describing: type(of: error)))")
     }
