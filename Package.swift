@@ -130,6 +130,19 @@ let package = Package(
             path: "Benchmarks/CodecBench",
             swiftSettings: swiftSettings
         ),
+        // The listener with a discarding sink (issue 4 benchmark): `swift run -c release listener-bench PORT`.
+        .executableTarget(
+            name: "listener-bench",
+            dependencies: [
+                "Listener", "Domain",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Benchmarks/ListenerBench",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "DICOMTests",
             dependencies: [

@@ -114,7 +114,9 @@ enum ValueConverter {
             }
             return values
         case "SH", "LO", "UC":
-            let values = split(bytes).map { characterSet.decodeText(Array($0), vr: vr).rstripping(nulOrSpace) }
+            // Decode the whole element, then split on "\\" (pydicom's order): in GBK/GB18030 0x5C can be the
+            // second byte of a character, and an ISO 2022 designation carries across the delimiter.
+            let values = characterSet.decodeTextValues(bytes, vr: vr).map { $0.rstripping(nulOrSpace) }
             return values.map { .string($0) }.droppingSingleEmpty()
         case "ST", "LT", "UT":
             let value = characterSet.decodeText(bytes, vr: vr).rstripping(nulOrSpace)
@@ -124,8 +126,8 @@ enum ValueConverter {
             while let last = trimmed.last, last == 0 || last == 0x20 { trimmed.removeLast() }
             if trimmed.isEmpty { return [] }
             var values: [JSONValue] = []
-            for part in split(Array(trimmed)) {
-                let components = personNameComponents(characterSet.decodePersonName(Array(part)))
+            for groups in characterSet.decodePersonNames(Array(trimmed)) {
+                let components = personNameComponents(groups)
                 guard !components.isEmpty else { throw invalid }
                 values.append(.personName(components))
             }
