@@ -61,7 +61,8 @@ public protocol IngestRecorder: Sendable {
 /// The dashboard queries of the REST contract. Keyset pagination: a page never repeats or skips a row
 /// that existed when the first page was read, whatever is inserted meanwhile.
 public protocol CatalogQueries: Sendable {
-    /// Newest first (`lastReceivedAt` descending, then `studyInstanceUID`).
+    /// Newest first by `firstReceivedAt` (descending, then `studyInstanceUID`): a key that never changes
+    /// for a study, so keyset pages stay exact while studies keep receiving instances.
     func studies(filter: StudyFilter, page: PageRequest) async throws -> Page<StudySummary>
     func study(uid: String) async throws -> StudySummary?
     /// Every series of one study, by series number then UID.

@@ -33,7 +33,11 @@ struct Application {
         do {
             try await runServices(logger: logger, registry: registry, httpClient: httpClient)
         } catch {
-            try? await httpClient.shutdown()
+            do {
+                try await httpClient.shutdown()
+            } catch let shutdownError {
+                logger.warning("HTTP client shutdown failed", metadata: ["error": "\(shutdownError)"])
+            }
             throw error
         }
         try await httpClient.shutdown()
@@ -50,7 +54,9 @@ struct Application {
             catalog = postgres
             catalogServices.append(postgres)
         } else {
-            catalog = try SQLiteCatalog(path: configuration.dataDirectory + "/catalog.sqlite", logger: logger)
+            let sqlite = try SQLiteCatalog(path: configuration.dataDirectory + "/catalog.sqlite", logger: logger)
+            catalog = sqlite
+            catalogServices.append(sqlite)  // closes the database after everything else has stopped
         }
 
         let credentials = CachingCredentialsProvider(EnvironmentCredentialsProvider())
@@ -98,7 +104,13 @@ struct Application {
                     checks.append(ReadinessCheck(name: "catalog", error: "\(error)"))
                     return checks
                 }
-                let listeners = (try? await catalog.listListeners()) ?? []
+                let listeners: [ListenerConfig]
+                do {
+                    listeners = try await catalog.listListeners()
+                } catch {
+                    checks.append(ReadinessCheck(name: "catalog", error: "listing listeners failed: \(error)"))
+                    return checks
+                }
                 var seen = Set<StorageTarget>()
                 for listener in listeners where listener.enabled {
                     var target = listener.storage

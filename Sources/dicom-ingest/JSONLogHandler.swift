@@ -28,7 +28,13 @@ struct JSONLogHandler: LogHandler {
         object["level"] = event.level.rawValue
         object["logger"] = label
         object["msg"] = event.message.description
-        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        var data: Data
+        do {
+            data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        } catch {
+            // Strings only: serialisation cannot fail; keep the event rather than drop it.
+            data = Data("{\"level\":\"\(event.level.rawValue)\",\"msg\":\"unserialisable log event\"}".utf8)
+        }
         data.append(0x0A)
         FileHandle.standardOutput.write(data)
     }
