@@ -49,30 +49,35 @@ func withLiveServer<T>(
 }
 
 /// A plain TCP client that writes raw bytes and collects everything the server sends until it closes.
-final class RawConnection: @unchecked Sendable {
-    // Owns its lock: the channel handler appends on the event loop while the test reads.
-    private let lock = NSLock()
-    private var received: [UInt8] = []
-    private var closed = false
+final class RawConnection: Sendable {
     let channel: any Channel
+    private let collector: Collector
 
+    /// Collects bytes and the close from the event loop; owns its lock (the test reads concurrently).
     private final class Collector: ChannelInboundHandler, @unchecked Sendable {
         typealias InboundIn = ByteBuffer
-        weak var owner: RawConnection?
+        private let lock = NSLock()
+        private var received: [UInt8] = []
+        private var closed = false
+
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var buffer = unwrapInboundIn(data)
-            owner?.append(buffer.readBytes(length: buffer.readableBytes) ?? [])
+            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+            lock.withLock { received += bytes }
         }
         func channelInactive(context: ChannelHandlerContext) {
-            owner?.markClosed()
+            lock.withLock { closed = true }
         }
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
             context.close(promise: nil)
         }
+        var isClosed: Bool { lock.withLock { closed } }
+        var text: String { lock.withLock { String(decoding: received, as: UTF8.self) } }
     }
 
-    private init(channel: any Channel) {
+    private init(channel: any Channel, collector: Collector) {
         self.channel = channel
+        self.collector = collector
     }
 
     static func connect(port: Int) async throws -> RawConnection {
@@ -83,16 +88,11 @@ final class RawConnection: @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
             }
             .connect(host: "127.0.0.1", port: port).get()
-        let connection = RawConnection(channel: channel)
-        collector.owner = connection
-        return connection
+        return RawConnection(channel: channel, collector: collector)
     }
 
-    fileprivate func append(_ bytes: [UInt8]) { lock.withLock { received += bytes } }
-    fileprivate func markClosed() { lock.withLock { closed = true } }
-
-    var isClosed: Bool { lock.withLock { closed } }
-    var text: String { lock.withLock { String(decoding: received, as: UTF8.self) } }
+    var isClosed: Bool { collector.isClosed }
+    var text: String { collector.text }
 
     func send(_ text: String) async throws {
         try await channel.writeAndFlush(ByteBuffer(string: text)).get()
