@@ -69,7 +69,7 @@ func withFaultProxy<T: Sendable>(
         let prefix = S3TestEnvironment.uniquePrefix("retry")
         let small = prefix + "/small.dcm"
         let large = prefix + "/large.dcm"
-        let (smallSHA, largeSHA) = try await withFaultProxy(to: env, fail: { index, _ in index < 3 }) { endpoint, log in
+        let (smallSHA, largeSHA) = try await withFaultProxy(to: env, fail: { index, _ in index < 3 || index % 4 == 0 }) { endpoint, log in
             let store = try env.store(partSize: 5 * Self.mib, endpoint: endpoint, retry: Self.fastRetry)
             let smallUpload = try await store.beginUpload(key: small, options: ObjectPutOptions(contentType: "application/dicom"))
             let smallSHA = try await TestData(total: 1000).forEachChunk { try await smallUpload.write($0) }
@@ -77,10 +77,12 @@ func withFaultProxy<T: Sendable>(
             #expect(await log.injected == 3)
             #expect(await log.requests.count == 4)  // three 503s, then the same PUT forwarded
 
-            // Every 3rd request of the multipart upload fails once more: parts are re-sent from their buffer.
+            // From here every 4th request fails once more (CreateMultipartUpload, parts, Complete alike):
+            // parts are re-sent from their buffer.
             let largeUpload = try await store.beginUpload(key: large, options: ObjectPutOptions(contentType: "application/dicom"))
             let largeSHA = try await TestData(total: 11 * Self.mib).forEachChunk { try await largeUpload.write($0) }
             _ = try await largeUpload.finish()
+            #expect(await log.injected > 3)
             return (smallSHA, largeSHA)
         }
         let inspection = try env.inspect(keys: [small, large])

@@ -178,7 +178,7 @@ actor FilesystemUpload: ObjectUpload {
             try bytes.withUnsafeReadableBytes { raw in
                 var offset = 0
                 while offset < raw.count {
-                    let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    let n = posixWrite(fd, raw.baseAddress! + offset, raw.count - offset)
                     if n < 0 {
                         if errno == EINTR { continue }
                         throw FileOps.error("write", errno)
@@ -201,6 +201,11 @@ actor FilesystemUpload: ObjectUpload {
         unlinkat(dir, temp, 0)
         close(dir)
     }
+}
+
+/// write(2); a free function because inside `FilesystemUpload` the name `write` is the upload's method.
+private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    write(fd, bytes, count)
 }
 
 /// Blocking file-system steps, run on NIO's thread pool.
