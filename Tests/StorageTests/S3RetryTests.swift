@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Domain
 import Foundation
 import Logging
+import MetricsTestKit
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -89,6 +90,19 @@ func withFaultProxy<T: Sendable>(
         #expect(inspection.objects[small]?.sha256 == smallSHA)
         #expect(inspection.objects[large]?.sha256 == largeSHA)
         #expect(inspection.objects[large]?.eTag.hasSuffix("-3\"") == true)
+    }
+
+    @Test func requestsAndRetriesAreCounted() async throws {
+        let env = try S3TestEnvironment.load()
+        let key = S3TestEnvironment.uniquePrefix("retry-metrics") + "/m.dcm"
+        let metrics = TestMetrics()
+        try await withFaultProxy(to: env, fail: { index, _ in index < 2 }) { endpoint, _ in
+            let store = try env.store(endpoint: endpoint, retry: Self.fastRetry, metricsFactory: metrics)
+            _ = try await store.put(key: key, body: ByteBuffer(string: "m"), options: ObjectPutOptions(contentType: "application/dicom"))
+        }
+        #expect(try metrics.expectCounter("s3_requests_total", [("operation", "PutObject"), ("status", "503")]).totalValue == 2)
+        #expect(try metrics.expectCounter("s3_requests_total", [("operation", "PutObject"), ("status", "200")]).totalValue == 1)
+        #expect(try metrics.expectCounter("s3_retries_total", [("operation", "PutObject")]).totalValue == 2)
     }
 
     @Test func partRetriesResendTheBufferedPart() async throws {

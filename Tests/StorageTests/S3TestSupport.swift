@@ -3,6 +3,7 @@ import Crypto
 import Domain
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -38,12 +39,13 @@ struct S3TestEnvironment: Sendable {
     }
 
     func store(partSize: Int = S3Configuration.minimumPartSize, endpoint: String? = nil,
-               secret: String? = nil, retry: S3RetryPolicy = S3RetryPolicy(maxTotalTime: .seconds(60))) throws -> S3ObjectStore {
+               secret: String? = nil, retry: S3RetryPolicy = S3RetryPolicy(maxTotalTime: .seconds(60)),
+               metricsFactory: (any MetricsFactory)? = nil) throws -> S3ObjectStore {
         let configuration = S3Configuration(bucket: bucket, region: region, endpoint: endpoint ?? self.endpoint,
                                             partSize: partSize, retry: retry)
         let creds = AWSCredentials(accessKeyId: accessKeyId, secretAccessKey: secret ?? secretAccessKey)
         return try S3ObjectStore(configuration: configuration, credentials: StaticCredentialsProvider(creds),
-                                 httpClient: .shared, logger: Logger(label: "s3-test"))
+                                 httpClient: .shared, logger: Logger(label: "s3-test"), metricsFactory: metricsFactory)
     }
 
     /// A key prefix no other test run uses.

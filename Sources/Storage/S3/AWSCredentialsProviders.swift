@@ -1,5 +1,5 @@
 public import AsyncHTTPClient
-public import Domain
+import Domain
 public import Foundation
 import NIOCore
 import NIOFoundationCompat

@@ -2,6 +2,7 @@ public import AsyncHTTPClient
 public import Domain
 import Foundation
 public import Logging
+public import Metrics
 public import NIOCore
 import NIOHTTP1
 
@@ -13,12 +14,14 @@ public final class S3ObjectStore: ObjectStore {
     let transport: S3Transport
     let logger: Logger
 
+    /// - Parameter metricsFactory: where `s3_requests_total` / `s3_retries_total` go; nil means the
+    ///   global `MetricsSystem` factory.
     public init(configuration: S3Configuration, credentials: any AWSCredentialsProvider, httpClient: HTTPClient,
-                logger: Logger) throws {
+                logger: Logger, metricsFactory: (any MetricsFactory)? = nil) throws {
         self.configuration = configuration
         self.logger = logger
         self.transport = try S3Transport(configuration: configuration, credentials: credentials,
-                                         httpClient: httpClient, logger: logger)
+                                         httpClient: httpClient, logger: logger, metricsFactory: metricsFactory)
     }
 
     /// `s3://bucket/key`.

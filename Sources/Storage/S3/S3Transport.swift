@@ -60,14 +60,17 @@ final class S3Transport: Sendable {
     let credentialsProvider: any AWSCredentialsProvider
     let httpClient: HTTPClient
     let logger: Logger
+    /// nil: the global `MetricsSystem` factory at the time of each request.
+    let metricsFactory: (any MetricsFactory)?
     private let scheme: String
     /// Host header value (with the port when it is not the scheme's default).
     private let endpointHost: String
     private let pathStyle: Bool
 
     init(configuration: S3Configuration, credentials: any AWSCredentialsProvider, httpClient: HTTPClient,
-         logger: Logger) throws {
+         logger: Logger, metricsFactory: (any MetricsFactory)? = nil) throws {
         self.configuration = configuration
+        self.metricsFactory = metricsFactory
         self.credentialsProvider = credentials
         self.httpClient = httpClient
         self.logger = logger
@@ -163,10 +166,10 @@ final class S3Transport: Sendable {
                 switch result {
                 case .success(let response):
                     let s3Response = S3Response(status: response.status, headers: response.headers, body: response.body)
-                    Self.count(request.operation, status: String(response.status.code))
+                    self.count(request.operation, status: String(response.status.code))
                     outcome = Self.classify(s3Response, operation: request.operation)
                 case .failure(let error):
-                    Self.count(request.operation, status: "error")
+                    self.count(request.operation, status: "error")
                     outcome = Self.classify(error, operation: request.operation)
                 }
                 switch outcome {
@@ -183,7 +186,7 @@ final class S3Transport: Sendable {
                             "\(request.operation) failed after \(number) attempt(s) in \(Self.format(elapsed)) (\(reason)); last status: \(lastStatus)"))
                         return
                     }
-                    Counter(label: "s3_retries_total", dimensions: [("operation", request.operation)]).increment()
+                    self.counter("s3_retries_total", [("operation", request.operation)]).increment()
                     self.logger.debug("retrying S3 request", metadata: [
                         "operation": "\(request.operation)", "attempt": "\(number)", "lastStatus": "\(lastStatus)",
                     ])
@@ -217,8 +220,16 @@ final class S3Transport: Sendable {
                                       method: request.method, headers: headers, body: body)
     }
 
-    private static func count(_ operation: String, status: String) {
-        Counter(label: "s3_requests_total", dimensions: [("operation", operation), ("status", status)]).increment()
+    /// `s3_requests_total{operation, status}`: status is the HTTP code, or `error` when no response came.
+    private func count(_ operation: String, status: String) {
+        counter("s3_requests_total", [("operation", operation), ("status", status)]).increment()
+    }
+
+    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
+        if let metricsFactory {
+            return Counter(label: label, dimensions: dimensions, factory: metricsFactory)
+        }
+        return Counter(label: label, dimensions: dimensions)
     }
 
     // MARK: - Classification
