@@ -156,6 +156,7 @@ let package = Package(
         .testTarget(
             name: "DomainTests",
             dependencies: ["Domain"],
+            exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -171,6 +172,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -186,6 +188,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -202,6 +205,7 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -59,7 +59,8 @@ struct Application {
             catalogServices.append(sqlite)  // closes the database after everything else has stopped
         }
 
-        let credentials = CachingCredentialsProvider(EnvironmentCredentialsProvider())
+        // Environment → EKS web identity → ECS task role → EC2 IMDSv2, cached and refreshed before expiry.
+        let credentials = DefaultCredentialsChain.provider(httpClient: httpClient)
         let stores = DefaultObjectStoreProvider(
             httpClient: httpClient, credentials: credentials, defaultRegion: configuration.awsRegion,
             defaultEndpoint: configuration.s3Endpoint, logger: logger,
