@@ -178,7 +178,8 @@ func withFaultProxy<T: Sendable>(
         #expect(error?.code == .unavailable)
         #expect(error?.detail.contains("PutObject") == true)
         #expect(error?.detail.contains("connection refused") == true, "\(error?.detail ?? "")")
-        // The bound is 3 s; allow for scheduling slack, but not for a hang.
-        #expect(elapsed < .seconds(10), "took \(elapsed)")
+        // The bound is 3 s. This is not a speed assertion: the machine may be loaded by parallel suites,
+        // so only a hang (no bound at all) must fail it.
+        #expect(elapsed < .seconds(60), "took \(elapsed)")
     }
 }
