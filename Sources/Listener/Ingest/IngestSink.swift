@@ -257,14 +257,17 @@ actor IngestReceiver: InstanceReceiver {
         let request = self.request
 
         let outcome: Result<InstanceRecord, StoreFailure> = await sink.serializer.withLock(request.affectedSOPInstanceUID) {
-            let stored: StoredObject
-            do {
-                stored = try await upload.finish()
-            } catch {
-                return .failure(StoreFailure(.outOfResources("Object store unavailable")))
-            }
-            var metadataURI: String?
-            if target.createMetadata {
+            // The Part10 completion and the metadata write are independent: run them at once, so their
+            // round trips (or fsyncs) overlap instead of adding up.
+            async let finishing: Result<StoredObject, StoreFailure> = {
+                do {
+                    return .success(try await upload.finish())
+                } catch {
+                    return .failure(StoreFailure(.outOfResources("Object store unavailable")))
+                }
+            }()
+            async let describing: Result<String?, StoreFailure> = {
+                guard target.createMetadata else { return .success(nil) }
                 do {
                     let json = try await sink.store.put(
                         key: keys.metadata, body: metadata.json,
@@ -272,10 +275,20 @@ actor IngestReceiver: InstanceReceiver {
                                                   gzipLevel: target.gzip ? target.gzipLevel : nil,
                                                   storageClass: target.storageClass,
                                                   serverSideEncryption: target.serverSideEncryption, kmsKeyId: target.kmsKeyId))
-                    metadataURI = json.uri
+                    return .success(json.uri)
                 } catch {
                     return .failure(StoreFailure(.outOfResources("Metadata object store unavailable")))
                 }
+            }()
+            let (finished, described) = await (finishing, describing)
+            let stored: StoredObject
+            let metadataURI: String?
+            switch (finished, described) {
+            case (.failure(let failure), _), (_, .failure(let failure)):
+                return .failure(failure)
+            case (.success(let object), .success(let uri)):
+                stored = object
+                metadataURI = uri
             }
             let record = InstanceRecord(
                 sopInstanceUID: request.affectedSOPInstanceUID, sopClassUID: request.affectedSOPClassUID,
