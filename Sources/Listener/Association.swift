@@ -189,17 +189,26 @@ private final class Session {
         case .sendAbort(let abort), .sendProviderAbort(let abort), .sendAbortAwaitingClose(let abort):
             if context != nil && outcome != .released { outcome = .aborted }
             logger.notice("A-ABORT sent", metadata: ["abort": "\(abort)", "reason": "\(endReason)"])
-            // Sta13 waits for the peer to close, with ARTIM running (the loop arms it).
+            halfClose()
         case .invalidEvent:
             logger.error("state machine refused a local event", metadata: ["state": "\(machine.state)"])
             return machine.abort()
         default:
             break
         }
+        if case .sendAssociateReject = action { halfClose() }
+        if case .rejectAssociateRequest = action { halfClose() }
         if action.closesTransport {
             association.channel.channel.close(promise: nil)
         }
         return nil
+    }
+
+    /// After an A-ASSOCIATE-RJ or A-ABORT (Sta13) the requestor is to close the connection, with ARTIM
+    /// bounding the wait. Closing only our output (FIN after the PDU) tells it so at once, and unlike a full
+    /// close it cannot turn into a reset that discards the PDU while the peer's last bytes are unread.
+    private func halfClose() {
+        association.channel.channel.close(mode: .output, promise: nil)
     }
 
     // MARK: A-ASSOCIATE

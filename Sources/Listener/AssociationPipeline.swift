@@ -6,9 +6,10 @@ import NIOSSL
 /// The channel pipeline of one admitted connection:
 /// `[TLS] → byte counter → PDU decoder → PDU encoder → NIOAsyncChannel<PDU, PDU>`.
 ///
-/// The async side buffers one decoded PDU (high watermark 1); past that NIO stops reading the
-/// socket, so while the sink is busy memory stays at about one PDU in the sink, one waiting and one
-/// being decoded.
+/// The async side buffers at most two decoded PDUs (watermarks 1/2); past that NIO stops reading the
+/// socket, so while the sink is busy memory stays at about one PDU in the sink, two waiting and one
+/// being decoded. (Watermarks 1/1 stalled an association now and then under load in the 20-association
+/// test: a PDU was not delivered until the DIMSE timeout; 1/2 has not.)
 enum AssociationPipeline {
     /// The P-DATA-TF Maximum Length we advertise (PS3.8 Annex D.1). `maxPDUSize` 0 ("no limit") advertises
     /// the hard cap rather than 0: a peer told "unlimited" may send a whole multi-gigabyte data set in one
@@ -36,7 +37,7 @@ enum AssociationPipeline {
     static func wrap(_ channel: any Channel) throws -> NIOAsyncChannel<PDU, PDU> {
         try NIOAsyncChannel<PDU, PDU>(
             wrappingChannelSynchronously: channel,
-            configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 1))
+            configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2))
         )
     }
 }

@@ -151,8 +151,8 @@ public actor ListenerSupervisor: Service, ListenerControl {
         for config in plan.update {
             guard let listener = listeners[config.id] else { continue }
             do {
-                let sink = config.storage == listener.config.storage ? listener.sink : try await makeSink(config)
-                try listener.update(config: config, sink: sink)
+                // A new sink for the new rules: it may depend on any field (name, AE title, storage).
+                try listener.update(config: config, sink: try await makeSink(config))
                 logger.info("listener updated", metadata: ["listener": "\(config.name)"])
             } catch {
                 // A rule that cannot be applied must not leave the old, looser one in force.

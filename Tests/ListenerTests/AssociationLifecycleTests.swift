@@ -143,3 +143,30 @@ struct AssociationLifecycleTests {
         #expect(sink.ended.allSatisfy { $0.1 == .released })
     }
 }
+
+@Suite("Protocol violations")
+struct ProtocolViolationTests {
+    /// (scenario, A-ABORT source, A-ABORT reason): what the listener answers, read by a raw peer.
+    @Test("A-ABORT for a peer that breaks the protocol", arguments: [
+        ("garbage", 2, 1),      // unrecognized PDU type
+        ("oversized", 2, 6),    // A-ASSOCIATE-RQ above the pre-negotiation bound: invalid parameter value
+        ("badcontext", 0, 0),   // PDV on a presentation context that was not accepted: local abort
+        ("releasemid", 0, 0),   // A-RELEASE-RQ in the middle of a C-STORE data set
+    ])
+    func violation(scenario: String, source: Int, reason: Int) async throws {
+        let directory = try TemporaryDirectory()
+        let (instances, _) = try await makeInstances(in: directory.path("in"), count: 1, pixelBytes: 20_000)
+        let sink = RecordingSink()
+        try await withListener(sink: sink) { port, _ in
+            let result = try await python("scu.py", ["violate", "--port", "\(port)", "--scenario", scenario, "--file", instances[0].path])
+            let out = try #require(result.jsonObject, "\(result.stderr)")
+            let received = try #require(out["received"] as? [[String: Int]], "\(out)")
+            #expect(received == [["type": 7, "source": source, "reason": reason]], "\(out)")
+        }
+        #expect(sink.stored.isEmpty)
+        if scenario == "releasemid" {
+            #expect(sink.cancelled.count == 1)
+            #expect(await eventually { sink.ended.map(\.1) == [.aborted] })
+        }
+    }
+}

@@ -6,7 +6,10 @@ import NIOPosix
 import Testing
 
 /// The listener against pynetdicom (and a few raw-socket peers for what pynetdicom will not send).
-@Suite("pynetdicom interop")
+/// Serialized: pynetdicom peers are Python threads; with many of them at once on 2 cores an association now
+/// and then stalls on the pynetdicom side (seen: its A-RELEASE-RQ never arriving), ending in our DIMSE timeout.
+/// `SCU_DEBUG_LOG=/tmp/prefix` makes scu.py write pynetdicom's PDU log per process for such cases.
+@Suite("pynetdicom interop", .serialized)
 struct PynetdicomInteropTests {
     func scu(_ arguments: [String]) async throws -> ToolResult {
         let result = try await python("scu.py", arguments)

@@ -71,10 +71,10 @@ struct StreamingMemoryTests {
         #expect(sink.finished == 1)
         #expect(sink.bytes > 256 * 1024 * 1024)
         let advertised = Int(AssociationPipeline.advertisedMaximumPDULength(config.limits))
-        // Bound: one PDU in the sink, one buffered, one being decoded (each up to twice its size while the
+        // Bound: one PDU in the sink, two buffered, one being decoded (each up to twice its size while the
         // decoder's buffer grows), plus slack for the rest of the test process; never below 64 MiB.
-        // (Measured: +14 MiB with 1 MiB PDUs, +34 MiB with 16 MiB PDUs, for a 256 MiB instance.)
-        let bound = max(64 * 1024 * 1024, 3 * 2 * advertised + 16 * 1024 * 1024)
+        // (Measured: +14 MiB with 1 MiB PDUs, +66 MiB with 16 MiB PDUs, for a 256 MiB instance.)
+        let bound = max(64 * 1024 * 1024, 4 * 2 * advertised + 16 * 1024 * 1024)
         #expect(sink.peakRSS - before < bound, "peak RSS grew by \((sink.peakRSS - before) >> 20) MiB")
         #expect(after - before < bound, "RSS grew by \((after - before) >> 20) MiB")
     }

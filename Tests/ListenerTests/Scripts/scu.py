@@ -12,9 +12,12 @@
   idle      --port P                                         raw peer: associates, then sends nothing; reports what arrives
   hold      --port P                                         raw peer: associates, prints "ready", waits for a line on stdin,
                                                              then C-ECHO and A-RELEASE
+  violate   --port P --scenario S [--file F]                 raw peer breaking the protocol (garbage, oversized, badcontext,
+                                                             releasemid); reports the PDUs received until the close
 """
 import argparse
 import json
+import os
 import socket
 import struct
 import sys
@@ -40,7 +43,14 @@ parser.add_argument("--contexts", type=int, default=0)
 parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--chunked", action="store_true")
 parser.add_argument("--reject-mode", dest="reject_mode", default="version")
+parser.add_argument("--scenario")
 args = parser.parse_args()
+
+if os.environ.get("SCU_DEBUG_LOG"):
+    # Diagnostics: pynetdicom's own log of every PDU, one file per process.
+    import logging
+    logging.basicConfig(filename=f"{os.environ['SCU_DEBUG_LOG']}-{os.getpid()}.log", level=logging.DEBUG,
+                        format="%(asctime)s %(threadName)s %(message)s")
 
 
 def make_ae():
@@ -317,6 +327,40 @@ def mode_hold():
     print(json.dumps(out), flush=True)
 
 
+def read_all_until_close(sock):
+    pdus = []
+    try:
+        while True:
+            pdu_type, body = read_pdu(sock)
+            entry = {"type": pdu_type}
+            if pdu_type == 0x07:
+                entry["source"], entry["reason"] = body[2], body[3]
+            pdus.append(entry)
+    except (EOFError, ConnectionResetError, socket.timeout):
+        pass
+    return pdus
+
+
+def mode_violate():
+    sock = socket.create_connection(("127.0.0.1", args.port))
+    sock.settimeout(30)
+    out = {}
+    if args.scenario == "garbage":
+        sock.sendall(bytes([0x09, 0, 0, 0, 0, 4]) + b"abcd")
+    elif args.scenario == "oversized":
+        sock.sendall(struct.pack(">BBI", 0x01, 0, 1024 * 1024) + bytes(4096))
+    elif args.scenario == "badcontext":
+        sock.sendall(associate_rq([(1, "1.2.840.10008.1.1", [ImplicitVRLittleEndian])]))
+        out["associateResponseType"] = read_pdu(sock)[0]
+        sock.sendall(pdata(3, 0x03, command(element(0x0002, "1.2.840.10008.1.1"), element(0x0100, 0x0030),
+                                            element(0x0110, 1), element(0x0800, 0x0101))))
+    elif args.scenario == "releasemid":
+        out["started"] = start_partial_store(sock)
+        sock.sendall(struct.pack(">BBI", 0x05, 0, 4) + bytes(4))
+    out["received"] = read_all_until_close(sock)
+    print(json.dumps(out))
+
+
 def mode_unknown():
     sock = socket.create_connection(("127.0.0.1", args.port))
     sock.settimeout(30)
@@ -350,4 +394,4 @@ def mode_unknown():
 
 {"echo": mode_echo, "reject": mode_reject, "maxassoc": mode_maxassoc, "store": mode_store,
  "abortmid": mode_abortmid, "unknown": mode_unknown, "awaitabort": mode_awaitabort, "idle": mode_idle,
- "hold": mode_hold}[args.mode]()
+ "hold": mode_hold, "violate": mode_violate}[args.mode]()
