@@ -111,6 +111,11 @@ private final class Session {
             case .sta2, .sta13: timer.arm(.artim, seconds: limits.networkTimeoutSeconds)
             default: timer.arm(.dimse, seconds: limits.dimseTimeoutSeconds)
             }
+            // Ask for a read before waiting. With autoRead on this is normally redundant, but a read demand
+            // lost between NIO's back-pressure pause and resume would leave the peer's last PDU (a final
+            // fragment, an A-RELEASE-RQ) in the socket until the DIMSE timeout; the async channel handler
+            // still gates the read, so buffering stays bounded.
+            association.channel.channel.read()
             let pdu: PDU?
             do {
                 pdu = try await iterator.next()

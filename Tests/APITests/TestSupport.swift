@@ -141,7 +141,7 @@ func run(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws
     try process.run()
     if let stdin { input.fileHandleForWriting.write(stdin) }
     try input.fileHandleForWriting.close()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
+    let data = readToEndRetryingEINTR(output.fileHandleForReading)
     process.waitUntilExit()
     return ProcessResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
 }

@@ -59,8 +59,8 @@ import Testing
         } catch {
             return .failure(OracleError(description: "cannot run python3 (install Python 3 with pydicom 3): \(error)"))
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let messages = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let data = readToEndRetryingEINTR(output.fileHandleForReading)
+        let messages = String(decoding: readToEndRetryingEINTR(errors.fileHandleForReading), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             return .failure(OracleError(description: "charset_oracle.py failed (needs `pip install pydicom==3.*`): \(messages)"))
@@ -210,7 +210,7 @@ import Testing
         let output = Pipe()
         process.standardOutput = output
         try process.run()
-        let generated = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let generated = String(decoding: readToEndRetryingEINTR(output.fileHandleForReading), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         // The first line names the Python version; the tables themselves must be identical.

@@ -35,10 +35,10 @@ enum Oracle {
         nonisolated(unsafe) var stdoutData = Data(), stderrData = Data()
         group.enter()
         DispatchQueue.global().async {
-            stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+            stdoutData = readToEndRetryingEINTR(out.fileHandleForReading)
             group.leave()
         }
-        stderrData = err.fileHandleForReading.readDataToEndOfFile()
+        stderrData = readToEndRetryingEINTR(err.fileHandleForReading)
         group.wait()
         process.waitUntilExit()
         return Output(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),

@@ -87,7 +87,7 @@ struct ListenerValidationTests {
         try process.run()
         input.fileHandleForWriting.write(try JSONEncoder().encode(cases))
         try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let data = readToEndRetryingEINTR(output.fileHandleForReading)
         process.waitUntilExit()
         try #require(process.terminationStatus == 0, "pattern_oracle.py failed: pip install jsonschema-rs")
         let verdicts = try JSONDecoder().decode([Bool].self, from: data)

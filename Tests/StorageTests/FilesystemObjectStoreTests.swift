@@ -159,7 +159,7 @@ enum GzipTestTool {
             }
             writer.start()
         }
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
+        let out = readToEndRetryingEINTR(stdout.fileHandleForReading)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw TestSetupError("gzip -dc failed with status \(process.terminationStatus)")

@@ -35,7 +35,7 @@ import Testing
         process.standardOutput = stdout
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let output = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let output = String(decoding: readToEndRetryingEINTR(stdout.fileHandleForReading), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "probe failed:\n\(output.suffix(3000))")
         let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("rss-probe: ") },

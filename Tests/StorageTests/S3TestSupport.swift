@@ -98,8 +98,8 @@ struct S3TestEnvironment: Sendable {
         process.standardOutput = stdout
         process.standardError = stderr
         try process.run()
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
+        let out = readToEndRetryingEINTR(stdout.fileHandleForReading)
+        let err = readToEndRetryingEINTR(stderr.fileHandleForReading)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw TestSetupError("python3 (boto3) failed with \(process.terminationStatus): \(String(decoding: err, as: UTF8.self).suffix(2000))")
