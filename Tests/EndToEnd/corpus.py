@@ -63,6 +63,56 @@ def build(out_dir):
                 continue
         paths.append(dst)
     paths.append(_synthetic_private_nested(out_dir))
+    paths.extend(_synthetic_encapsulated(out_dir))
+    return paths
+
+
+# Video and HTJ2K transfer syntaxes: stored as sent, never decoded, so a synthetic encapsulated stream
+# (an offset table item and one fragment of codec-shaped bytes) is a faithful test of the receiver.
+ENCAPSULATED_SYNTAXES = {
+    "mpeg2": "1.2.840.10008.1.2.4.100",   # MPEG2 Main Profile / Main Level
+    "h264": "1.2.840.10008.1.2.4.102",    # MPEG-4 AVC/H.264 High Profile / Level 4.1
+    "hevc": "1.2.840.10008.1.2.4.107",    # HEVC/H.265 Main Profile / Level 5.1
+    "htj2k": "1.2.840.10008.1.2.4.201",   # High-Throughput JPEG 2000 Lossless Only
+}
+
+
+def _synthetic_encapsulated(out_dir):
+    from pydicom.encaps import encapsulate
+    paths = []
+    for name, ts in ENCAPSULATED_SYNTAXES.items():
+        ds = Dataset()
+        video = name != "htj2k"
+        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.4.1" if video else "1.2.840.10008.5.1.4.1.1.7"
+        ds.SOPInstanceUID = _uid("synthetic-" + name)
+        ds.StudyInstanceUID = _uid("synthetic-encapsulated-study")
+        ds.SeriesInstanceUID = _uid("synthetic-series-" + name)
+        ds.Modality = "XC" if video else "OT"
+        ds.PatientName = "Encapsulated^" + name.upper()
+        ds.PatientID = "ENC-" + name
+        ds.Rows = 64
+        ds.Columns = 64
+        ds.SamplesPerPixel = 3 if video else 1
+        ds.PhotometricInterpretation = "YBR_PARTIAL_420" if video else "MONOCHROME2"
+        ds.BitsAllocated = 8
+        ds.BitsStored = 8
+        ds.HighBit = 7
+        ds.PixelRepresentation = 0
+        ds.NumberOfFrames = 2 if video else 1
+        if video:
+            ds.PlanarConfiguration = 0
+        stream = hashlib.shake_256(name.encode()).digest(4000)
+        ds.PixelData = encapsulate([stream])
+        ds["PixelData"].VR = "OB"
+        ds["PixelData"].is_undefined_length = True
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.TransferSyntaxUID = ts
+        fds = FileDataset(None, ds, file_meta=meta, preamble=b"\0" * 128)
+        path = os.path.join(out_dir, f"synthetic_{name}.dcm")
+        fds.save_as(path, enforce_file_format=True)
+        paths.append(path)
     return paths
 
 
