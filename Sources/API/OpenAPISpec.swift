@@ -541,6 +541,15 @@ components:
       type: array
       maxItems: 256
       items: {$ref: '#/components/schemas/CIDR'}
+    SOPClassUID:
+      type: string
+      description: A DICOM UID (PS3.5 §9.1) naming a SOP class; numeric components without leading zeros.
+      maxLength: 64
+      pattern: '^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$'
+    SOPClassUIDList:
+      type: array
+      maxItems: 256
+      items: {$ref: '#/components/schemas/SOPClassUID'}
     FilePath:
       type: string
       maxLength: 4096
@@ -688,6 +697,12 @@ components:
           description: false accepts any called AE title.
         allowedCallingAETitles: {$ref: '#/components/schemas/AETitleList', description: 'Empty admits any calling AE title.'}
         allowedPeers: {$ref: '#/components/schemas/CIDRList', description: 'Empty admits any peer.'}
+        allowedSOPClasses:
+          $ref: '#/components/schemas/SOPClassUIDList'
+          description: >-
+            Storage SOP Class UIDs this listener accepts. Empty accepts every Storage SOP class the listener knows;
+            Verification (1.2.840.10008.1.1) is always accepted. A proposed storage class outside a non-empty list
+            gets presentation context result 3 (abstract syntax not supported).
         tls: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/TLSSettings'}]}
         storage: {$ref: '#/components/schemas/StorageTargetInput'}
         limits: {$ref: '#/components/schemas/LimitsInput'}
@@ -704,6 +719,7 @@ components:
         requireCalledAETitle: {type: ['boolean', 'null']}
         allowedCallingAETitles: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/AETitleList'}]}
         allowedPeers: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/CIDRList'}]}
+        allowedSOPClasses: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/SOPClassUIDList'}]}
         tls: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/TLSSettings'}]}
         storage: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/StoragePatch'}]}
         limits: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/LimitsPatch'}]}
@@ -750,7 +766,7 @@ components:
     Listener:
       type: object
       required: [id, name, enabled, port, bindAddress, aeTitle, requireCalledAETitle, allowedCallingAETitles,
-                 allowedPeers, tls, storage, limits, state, error, createdAt, updatedAt]
+                 allowedPeers, allowedSOPClasses, tls, storage, limits, state, error, createdAt, updatedAt]
       additionalProperties: false
       properties:
         id: {type: string, format: uuid, readOnly: true}
@@ -762,6 +778,7 @@ components:
         requireCalledAETitle: {type: boolean}
         allowedCallingAETitles: {type: array, items: {type: string}}
         allowedPeers: {type: array, items: {type: string}}
+        allowedSOPClasses: {type: array, items: {type: string}}
         tls: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/TLSSettingsStored'}]}
         storage: {$ref: '#/components/schemas/StorageTarget'}
         limits: {$ref: '#/components/schemas/ListenerLimits'}

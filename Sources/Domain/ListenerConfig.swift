@@ -17,6 +17,10 @@ public struct ListenerConfig: Sendable, Hashable, Codable {
     public var allowedCallingAETitles: [String]
     /// CIDR blocks (IPv4 or IPv6, e.g. `10.0.0.0/8`, `::1/128`); empty admits every peer.
     public var allowedPeers: [String]
+    /// Storage SOP Class UIDs this listener accepts; empty accepts every Storage SOP class it knows.
+    /// Verification (1.2.840.10008.1.1) is always accepted. A proposed storage class outside a non-empty
+    /// list gets presentation context result 3 (abstract-syntax-not-supported, PS3.8 §9.3.3.2).
+    public var allowedSOPClasses: [String]
     public var tls: TLSSettings?
     public var storage: StorageTarget
     public var limits: ListenerLimits
@@ -35,6 +39,7 @@ public struct ListenerConfig: Sendable, Hashable, Codable {
         requireCalledAETitle: Bool = false,
         allowedCallingAETitles: [String] = [],
         allowedPeers: [String] = [],
+        allowedSOPClasses: [String] = [],
         tls: TLSSettings? = nil,
         storage: StorageTarget = StorageTarget(),
         limits: ListenerLimits = ListenerLimits(),
@@ -52,6 +57,7 @@ public struct ListenerConfig: Sendable, Hashable, Codable {
         self.requireCalledAETitle = requireCalledAETitle
         self.allowedCallingAETitles = allowedCallingAETitles
         self.allowedPeers = allowedPeers
+        self.allowedSOPClasses = allowedSOPClasses
         self.tls = tls
         self.storage = storage
         self.limits = limits
@@ -63,7 +69,7 @@ public struct ListenerConfig: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case id, name, enabled, port, bindAddress, aeTitle, requireCalledAETitle, allowedCallingAETitles
-        case allowedPeers, tls, storage, limits, state, error, createdAt, updatedAt
+        case allowedPeers, allowedSOPClasses, tls, storage, limits, state, error, createdAt, updatedAt
     }
 
     public init(from decoder: any Decoder) throws {
@@ -77,6 +83,7 @@ public struct ListenerConfig: Sendable, Hashable, Codable {
         self.requireCalledAETitle = try c.decodeIfPresent(Bool.self, forKey: .requireCalledAETitle) ?? false
         self.allowedCallingAETitles = try c.decodeIfPresent([String].self, forKey: .allowedCallingAETitles) ?? []
         self.allowedPeers = try c.decodeIfPresent([String].self, forKey: .allowedPeers) ?? []
+        self.allowedSOPClasses = try c.decodeIfPresent([String].self, forKey: .allowedSOPClasses) ?? []
         self.tls = try c.decodeIfPresent(TLSSettings.self, forKey: .tls)
         self.storage = try c.decodeIfPresent(StorageTarget.self, forKey: .storage) ?? StorageTarget()
         self.limits = try c.decodeIfPresent(ListenerLimits.self, forKey: .limits) ?? ListenerLimits()
@@ -97,6 +104,7 @@ public struct ListenerConfig: Sendable, Hashable, Codable {
         try c.encode(requireCalledAETitle, forKey: .requireCalledAETitle)
         try c.encode(allowedCallingAETitles, forKey: .allowedCallingAETitles)
         try c.encode(allowedPeers, forKey: .allowedPeers)
+        try c.encode(allowedSOPClasses, forKey: .allowedSOPClasses)
         try c.encode(tls, forKey: .tls)  // explicit null when absent
         try c.encode(storage, forKey: .storage)
         try c.encode(limits, forKey: .limits)

@@ -49,6 +49,9 @@ public enum ListenerValidation {
         public static let text = #"^[^\u0000]+$"#
         public static let storageClass = "^[A-Z_]{1,64}$"
         public static let kmsKeyId = "^[A-Za-z0-9:/_-]+$"
+        /// A DICOM UID (PS3.5 §9.1): dot-separated numeric components, none empty, none with a leading zero
+        /// (a component may be `0`). The 64-character bound is `maxUIDLength`.
+        public static let uid = #"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$"#
     }
 
     public static let maxListItems = 256
@@ -56,6 +59,8 @@ public enum ListenerValidation {
     public static let maxKeyPrefixLength = 256
     public static let maxKeyTemplateLength = 1024
     public static let maxKMSKeyIdLength = 2048
+    /// PS3.5 §9.1: a UID is at most 64 characters.
+    public static let maxUIDLength = 64
     public static let maxAssociationsRange = 1...1000
     /// 0 (no limit advertised) or this range.
     public static let maxPDUSizeRange = 4096...ListenerLimits.hardMaximumPDUSize
@@ -82,6 +87,11 @@ public enum ListenerValidation {
         check(listener.allowedPeers.count <= maxListItems, "allowedPeers", "must have at most \(maxListItems) items")
         for (index, block) in listener.allowedPeers.enumerated() {
             check(matches(block, Pattern.cidr), "allowedPeers[\(index)]", "must be an IPv4 or IPv6 CIDR block such as 10.0.0.0/8")
+        }
+        check(listener.allowedSOPClasses.count <= maxListItems, "allowedSOPClasses", "must have at most \(maxListItems) items")
+        for (index, uid) in listener.allowedSOPClasses.enumerated() {
+            check(uid.utf8.count <= maxUIDLength && matches(uid, Pattern.uid), "allowedSOPClasses[\(index)]",
+                  "must be a DICOM UID: 1-64 characters, dot-separated numbers without leading zeros")
         }
         if let tls = listener.tls {
             checkPath(tls.certificateFile, "tls.certificateFile", &issues)

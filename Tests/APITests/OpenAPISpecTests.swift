@@ -25,6 +25,7 @@ struct OpenAPISpecTests {
             ("ListenerName", P.name), ("AETitle", P.aeTitle), ("IPAddress", P.ipAddress), ("CIDR", P.cidr),
             ("Bucket", P.bucket), ("Region", P.region), ("Endpoint", P.endpoint), ("KeyPrefix", P.keyPrefix),
             ("FilePath", P.text), ("KeyTemplate", P.text), ("StorageClass", P.storageClass), ("KMSKeyId", P.kmsKeyId),
+            ("SOPClassUID", P.uid),
         ]
         for (name, pattern) in patterns {
             #expect(facts[name] as? String == pattern, "pattern of \(name)")
@@ -36,10 +37,11 @@ struct OpenAPISpecTests {
         #expect(range("CStoreDelayMs") == [ListenerValidation.cstoreDelayMsRange.lowerBound, ListenerValidation.cstoreDelayMsRange.upperBound])
         #expect(range("GzipLevel") == [ListenerValidation.gzipLevelRange.lowerBound, ListenerValidation.gzipLevelRange.upperBound])
         #expect(range("MaxPDUSize") == [ListenerValidation.maxPDUSizeRange.lowerBound, ListenerValidation.maxPDUSizeRange.upperBound])
-        #expect(range("maxItems") == [ListenerValidation.maxListItems, ListenerValidation.maxListItems])
+        #expect(range("maxItems") == [ListenerValidation.maxListItems, ListenerValidation.maxListItems, ListenerValidation.maxListItems])
         let lengths = facts["maxLength"] as? [String: Int] ?? [:]
         #expect(lengths == ["FilePath": ListenerValidation.maxPathLength, "KeyPrefix": ListenerValidation.maxKeyPrefixLength,
-                            "KeyTemplate": ListenerValidation.maxKeyTemplateLength, "KMSKeyId": ListenerValidation.maxKMSKeyIdLength])
+                            "KeyTemplate": ListenerValidation.maxKeyTemplateLength, "KMSKeyId": ListenerValidation.maxKMSKeyIdLength,
+                            "SOPClassUID": ListenerValidation.maxUIDLength])
     }
 }
 

@@ -69,6 +69,30 @@ struct CatalogContractTests {
         }
     }
 
+    @Test(arguments: CatalogKind.allCases)
+    func listenerAllowedSOPClassesRoundTrip(kind: CatalogKind) async throws {
+        try await withCatalog(kind) { catalog in
+            let ctAndMR = ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"]
+            let a = ListenerConfig(name: "allow-list", port: 11114, allowedSOPClasses: ctAndMR, createdAt: at(0), updatedAt: at(0))
+            try await catalog.createListener(a)
+            #expect(try await catalog.listener(id: a.id)?.allowedSOPClasses == ctAndMR)
+            #expect(try await catalog.listListeners().first { $0.id == a.id }?.allowedSOPClasses == ctAndMR)
+
+            // Absent from the config: the default, an empty list (every storage class).
+            let b = ListenerConfig(name: "no-list", port: 11115, createdAt: at(1), updatedAt: at(1))
+            try await catalog.createListener(b)
+            #expect(try await catalog.listener(id: b.id)?.allowedSOPClasses == [])
+
+            var changed = a
+            changed.allowedSOPClasses = [ctAndMR[1]]
+            try await catalog.updateListener(changed)
+            #expect(try await catalog.listener(id: a.id)?.allowedSOPClasses == [ctAndMR[1]])
+            changed.allowedSOPClasses = []
+            try await catalog.updateListener(changed)
+            #expect(try await catalog.listener(id: a.id) == changed)
+        }
+    }
+
     // MARK: Instances and aggregates
 
     @Test(arguments: CatalogKind.allCases)

@@ -27,7 +27,7 @@ struct ListenerDTO: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case id, name, enabled, port, bindAddress, aeTitle, requireCalledAETitle, allowedCallingAETitles
-        case allowedPeers, tls, storage, limits, state, error, createdAt, updatedAt
+        case allowedPeers, allowedSOPClasses, tls, storage, limits, state, error, createdAt, updatedAt
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -42,6 +42,7 @@ struct ListenerDTO: Encodable {
         try c.encode(l.requireCalledAETitle, forKey: .requireCalledAETitle)
         try c.encode(l.allowedCallingAETitles, forKey: .allowedCallingAETitles)
         try c.encode(l.allowedPeers, forKey: .allowedPeers)
+        try c.encode(l.allowedSOPClasses, forKey: .allowedSOPClasses)
         try c.encode(l.tls, forKey: .tls)
         try c.encode(l.storage, forKey: .storage)
         try c.encode(LimitsDTO(limits: l.limits), forKey: .limits)

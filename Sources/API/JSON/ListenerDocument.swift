@@ -50,6 +50,7 @@ enum ListenerDocument {
     static let create: Shape = .object([
         "name": .string, "enabled": .boolean, "port": .integer, "bindAddress": .string, "aeTitle": .string,
         "requireCalledAETitle": .boolean, "allowedCallingAETitles": .array(.string), "allowedPeers": .array(.string),
+        "allowedSOPClasses": .array(.string),
         "tls": .nullable(tls), "storage": storage(patch: false), "limits": limits(patch: false),
     ], required: ["name", "port"])
 
@@ -59,6 +60,7 @@ enum ListenerDocument {
         "name": .string, "enabled": .nullable(.boolean), "port": .integer, "bindAddress": .nullable(.string),
         "aeTitle": .nullable(.string), "requireCalledAETitle": .nullable(.boolean),
         "allowedCallingAETitles": .nullable(.array(.string)), "allowedPeers": .nullable(.array(.string)),
+        "allowedSOPClasses": .nullable(.array(.string)),
         "tls": .nullable(tls), "storage": .nullable(storage(patch: true)), "limits": .nullable(limits(patch: true)),
     ])
 

@@ -22,7 +22,7 @@ struct CatalogCore: Sendable {
 
     static let listenerColumns = """
         id, name, enabled, port, bind_address, ae_title, require_called_ae_title, allowed_calling_ae_titles,
-        allowed_peers, tls, storage, limits, state, error, created_at, updated_at
+        allowed_peers, tls, storage, limits, state, error, created_at, updated_at, allowed_sop_classes
         """
 
     func listListeners() async throws -> [ListenerConfig] {
@@ -43,7 +43,7 @@ struct CatalogCore: Sendable {
         let values = try Self.listenerValues(listener)
         _ = try await write { session in
             try await session.query(
-                "INSERT INTO listeners (\(Self.listenerColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO listeners (\(Self.listenerColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 values)
         }
     }
@@ -51,12 +51,12 @@ struct CatalogCore: Sendable {
     func updateListener(_ listener: ListenerConfig) async throws {
         let values = try Self.listenerValues(listener)
         // Every field but id (0) and created_at (14).
-        let binds = Array(values[1..<14]) + [values[15], values[0]]
+        let binds = Array(values[1..<14]) + [values[15], values[16], values[0]]
         let updated = try await write { session in
             try await session.query("""
                 UPDATE listeners SET name = ?, enabled = ?, port = ?, bind_address = ?, ae_title = ?,
                     require_called_ae_title = ?, allowed_calling_ae_titles = ?, allowed_peers = ?, tls = ?,
-                    storage = ?, limits = ?, state = ?, error = ?, updated_at = ?
+                    storage = ?, limits = ?, state = ?, error = ?, updated_at = ?, allowed_sop_classes = ?
                 WHERE id = ? RETURNING id
                 """, binds).count
         }
@@ -89,7 +89,7 @@ struct CatalogCore: Sendable {
             .uuid(l.id), .text(l.name), .bool(l.enabled), .int(l.port), .text(l.bindAddress), .text(l.aeTitle),
             .bool(l.requireCalledAETitle), try json(l.allowedCallingAETitles), try json(l.allowedPeers),
             try l.tls.map(json) ?? .null, try json(l.storage), try json(l.limits), .text(l.state.rawValue),
-            .text(l.error), .date(l.createdAt), .date(l.updatedAt),
+            .text(l.error), .date(l.createdAt), .date(l.updatedAt), try json(l.allowedSOPClasses),
         ]
     }
 
@@ -102,6 +102,7 @@ struct CatalogCore: Sendable {
             id: try row.uuid(0), name: try row.string(1), enabled: try row.bool(2), port: try row.int(3),
             bindAddress: try row.string(4), aeTitle: try row.string(5), requireCalledAETitle: try row.bool(6),
             allowedCallingAETitles: try json([String].self, 7), allowedPeers: try json([String].self, 8),
+            allowedSOPClasses: try json([String].self, 16),
             tls: row.optionalString(9) == nil ? nil : try json(TLSSettings.self, 9),
             storage: try json(StorageTarget.self, 10), limits: try json(ListenerLimits.self, 11),
             state: ListenerState(rawValue: try row.string(12)) ?? .stopped, error: row.optionalString(13),

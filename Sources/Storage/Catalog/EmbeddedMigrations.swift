@@ -126,6 +126,12 @@ CREATE TABLE series (
 CREATE INDEX series_study_idx ON series (study_instance_uid, modality);
 
 """#),
+        Migration(version: 2, name: "listener_sop_classes", sql: #"""
+-- Per-listener allow-list of Storage SOP Class UIDs (JSON array text, like the other list columns).
+-- '[]' accepts every Storage SOP class of the registry, as every listener did before this column.
+ALTER TABLE listeners ADD COLUMN allowed_sop_classes text NOT NULL DEFAULT '[]';
+
+"""#),
     ]
 
     public static let sqlite: [Migration] = [
@@ -250,6 +256,12 @@ CREATE TABLE series (
     last_received_at integer NOT NULL
 );
 CREATE INDEX series_study_idx ON series (study_instance_uid, modality);
+
+"""#),
+        Migration(version: 2, name: "listener_sop_classes", sql: #"""
+-- Per-listener allow-list of Storage SOP Class UIDs (JSON array text, like the other list columns).
+-- '[]' accepts every Storage SOP class of the registry, as every listener did before this column.
+ALTER TABLE listeners ADD COLUMN allowed_sop_classes text NOT NULL DEFAULT '[]';
 
 """#),
     ]

@@ -12,7 +12,7 @@ with open(os.path.join(ROOT, "openapi.yaml"), encoding="utf-8") as f:
 
 facts = {name: schemas[name]["pattern"] for name in [
     "ListenerName", "AETitle", "IPAddress", "CIDR", "Bucket", "Region", "Endpoint", "KeyPrefix", "FilePath",
-    "KeyTemplate", "StorageClass", "KMSKeyId"]}
+    "KeyTemplate", "StorageClass", "KMSKeyId", "SOPClassUID"]}
 facts["Port"] = [schemas["Port"]["minimum"], schemas["Port"]["maximum"]]
 facts["MaxAssociations"] = [schemas["MaxAssociations"]["minimum"], schemas["MaxAssociations"]["maximum"]]
 facts["TimeoutSeconds"] = [schemas["TimeoutSeconds"]["minimum"], schemas["TimeoutSeconds"]["maximum"]]
@@ -20,6 +20,6 @@ facts["CStoreDelayMs"] = [schemas["CStoreDelayMs"]["minimum"], schemas["CStoreDe
 facts["GzipLevel"] = [schemas["GzipLevel"]["minimum"], schemas["GzipLevel"]["maximum"]]
 pdu = schemas["MaxPDUSize"]["anyOf"][1]
 facts["MaxPDUSize"] = [pdu["minimum"], pdu["maximum"]]
-facts["maxItems"] = [schemas["AETitleList"]["maxItems"], schemas["CIDRList"]["maxItems"]]
-facts["maxLength"] = {n: schemas[n]["maxLength"] for n in ["FilePath", "KeyPrefix", "KeyTemplate", "KMSKeyId"]}
+facts["maxItems"] = [schemas["AETitleList"]["maxItems"], schemas["CIDRList"]["maxItems"], schemas["SOPClassUIDList"]["maxItems"]]
+facts["maxLength"] = {n: schemas[n]["maxLength"] for n in ["FilePath", "KeyPrefix", "KeyTemplate", "KMSKeyId", "SOPClassUID"]}
 print(json.dumps(facts))
