@@ -21,9 +21,6 @@ struct Association: Sendable {
     let admission: any AssociationAdmission
     let logger: Logger
 
-    /// Accepted abstract syntaxes: Verification and every Storage SOP class of the registry.
-    static let acceptableAbstractSyntaxes: Set<String> =
-        UIDRegistry.storageSOPClasses.union([UIDRegistry.verificationSOPClass])
     /// Every transfer syntax of the registry: data sets are stored as sent, never transcoded.
     static let acceptableTransferSyntaxes: Set<String> = Set(TransferSyntax.all.map(\.uid))
 
@@ -247,7 +244,7 @@ private final class Session {
         }
 
         let policy = NegotiationPolicy(
-            acceptableAbstractSyntaxes: Association.acceptableAbstractSyntaxes,
+            acceptableAbstractSyntaxes: association.rules.acceptableAbstractSyntaxes,
             acceptableTransferSyntaxes: Association.acceptableTransferSyntaxes,
             maximumPDULength: AssociationPipeline.advertisedMaximumPDULength(limits))
         let result = negotiate(request, policy: policy)
@@ -466,6 +463,13 @@ private final class Session {
             }
             try await write(pdu, outbound: outbound)
         }
+        let answered: String
+        switch CommandField(rawValue: command.commandField ?? 0) {
+        case .cEchoResponse: answered = "C-ECHO"
+        case .cStoreResponse: answered = "C-STORE"
+        default: answered = "other"
+        }
+        metrics.dimseResponseSent(command: answered, status: command.status ?? 0)
     }
 
     /// One PDU, one write. The DIMSE timeout also bounds a write that waits on a peer that stopped reading.

@@ -2,6 +2,7 @@ import DICOM
 import Domain
 import Foundation
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -22,6 +23,8 @@ final class DICOMListener: Sendable {
     private let stopRequester: AsyncStream<Duration>.Continuation
     private let finished: EventLoopPromise<Void>
     private let logger: Logger
+    /// Where the listener's metrics go; nil: the global `MetricsSystem` factory.
+    private let metricsFactory: (any MetricsFactory)?
 
     /// What the accept loop and the associations read at each new connection.
     struct Rules: Sendable {
@@ -29,6 +32,8 @@ final class DICOMListener: Sendable {
         var sink: any InstanceSink
         var peerPolicy: PeerPolicy
         var metrics: ListenerMetrics
+        /// Verification and the Storage SOP classes of `config.allowedSOPClasses` (all of the registry when empty).
+        var acceptableAbstractSyntaxes: Set<String>
     }
 
     private struct Shared: Sendable {
@@ -56,8 +61,9 @@ final class DICOMListener: Sendable {
     var activeAssociations: Int { shared.withLockedValue { $0.activeAssociations } }
 
     private init(id: UUID, serverChannel: NIOAsyncChannel<AcceptedConnection, Never>, shared: NIOLockedValueBox<Shared>,
-                 logger: Logger) {
+                 logger: Logger, metricsFactory: (any MetricsFactory)?) {
         self.id = id
+        self.metricsFactory = metricsFactory
         self.serverChannel = serverChannel
         self.localAddress = serverChannel.channel.localAddress
         self.shared = shared
@@ -67,8 +73,10 @@ final class DICOMListener: Sendable {
     }
 
     /// Validates the rules, loads the TLS files and binds. Throws (and binds nothing) on any of them.
-    static func bind(config: ListenerConfig, sink: any InstanceSink, group: any EventLoopGroup, logger: Logger) async throws -> DICOMListener {
-        let rules = try Rules(config: config, sink: sink)
+    /// - Parameter metricsFactory: where the listener's metrics go (tests); nil: the global `MetricsSystem` factory.
+    static func bind(config: ListenerConfig, sink: any InstanceSink, group: any EventLoopGroup, logger: Logger,
+                     metricsFactory: (any MetricsFactory)? = nil) async throws -> DICOMListener {
+        let rules = try Rules(config: config, sink: sink, metricsFactory: metricsFactory)
         let tlsContext = try config.tls.map(ListenerTLS.makeContext)
         let shared = NIOLockedValueBox(Shared(rules: rules))
         var logger = logger
@@ -94,12 +102,13 @@ final class DICOMListener: Sendable {
                     return AcceptedConnection.association(channel, peer: peer, rules: rules)
                 }
             }
-        return DICOMListener(id: config.id, serverChannel: serverChannel, shared: shared, logger: logger)
+        return DICOMListener(id: config.id, serverChannel: serverChannel, shared: shared, logger: logger,
+                             metricsFactory: metricsFactory)
     }
 
     /// Replaces the rules for connections accepted from now on. The binding must not change.
     func update(config: ListenerConfig, sink: any InstanceSink) throws {
-        let rules = try Rules(config: config, sink: sink)
+        let rules = try Rules(config: config, sink: sink, metricsFactory: metricsFactory)
         shared.withLockedValue { $0.rules = rules }
     }
 
@@ -243,11 +252,13 @@ protocol AssociationAdmission: Sendable {
 }
 
 extension DICOMListener.Rules {
-    init(config: ListenerConfig, sink: any InstanceSink) throws {
+    init(config: ListenerConfig, sink: any InstanceSink, metricsFactory: (any MetricsFactory)? = nil) throws {
         self.config = config
         self.sink = sink
         self.peerPolicy = try PeerPolicy(allowedPeers: config.allowedPeers)
-        self.metrics = ListenerMetrics(listenerName: config.name)
+        self.metrics = ListenerMetrics(listenerName: config.name, factory: metricsFactory)
+        self.acceptableAbstractSyntaxes = NegotiationPolicy.storageSCPAbstractSyntaxes(
+            allowedStorageSOPClasses: config.allowedSOPClasses)
     }
 }
 

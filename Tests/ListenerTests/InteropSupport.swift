@@ -2,6 +2,7 @@ import Domain
 import Foundation
 @testable import Listener
 import Logging
+import MetricsTestKit
 import NIOCore
 import NIOPosix
 import Testing
@@ -119,10 +120,10 @@ func verifyDataSet(_ bytes: ByteBuffer, transferSyntax: String, original: String
 
 /// Binds a listener on 127.0.0.1 (port 0 unless `config` names one), runs `body` with its port, then stops it.
 func withListener(_ config: ListenerConfig = ListenerConfig(name: "test", port: 0, bindAddress: "127.0.0.1"),
-                  sink: any InstanceSink, grace: Duration = .seconds(10),
+                  sink: any InstanceSink, grace: Duration = .seconds(10), metrics: TestMetrics? = nil,
                   _ body: (Int, DICOMListener) async throws -> Void) async throws {
     let listener = try await DICOMListener.bind(config: config, sink: sink, group: MultiThreadedEventLoopGroup.singleton,
-                                                logger: testLogger)
+                                                logger: testLogger, metricsFactory: metrics)
     let port = try #require(listener.localAddress?.port)
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await listener.run() }

@@ -153,3 +153,20 @@ public func preferredTransferSyntax(_ proposed: [String], policy: NegotiationPol
     }
     return acceptable.first
 }
+
+extension NegotiationPolicy {
+    /// The abstract syntaxes of a storage SCP (PS3.4 Annex A and B): Verification always, and the registry's Storage
+    /// SOP classes — every one when `allowedStorageSOPClasses` is empty, else only those in it. An allowed UID that is
+    /// not a Storage SOP class of the registry adds nothing: the list narrows what we accept, it never widens it.
+    /// Proposals outside the result get result 3 (abstract-syntax-not-supported, PS3.8 §9.3.3.2).
+    public static func storageSCPAbstractSyntaxes(allowedStorageSOPClasses: some Sequence<String>) -> Set<String> {
+        var allowed = Set(allowedStorageSOPClasses)
+        if allowed.isEmpty {
+            allowed = UIDRegistry.storageSOPClasses
+        } else {
+            allowed.formIntersection(UIDRegistry.storageSOPClasses)
+        }
+        allowed.insert(UIDRegistry.verificationSOPClass)
+        return allowed
+    }
+}

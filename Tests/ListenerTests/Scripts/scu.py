@@ -3,13 +3,15 @@
   echo      --port P [--called AE] [--calling AE]           C-ECHO; reports established / rejected (result, source, reason)
   reject    --port P --mode version|appcontext               a request the listener must reject (pynetdicom patched)
   maxassoc  --port P                                         two associations at once; reports both
-  store     --port P --files MANIFEST [--max-pdu N] [--contexts 128] [--threads N] [--chunked]
+  store     --port P --files MANIFEST [--max-pdu N] [--contexts 128] [--threads N] [--chunked] [--extra-sop-class UID]...
                                                              C-STOREs of the manifest's files; one association per thread
   abortmid  --port P --file F                                raw peer: C-STORE command + part of the data set, waits for a
                                                              line on stdin, then sends A-ABORT
   unknown   --port P                                         raw peer: N-GET-RQ on a Verification context; reports the status
   awaitabort --port P --file F                               raw peer: like abortmid, then waits for the listener's A-ABORT
   idle      --port P                                         raw peer: associates, then sends nothing; reports what arrives
+  storewait --port P --file F                                raw peer: one whole C-STORE, prints "sent", then reports the
+                                                             PDUs received until the close
   hold      --port P                                         raw peer: associates, prints "ready", waits for a line on stdin,
                                                              then C-ECHO and A-RELEASE
   violate   --port P --scenario S [--file F]                 raw peer breaking the protocol (garbage, oversized, badcontext,
@@ -22,6 +24,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 
 import pydicom
 from pynetdicom import AE, evt, _config
@@ -44,6 +47,7 @@ parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--chunked", action="store_true")
 parser.add_argument("--reject-mode", dest="reject_mode", default="version")
 parser.add_argument("--scenario")
+parser.add_argument("--extra-sop-class", dest="extra_sop_classes", action="append", default=[])
 args = parser.parse_args()
 
 if os.environ.get("SCU_DEBUG_LOG"):
@@ -63,7 +67,11 @@ def make_ae():
 
 
 def watch_reject():
-    seen = {}
+    seen = {"bytesSent": 0}
+
+    def on_sent(event):
+        # Every PDU we send, as encoded on the wire: what the listener's byte counter must see.
+        seen["bytesSent"] += len(event.pdu.encode())
 
     def on_pdu(event):
         if isinstance(event.pdu, PDUs.A_ASSOCIATE_RJ):
@@ -72,7 +80,7 @@ def watch_reject():
         if isinstance(event.pdu, PDUs.A_ASSOCIATE_AC):
             seen["acceptorMaxPDU"] = event.pdu.user_information.maximum_length
             seen["acceptorImplementationClassUID"] = str(event.pdu.user_information.implementation_class_uid)
-    return seen, [(evt.EVT_PDU_RECV, on_pdu)]
+    return seen, [(evt.EVT_PDU_RECV, on_pdu), (evt.EVT_PDU_SENT, on_sent)]
 
 
 def describe(assoc, seen):
@@ -94,6 +102,7 @@ def mode_echo():
         out["status"] = status.Status if status else None
         assoc.release()
         out["released"] = assoc.is_released
+    out["bytesSent"] = seen["bytesSent"]
     print(json.dumps(out))
 
 
@@ -128,7 +137,8 @@ def mode_maxassoc():
 
 
 def mode_store():
-    manifest = json.load(open(args.files))
+    # Without --files: propose the --extra-sop-class contexts only, store nothing.
+    manifest = json.load(open(args.files)) if args.files else []
     if args.chunked:
         _config.STORE_SEND_CHUNKED_DATASET = True
     results = [None] * args.threads
@@ -155,20 +165,32 @@ def mode_store():
         else:
             for uid in sorted({item["sopClassUID"] for item in manifest}):
                 ae.add_requested_context(uid, [item["transferSyntax"] for item in manifest if item["sopClassUID"] == uid][:1])
+        for uid in args.extra_sop_classes:
+            ae.add_requested_context(uid, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
         seen, handlers = watch_reject()
         assoc = ae.associate("127.0.0.1", args.port, ae_title=args.called, evt_handlers=handlers)
         out = describe(assoc, seen)
         out["acceptedContexts"] = len(assoc.accepted_contexts) if assoc.is_established else 0
         out["rejectedContexts"] = len(assoc.rejected_contexts) if assoc.is_established else 0
+        if assoc.is_established:
+            # The A-ASSOCIATE-AC result of each proposed abstract syntax (0 acceptance, 3 abstract syntax not supported).
+            out["contextResults"] = {str(cx.abstract_syntax): cx.result
+                                     for cx in assoc.accepted_contexts + assoc.rejected_contexts}
         statuses = []
+        store_ms = []
         if assoc.is_established:
             for number, item in enumerate(manifest):
                 path = item["path"]
-                status = assoc.send_c_store(path if args.chunked else pydicom.dcmread(path), msg_id=number + 1)
+                dataset = path if args.chunked else pydicom.dcmread(path)
+                started = time.monotonic()
+                status = assoc.send_c_store(dataset, msg_id=number + 1)
+                store_ms.append((time.monotonic() - started) * 1000)
                 statuses.append(status.Status if status and "Status" in status else None)
             assoc.release()
             out["released"] = assoc.is_released
         out["statuses"] = statuses
+        # Milliseconds from the start of each C-STORE-RQ to its response.
+        out["storeMs"] = store_ms
         results[index] = out
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.threads)]
@@ -301,6 +323,38 @@ def mode_awaitabort():
     print(json.dumps(out), flush=True)
 
 
+def mode_storewait():
+    """A whole C-STORE (command and data set), then every PDU received until the listener closes."""
+    original = pydicom.dcmread(args.file)
+    sock = socket.create_connection(("127.0.0.1", args.port))
+    sock.settimeout(120)
+    sock.sendall(associate_rq([(1, original.SOPClassUID, [ExplicitVRLittleEndian])]))
+    pdu_type, body = read_pdu(sock)
+    out = {"associateResponseType": pdu_type}
+    if pdu_type == 0x02 and accepted_context_ids(body).get(1) == 0:
+        cmd = command(element(0x0002, original.SOPClassUID), element(0x0100, 0x0001), element(0x0110, 7),
+                      element(0x0700, 0), element(0x0800, 0x0000), element(0x1000, original.SOPInstanceUID))
+        sock.sendall(pdata(1, 0x03, cmd))
+        data = explicit_little_endian_dataset(original)
+        for offset in range(0, len(data), 8192):
+            last = offset + 8192 >= len(data)
+            sock.sendall(pdata(1, 0x02 if last else 0x00, data[offset:offset + 8192]))
+        print("sent", flush=True)
+        out["received"] = read_all_until_close(sock)
+    print(json.dumps(out), flush=True)
+
+
+def explicit_little_endian_dataset(dataset):
+    """The data set alone (no preamble, no file meta) in Explicit VR Little Endian."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+    buffer = DicomBytesIO()
+    buffer.is_little_endian = True
+    buffer.is_implicit_VR = False
+    write_dataset(buffer, dataset)
+    return buffer.getvalue()
+
+
 def mode_idle():
     sock = socket.create_connection(("127.0.0.1", args.port))
     sock.settimeout(60)
@@ -394,4 +448,4 @@ def mode_unknown():
 
 {"echo": mode_echo, "reject": mode_reject, "maxassoc": mode_maxassoc, "store": mode_store,
  "abortmid": mode_abortmid, "unknown": mode_unknown, "awaitabort": mode_awaitabort, "idle": mode_idle,
- "hold": mode_hold, "violate": mode_violate}[args.mode]()
+ "hold": mode_hold, "violate": mode_violate, "storewait": mode_storewait}[args.mode]()
