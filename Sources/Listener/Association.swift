@@ -12,10 +12,12 @@ import NIOCore
 /// runs the DIMSE service: C-ECHO, C-STORE into the `InstanceSink`, 0x0211 for anything else.
 ///
 /// Backpressure: data set fragments are handed to the sink's receiver one at a time and awaited before
-/// the next PDU is read; the inbound stream buffers at most two PDUs, so the socket is not read while the
-/// sink is busy.
+/// the next PDU is read; `PDUInbound` reads ahead at most two PDUs, so the socket is not read while the
+/// sink is busy. Each PDU is written with `writeAndFlush` and awaited, so a peer that stops reading holds
+/// up only its own association (bounded by the DIMSE timeout).
 struct Association: Sendable {
-    let channel: NIOAsyncChannel<PDU, PDU>
+    let channel: any Channel
+    let inbound: PDUInbound
     let peer: PeerInfo
     let rules: DICOMListener.Rules
     let admission: any AssociationAdmission
@@ -61,7 +63,7 @@ private final class Session {
         self.association = association
         self.sink = association.rules.sink
         self.config = association.rules.config
-        self.timer = AssociationTimer(channel: association.channel.channel)
+        self.timer = AssociationTimer(channel: association.channel)
         var logger = association.logger
         logger[metadataKey: "peer"] = "\(association.peer.address)"
         self.logger = logger
@@ -72,17 +74,13 @@ private final class Session {
 
     func run() async {
         do {
-            try await association.channel.executeThenClose { inbound, outbound in
-                do {
-                    try await self.loop(inbound: inbound, outbound: outbound)
-                } catch where Task.isCancelled {
-                    // Inside the scope, so the channel is still open for the A-ABORT.
-                    await self.abortOnShutdown()
-                }
-            }
+            try await loop()
+        } catch where Task.isCancelled {
+            await abortOnShutdown()
         } catch {
             logger.debug("association channel ended", metadata: ["error": "\(error)"])
         }
+        association.channel.close(promise: nil)
         timer.cancel()
         await cancelInFlight()
         if admitted { association.admission.release() }
@@ -95,12 +93,12 @@ private final class Session {
 
     // MARK: Upper Layer loop
 
-    private func loop(inbound: NIOAsyncChannelInboundStream<PDU>, outbound: NIOAsyncChannelOutboundWriter<PDU>) async throws {
-        var iterator = inbound.makeAsyncIterator()
+    private func loop() async throws {
+        let inbound = association.inbound
         var pending: AssociationStateMachine.Action? = machine.transportConnected()
         while machine.state != .sta1 || pending != nil {
             if let action = pending {
-                pending = try await perform(action, outbound: outbound)
+                pending = try await perform(action)
                 continue
             }
             // Waiting for the peer: ARTIM before the association and after it ended; the DIMSE timeout while it is up.
@@ -108,14 +106,9 @@ private final class Session {
             case .sta2, .sta13: timer.arm(.artim, seconds: limits.networkTimeoutSeconds)
             default: timer.arm(.dimse, seconds: limits.dimseTimeoutSeconds)
             }
-            // Ask for a read before waiting. With autoRead on this is normally redundant, but a read demand
-            // lost between NIO's back-pressure pause and resume would leave the peer's last PDU (a final
-            // fragment, an A-RELEASE-RQ) in the socket until the DIMSE timeout; the async channel handler
-            // still gates the read, so buffering stays bounded.
-            association.channel.channel.read()
             let pdu: PDU?
             do {
-                pdu = try await iterator.next()
+                pdu = try await inbound.next()
             } catch let error as PDUError {
                 timer.disarm()
                 logger.notice("invalid PDU", metadata: ["error": "\(error)"])
@@ -152,10 +145,9 @@ private final class Session {
 
     /// Performs one action of the state machine; returns the follow-up action, if the action leads to a
     /// local primitive (accept/reject, release response).
-    private func perform(_ action: AssociationStateMachine.Action,
-                         outbound: NIOAsyncChannelOutboundWriter<PDU>) async throws -> AssociationStateMachine.Action? {
+    private func perform(_ action: AssociationStateMachine.Action) async throws -> AssociationStateMachine.Action? {
         if let pdu = action.pduToSend {
-            try await write(pdu, outbound: outbound)
+            try await write(pdu)
         }
         if action.stopsARTIM { timer.disarm() }
         switch action {
@@ -168,7 +160,7 @@ private final class Session {
         case .sendAssociateAccept:
             await associationAccepted()
         case .deliverData(let transfer), .deliverDataAwaitingRelease(let transfer):
-            return try await deliver(transfer, outbound: outbound)
+            return try await deliver(transfer)
         case .indicateRelease, .indicateReleaseCollision:
             if inFlight != nil || !assembler.isIdle {
                 // A release in the middle of a message: the requestor broke PS3.7 §9.3; abort rather than half-store.
@@ -181,7 +173,7 @@ private final class Session {
         case .sendReleaseResponse:
             // PS3.8 lets the acceptor wait in Sta13 for the requestor to close; we close once the RP is
             // written (the close is queued on the event loop after the write), as DCMTK and pynetdicom do.
-            association.channel.channel.close(promise: nil)
+            association.channel.close(promise: nil)
         case .indicateAbortAndClose(let abort):
             outcome = .aborted
             endReason = "peer A-ABORT (\(abort))"
@@ -201,7 +193,7 @@ private final class Session {
         if case .sendAssociateReject = action { halfClose() }
         if case .rejectAssociateRequest = action { halfClose() }
         if action.closesTransport {
-            association.channel.channel.close(promise: nil)
+            association.channel.close(promise: nil)
         }
         return nil
     }
@@ -210,7 +202,7 @@ private final class Session {
     /// bounding the wait. Closing only our output (FIN after the PDU) tells it so at once, and unlike a full
     /// close it cannot turn into a reset that discards the PDU while the peer's last bytes are unread.
     private func halfClose() {
-        association.channel.channel.close(mode: .output, promise: nil)
+        association.channel.close(mode: .output, promise: nil)
     }
 
     // MARK: A-ASSOCIATE
@@ -295,7 +287,7 @@ private final class Session {
 
     // MARK: DIMSE
 
-    private func deliver(_ transfer: DataTransfer, outbound: NIOAsyncChannelOutboundWriter<PDU>) async throws -> AssociationStateMachine.Action? {
+    private func deliver(_ transfer: DataTransfer) async throws -> AssociationStateMachine.Action? {
         guard let negotiated else { return machine.abort() }
         for pdv in transfer.values {
             guard negotiated.acceptedContexts[pdv.contextID] != nil else {
@@ -315,18 +307,17 @@ private final class Session {
             case nil:
                 continue
             case .command(let command, let contextID)?:
-                if let action = try await handleCommand(command, contextID: contextID, outbound: outbound) {
+                if let action = try await handleCommand(command, contextID: contextID) {
                     return action
                 }
             case .dataSetFragment(let bytes, _, let isLast)?:
-                try await handleDataSetFragment(bytes, isLast: isLast, outbound: outbound)
+                try await handleDataSetFragment(bytes, isLast: isLast)
             }
         }
         return nil
     }
 
-    private func handleCommand(_ command: CommandSet, contextID: UInt8,
-                               outbound: NIOAsyncChannelOutboundWriter<PDU>) async throws -> AssociationStateMachine.Action? {
+    private func handleCommand(_ command: CommandSet, contextID: UInt8) async throws -> AssociationStateMachine.Action? {
         let presentationContext = negotiated!.acceptedContexts[contextID]!
         let field = CommandField(rawValue: command.commandField ?? 0)
         switch field {
@@ -338,7 +329,7 @@ private final class Session {
                 response = StatusOnlyResponse(respondingTo: command, status: 0x0120, errorComment: "missing Message ID").commandSet
             }
             logger.debug("C-ECHO")
-            try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: false, outbound: outbound)
+            try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: false)
 
         case .cStoreRequest:
             let request: CStoreRequest
@@ -347,13 +338,13 @@ private final class Session {
             } catch {
                 // Well-formed command, missing a required field: PS3.7 C.5.3 Missing Attribute.
                 let response = StatusOnlyResponse(respondingTo: command, status: 0x0120, errorComment: "\(error.code)").commandSet
-                try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: true, outbound: outbound)
+                try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: true)
                 return nil
             }
             guard command.hasDataSet else {
                 let response = CStoreResponse(respondingTo: request, status: DIMSEStatus.cannotUnderstand,
                                               errorComment: "C-STORE-RQ without a data set").commandSet
-                try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: true, outbound: outbound)
+                try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: true)
                 return nil
             }
             guard request.affectedSOPClassUID == presentationContext.abstractSyntax else {
@@ -390,22 +381,22 @@ private final class Session {
             }
             logger.notice("unsupported DIMSE operation", metadata: ["command": "\(field)"])
             let response = StatusOnlyResponse(respondingTo: command, status: DIMSEStatus.unrecognizedOperation).commandSet
-            try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: false, outbound: outbound)
+            try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: false)
         }
         return nil
     }
 
     /// Sends `response` now, or after the data set the command announces has been read and dropped.
-    private func respond(_ response: CommandSet, contextID: UInt8, afterDataSetOf command: CommandSet, delayed: Bool,
-                         outbound: NIOAsyncChannelOutboundWriter<PDU>) async throws {
+    private func respond(_ response: CommandSet, contextID: UInt8, afterDataSetOf command: CommandSet,
+                         delayed: Bool) async throws {
         if command.hasDataSet {
             inFlight = .discarding(response: response, contextID: contextID, delayed: delayed)
         } else {
-            try await send(response, contextID: contextID, delayed: delayed, outbound: outbound)
+            try await send(response, contextID: contextID, delayed: delayed)
         }
     }
 
-    private func handleDataSetFragment(_ bytes: ByteBuffer, isLast: Bool, outbound: NIOAsyncChannelOutboundWriter<PDU>) async throws {
+    private func handleDataSetFragment(_ bytes: ByteBuffer, isLast: Bool) async throws {
         switch inFlight {
         case .storing(let receiver, let request, let contextID, let startedAt)?:
             do {
@@ -421,7 +412,7 @@ private final class Session {
                 await receiver.cancel()
                 let response = CStoreResponse(respondingTo: request, status: status.code, errorComment: status.errorComment).commandSet
                 if isLast {
-                    try await send(response, contextID: contextID, delayed: true, outbound: outbound)
+                    try await send(response, contextID: contextID, delayed: true)
                 } else {
                     inFlight = .discarding(response: response, contextID: contextID, delayed: true)
                 }
@@ -435,13 +426,13 @@ private final class Session {
                 "ms": "\(Self.milliseconds(since: startedAt))",
             ])
             let response = CStoreResponse(respondingTo: request, status: status.code, errorComment: status.errorComment).commandSet
-            try await send(response, contextID: contextID, delayed: true, outbound: outbound)
+            try await send(response, contextID: contextID, delayed: true)
 
         case .discarding(let response, let contextID, let delayed)?:
             guard isLast else { return }
             inFlight = nil
             if !response.elements.isEmpty {
-                try await send(response, contextID: contextID, delayed: delayed, outbound: outbound)
+                try await send(response, contextID: contextID, delayed: delayed)
             }
 
         case nil:
@@ -451,7 +442,7 @@ private final class Session {
     }
 
     /// Writes a response command, each P-DATA-TF PDU in one write, within the peer's maximum PDU length.
-    private func send(_ command: CommandSet, contextID: UInt8, delayed: Bool, outbound: NIOAsyncChannelOutboundWriter<PDU>) async throws {
+    private func send(_ command: CommandSet, contextID: UInt8, delayed: Bool) async throws {
         if delayed && limits.cstoreDelayMs > 0 {
             try await Task.sleep(for: .milliseconds(limits.cstoreDelayMs))
         }
@@ -461,7 +452,7 @@ private final class Session {
                 logger.notice("response not sent: association no longer open", metadata: ["state": "\(machine.state)"])
                 return
             }
-            try await write(pdu, outbound: outbound)
+            try await write(pdu)
         }
         let answered: String
         switch CommandField(rawValue: command.commandField ?? 0) {
@@ -473,10 +464,10 @@ private final class Session {
     }
 
     /// One PDU, one write. The DIMSE timeout also bounds a write that waits on a peer that stopped reading.
-    private func write(_ pdu: PDU, outbound: NIOAsyncChannelOutboundWriter<PDU>) async throws {
+    private func write(_ pdu: PDU) async throws {
         timer.arm(.dimse, seconds: limits.dimseTimeoutSeconds)
         defer { timer.disarm() }
-        try await outbound.write(pdu)
+        try await association.channel.writeAndFlush(pdu)
     }
 
     static func milliseconds(since start: ContinuousClock.Instant) -> Int64 {
@@ -505,7 +496,7 @@ private final class Session {
     private func abortOnShutdown() async {
         outcome = .aborted
         endReason = "listener stopped"
-        let channel = association.channel.channel
+        let channel = association.channel
         // Not through the (cancelled) async writer: straight into the pipeline's PDU encoder. Both go onto
         // the event loop in order, so the flush precedes the close; a peer that no longer reads loses the
         // A-ABORT rather than holding up the shutdown.

@@ -4,17 +4,11 @@ import NIOCore
 import NIOSSL
 
 /// The channel pipeline of one admitted connection:
-/// `[TLS] → byte counter → PDU decoder → PDU encoder → NIOAsyncChannel<PDU, PDU>`.
+/// `[TLS] → byte counter → PDU decoder → PDU encoder → PDUInbound`.
 ///
-/// The async side buffers at most two decoded PDUs (watermarks 1/2); past that NIO stops reading the
-/// socket, so while the sink is busy memory stays at about one PDU in the sink, two waiting and one
-/// being decoded.
-///
-/// Known issue (open): under heavy CPU load an association now and then waits for a PDU the peer has
-/// sent (the last one before the peer waits for us: a final data fragment, an A-RELEASE-RQ) until the
-/// DIMSE timeout. It was seen with watermarks 1/1, 1/2 and 2/4, not in a few runs with 2/10 (reads
-/// rarely paused), and never in the 256 MiB streaming test, so it looks tied to the pause/resume of
-/// reads at the end of a message.
+/// The channel runs with `autoRead` off and `PDUInbound` asks for reads only while fewer than two decoded
+/// PDUs wait for the association, so while the sink is busy memory stays at about one PDU in the sink,
+/// two waiting and one being decoded.
 enum AssociationPipeline {
     /// The P-DATA-TF Maximum Length we advertise (PS3.8 Annex D.1). `maxPDUSize` 0 ("no limit") advertises
     /// the hard cap rather than 0: a peer told "unlimited" may send a whole multi-gigabyte data set in one
@@ -38,12 +32,12 @@ enum AssociationPipeline {
         try pipeline.addHandler(MessageToByteHandler(PDUEncoder()))
     }
 
-    /// Adds the async bridge; called on the event loop while reading is still off.
-    static func wrap(_ channel: any Channel) throws -> NIOAsyncChannel<PDU, PDU> {
-        try NIOAsyncChannel<PDU, PDU>(
-            wrappingChannelSynchronously: channel,
-            configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2))
-        )
+    /// Adds the inbound bridge; called on the event loop while reading is still off (it stays off: the
+    /// bridge issues every read).
+    static func wrap(_ channel: any Channel) throws -> PDUInbound {
+        let inbound = PDUInbound(eventLoop: channel.eventLoop)
+        try channel.pipeline.syncOperations.addHandler(inbound)
+        return inbound
     }
 }
 

@@ -45,10 +45,9 @@ final class DICOMListener: Sendable {
         var unclaimed: [ObjectIdentifier: any Channel] = [:]
     }
 
-    /// A connection as the child channel initializer leaves it: reading is off until a task takes it, so
-    /// nothing is read before the peer check and nothing is lost before the async wrapper is installed.
-    /// (The `NIOAsyncChannel` is created by the task that runs it, never left in the accept buffer: one
-    /// dropped there unfinished would trap.)
+    /// A connection as the child channel initializer leaves it: reading is off (and stays off: the
+    /// association's `PDUInbound` issues every read), so nothing is read before the peer check and nothing
+    /// is lost before the inbound bridge is installed by the task that runs the association.
     enum AcceptedConnection: Sendable {
         /// Admitted by the peer policy: TLS (if any) and the PDU codec installed.
         case association(any Channel, peer: PeerInfo, rules: Rules)
@@ -203,19 +202,17 @@ final class DICOMListener: Sendable {
                 reason: RejectReason.peerNotAllowed))
         case .association(let channel, let peer, let rules):
             claim(channel)
-            let asyncChannel: NIOAsyncChannel<PDU, PDU>
+            let inbound: PDUInbound
             do {
-                asyncChannel = try await channel.eventLoop.submit {
-                    let wrapped = try AssociationPipeline.wrap(channel)
-                    try channel.syncOptions?.setOption(.autoRead, value: true)
-                    return wrapped
+                inbound = try await channel.eventLoop.submit {
+                    try AssociationPipeline.wrap(channel)
                 }.get()
             } catch {
                 logger.debug("connection lost before it was served", metadata: ["error": "\(error)"])
                 channel.close(promise: nil)
                 return
             }
-            let association = Association(channel: asyncChannel, peer: peer, rules: rules, admission: self, logger: logger)
+            let association = Association(channel: channel, inbound: inbound, peer: peer, rules: rules, admission: self, logger: logger)
             await association.run()
         }
     }
