@@ -72,7 +72,7 @@ import Testing
         let c = S3Configuration(bucket: "b", partSize: 1024)
         #expect(c.partSize == S3Configuration.minimumPartSize)
         #expect(c.singlePutThreshold == c.partSize)
-        #expect(S3Configuration(bucket: "b").partSize == 8 * 1024 * 1024)
+        #expect(S3Configuration(bucket: "b").partSize == 5 * 1024 * 1024)
     }
 
     @Test func xmlScanner() {

@@ -2,6 +2,7 @@ public import Domain
 public import Foundation
 public import Logging
 public import ServiceLifecycle
+import NIOPosix
 import SQLiteNIO
 import Synchronization
 
@@ -160,7 +161,8 @@ final class SQLiteConnectionSlot: Sendable {
             if let existing = connection.withLock({ $0 }) {
                 open = existing
             } else {
-                open = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+                open = try await SQLiteConnection.open(storage: .file(path: path), threadPool: BlockingPools.sqlite, logger: logger,
+                                                      on: MultiThreadedEventLoopGroup.singleton.any())
                 do {
                     // WAL lets readers run beside the writer; FULL makes each commit durable.
                     _ = try await open.query("PRAGMA journal_mode = WAL", [])

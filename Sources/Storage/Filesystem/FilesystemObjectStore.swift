@@ -41,23 +41,49 @@ public struct FilesystemObjectStore: ObjectStore {
         try ObjectKey.validate(key)
         let encoder = try options.gzipLevel.map { try GzipEncoder(level: $0) }
         let root = self.root
-        let opened = try await NIOThreadPool.singleton.runIfActive {
+        let opened = try await BlockingPools.files.runIfActive {
             try FileOps.openForWrite(root: root, key: key)
         }
         return FilesystemUpload(key: key, uri: uri(for: key), directory: opened.directory, file: opened.file,
                                 tempName: opened.tempName, finalName: opened.finalName, encoder: encoder)
     }
 
+    /// A whole object at once (the metadata): compressed here, then created, written, synced and renamed
+    /// into place in one blocking job, one thread hop instead of one per step.
     public func put(key: String, body: ByteBuffer, options: ObjectPutOptions) async throws -> StoredObject {
-        let upload = try await beginUpload(key: key, options: options)
-        try await upload.write(body)
-        return try await upload.finish()
+        try ObjectKey.validate(key)
+        var bytes = body
+        if let level = options.gzipLevel {
+            let encoder = try GzipEncoder(level: level)
+            bytes = try encoder.compress(body)
+            var tail = try encoder.finish()
+            bytes.writeBuffer(&tail)
+        }
+        let root = self.root
+        let payload = bytes
+        try await BlockingPools.files.runIfActive {
+            let opened = try FileOps.openForWrite(root: root, key: key)
+            do {
+                try FileOps.writeAll(opened.file, payload)
+                try FileOps.commit(directory: opened.directory, file: opened.file, tempName: opened.tempName,
+                                   finalName: opened.finalName)
+            } catch {
+                close(opened.file)
+                unlinkat(opened.directory, opened.tempName, 0)
+                close(opened.directory)
+                throw error
+            }
+            close(opened.file)
+            close(opened.directory)
+        }
+        return StoredObject(key: key, uri: uri(for: key), contentLength: Int64(body.readableBytes),
+                            storedLength: Int64(payload.readableBytes))
     }
 
     public func delete(key: String) async throws {
         try ObjectKey.validate(key)
         let root = self.root
-        try await NIOThreadPool.singleton.runIfActive {
+        try await BlockingPools.files.runIfActive {
             try FileOps.delete(root: root, key: key)
         }
     }
@@ -65,7 +91,7 @@ public struct FilesystemObjectStore: ObjectStore {
     /// The root exists (it is created if missing) and a file can be created, synced and removed in it.
     public func check() async throws {
         let root = self.root
-        try await NIOThreadPool.singleton.runIfActive {
+        try await BlockingPools.files.runIfActive {
             let dir = try FileOps.openRoot(root)
             defer { close(dir) }
             let name = ".check-\(UInt64.random(in: 0...UInt64.max))"
@@ -123,12 +149,14 @@ actor FilesystemUpload: ObjectUpload {
                 try await stage(try encoder.finish())
                 self.encoder = nil
             }
-            try await flush()
+            // The last buffered bytes, fsync, rename and the folder's fsync: one blocking job.
+            let last = pending
+            pending = ByteBuffer()
+            storedLength += Int64(last.readableBytes)
             let (dir, fd, temp, final) = (directory, file, tempName, finalName)
-            try await NIOThreadPool.singleton.runIfActive {
-                guard fsync(fd) == 0 else { throw FileOps.error("fsync", errno) }
-                guard renameat(dir, temp, dir, final) == 0 else { throw FileOps.error("rename", errno) }
-                guard fsync(dir) == 0 else { throw FileOps.error("fsync folder", errno) }
+            try await BlockingPools.files.runIfActive {
+                try FileOps.writeAll(fd, last)
+                try FileOps.commit(directory: dir, file: fd, tempName: temp, finalName: final)
             }
             open = false
             close(fd)
@@ -174,18 +202,8 @@ actor FilesystemUpload: ObjectUpload {
 
     private func writeOut(_ bytes: ByteBuffer) async throws {
         let fd = file
-        try await NIOThreadPool.singleton.runIfActive {
-            try bytes.withUnsafeReadableBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let n = posixWrite(fd, raw.baseAddress! + offset, raw.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw FileOps.error("write", errno)
-                    }
-                    offset += n
-                }
-            }
+        try await BlockingPools.files.runIfActive {
+            try FileOps.writeAll(fd, bytes)
         }
         storedLength += Int64(bytes.readableBytes)
     }
@@ -208,8 +226,30 @@ private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) ->
     write(fd, bytes, count)
 }
 
-/// Blocking file-system steps, run on NIO's thread pool.
+/// Blocking file-system steps, run on `BlockingPools.files`.
 enum FileOps {
+    /// Writes every byte of `bytes` (retrying short writes and EINTR).
+    static func writeAll(_ fd: Int32, _ bytes: ByteBuffer) throws {
+        try bytes.withUnsafeReadableBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = posixWrite(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw FileOps.error("write", errno)
+                }
+                offset += n
+            }
+        }
+    }
+
+    /// Makes a written temp file the durable object: `fsync`, `rename` into place, `fsync` of the folder.
+    static func commit(directory: Int32, file: Int32, tempName: String, finalName: String) throws {
+        guard fsync(file) == 0 else { throw error("fsync", errno) }
+        guard renameat(directory, tempName, directory, finalName) == 0 else { throw error("rename", errno) }
+        guard fsync(directory) == 0 else { throw error("fsync folder", errno) }
+    }
+
     static func error(_ operation: String, _ code: Int32) -> ObjectStoreError {
         let reason = String(cString: strerror(code))
         switch code {

@@ -22,7 +22,7 @@ public struct S3RetryPolicy: Sendable, Hashable {
 /// One S3 bucket and how to reach it.
 public struct S3Configuration: Sendable, Hashable {
     public static let minimumPartSize = 5 * 1024 * 1024
-    public static let defaultPartSize = 8 * 1024 * 1024
+    public static let defaultPartSize = 5 * 1024 * 1024
     /// S3's limit on parts per multipart upload.
     public static let maximumPartCount = 10_000
 

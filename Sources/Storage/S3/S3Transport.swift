@@ -28,15 +28,12 @@ struct S3Request: Sendable {
         self.headers = headers
         self.body = body
         if let body {
+            // The signed x-amz-content-sha256 is the body's real SHA-256, so S3 refuses a body corrupted on
+            // the way (XAmzContentSHA256Mismatch) on every PUT and part; a Content-MD5 as well would hash
+            // the same bytes a second time for no extra protection.
             var sha = SHA256()
-            var md5 = Insecure.MD5()
-            body.withUnsafeReadableBytes { bytes in
-                sha.update(bufferPointer: bytes)
-                md5.update(bufferPointer: bytes)
-            }
+            body.withUnsafeReadableBytes { sha.update(bufferPointer: $0) }
             self.payloadSHA256 = SigV4Signer.hex(sha.finalize())
-            // Content-MD5 makes S3 refuse a body corrupted on the way (BadDigest), on every PUT/part.
-            self.headers.append(("content-md5", Data(md5.finalize()).base64EncodedString()))
         } else {
             self.payloadSHA256 = SigV4Signer.emptyPayloadSHA256
         }
