@@ -102,8 +102,13 @@ class Receiver:
         self.proc = None
 
     def cleanup(self, services: Services | None) -> None:
-        if self.workdir and self.workdir.exists():
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        # What a run wrote to disk stays until the whole benchmark ends (main.py removes runs/ then).
+        # Deleting thousands of files between runs made the next run pay for it: this machine's ext4 has
+        # no journal, and then every new inode is checked against the recently deleted ones of its block
+        # group (ext4 `recently_deleted`, up to 60-360 s after a delete), so whoever ran right after a
+        # cleanup spent a large share of its CPU in the kernel scanning inode tables. tmpfs output is
+        # memory and is still freed at once by the subclasses.
+        pass
 
 
 # --- DCMTK storescp ---------------------------------------------------------------------------------------

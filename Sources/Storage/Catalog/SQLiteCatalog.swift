@@ -207,6 +207,7 @@ final class SQLiteConnectionSlot: Sendable {
 struct SQLiteCatalogDatabase: CatalogDatabase {
     let writer: SQLiteConnectionSlot
     let reader: SQLiteConnectionSlot
+    let group = GroupCommit()
 
     init(path: String, logger: Logger) {
         self.writer = SQLiteConnectionSlot(path: path, logger: logger, isWriter: true)
@@ -215,7 +216,64 @@ struct SQLiteCatalogDatabase: CatalogDatabase {
 
     var dialect: SQLDialect { .sqlite }
 
+    /// Group commit: writes that arrive while a transaction is running wait for it, then run together in
+    /// the next one, each inside its own SAVEPOINT (so one that fails is undone alone and gets its own
+    /// error), and share its COMMIT, the one WAL fsync (`synchronous=FULL`). Every caller returns only
+    /// after the commit that holds its changes, exactly as with a transaction of its own; a lone write
+    /// runs at once, as before.
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
+        // Boxed, so that a T that is itself optional survives the trip through `any Sendable` unchanged.
+        let value = try await group.submit({ session in Boxed(value: try await body(session)) }, run: runBatch)
+        guard let boxed = value as? Boxed<T> else {
+            throw CatalogError(.unavailable, detail: "group commit returned an unexpected value")
+        }
+        return boxed.value
+    }
+
+    /// One transaction for `bodies`; the result of each, in order. A failed BEGIN or COMMIT fails them all.
+    private func runBatch(_ bodies: [GroupCommit.Body]) async -> [Result<any Sendable, any Error>] {
+        do {
+            return try await writer.with { connection in
+                let session = SQLiteSession(connection: connection)
+                try await session.query("BEGIN IMMEDIATE", [])
+                var results: [Result<any Sendable, any Error>] = []
+                do {
+                    if bodies.count == 1 {
+                        results.append(.success(try await bodies[0](session)))
+                    } else {
+                        for body in bodies {
+                            try await session.query("SAVEPOINT group_commit", [])
+                            do {
+                                let value = try await body(session)
+                                try await session.query("RELEASE group_commit", [])
+                                results.append(.success(value))
+                            } catch {
+                                // Undo this write alone; if even that fails the transaction is gone and
+                                // every write of the batch fails (below).
+                                try await session.query("ROLLBACK TO group_commit", [])
+                                try await session.query("RELEASE group_commit", [])
+                                results.append(.failure(error))
+                            }
+                        }
+                    }
+                    try await session.query("COMMIT", [])
+                } catch {
+                    do {
+                        try await session.query("ROLLBACK", [])
+                    } catch {
+                        // Nothing more to undo: SQLite already rolled back (e.g. after a failed COMMIT).
+                    }
+                    throw error
+                }
+                return results
+            }
+        } catch {
+            return bodies.map { _ in .failure(error) }
+        }
+    }
+
+    /// One transaction of its own, outside group commit (the migrator holds SQLite's write lock with it).
+    private func writeAlone<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
         try await writer.with { connection in
             let session = SQLiteSession(connection: connection)
             try await session.query("BEGIN IMMEDIATE", [])
@@ -242,7 +300,7 @@ struct SQLiteCatalogDatabase: CatalogDatabase {
 
     func migrate(_ migrations: [Migration]) async throws -> [Migration] {
         // One IMMEDIATE transaction holds SQLite's write lock, so migrators in other processes wait.
-        try await write { session in
+        try await writeAlone { session in
             try await applyMigrations(migrations, using: session, transaction: false)
         }
     }
@@ -250,5 +308,75 @@ struct SQLiteCatalogDatabase: CatalogDatabase {
     func close() async {
         await writer.close()
         await reader.close()
+    }
+}
+
+private struct Boxed<T: Sendable>: Sendable {
+    let value: T
+}
+
+/// The queue behind `SQLiteCatalogDatabase.write`: at most one batch runs at a time; whoever finds none
+/// running leads, runs its own write with everything queued, and hands the lead to the next waiter.
+final class GroupCommit: Sendable {
+    typealias Body = @Sendable (any SQLSession) async throws -> any Sendable
+
+    /// Writes per transaction at most; the rest wait for the next one.
+    static let maximumBatch = 64
+
+    private enum Signal {
+        case done(Result<any Sendable, any Error>)
+        case lead
+    }
+
+    private struct Waiter {
+        let body: Body
+        let continuation: CheckedContinuation<Signal, Never>
+    }
+
+    private struct State {
+        var leading = false
+        var waiting: [Waiter] = []
+    }
+
+    private let state = Mutex(State())
+
+    func submit(_ body: @escaping Body,
+                run: @Sendable ([Body]) async -> [Result<any Sendable, any Error>]) async throws -> any Sendable {
+        let signal = await withCheckedContinuation { (continuation: CheckedContinuation<Signal, Never>) in
+            let lead = state.withLock { state -> Bool in
+                if state.leading {
+                    state.waiting.append(Waiter(body: body, continuation: continuation))
+                    return false
+                }
+                state.leading = true
+                return true
+            }
+            if lead { continuation.resume(returning: .lead) }
+        }
+        switch signal {
+        case .done(let result):
+            return try result.get()
+        case .lead:
+            let others = state.withLock { state -> [Waiter] in
+                let count = min(state.waiting.count, Self.maximumBatch - 1)
+                defer { state.waiting.removeFirst(count) }
+                return Array(state.waiting.prefix(count))
+            }
+            let results = await run([body] + others.map(\.body))
+            for (waiter, result) in zip(others, results.dropFirst()) {
+                waiter.continuation.resume(returning: .done(result))
+            }
+            // Hand the lead on (the next waiter runs its own write with whatever queued meanwhile), so
+            // this caller answers now instead of serving later batches.
+            let next = state.withLock { state -> Waiter? in
+                if state.waiting.isEmpty {
+                    state.leading = false
+                    return nil
+                }
+                return state.waiting.removeFirst()
+            }
+            next?.continuation.resume(returning: .lead)
+            return try results[0].get()
+        }
     }
 }
