@@ -197,7 +197,12 @@ struct APIRoutes: Sendable {
 // MARK: helpers
 
 func json<T: Encodable>(_ status: HTTPResponseStatus, _ value: T) throws -> APIResponse {
-    APIResponse(status: status, headers: ["Content-Type": "application/json"], body: try JSONCoding.encode(value))
+    if let writable = value as? any JSONBufferWritable {
+        var buffer = JSONBuffer()
+        writable.write(to: &buffer)
+        return APIResponse(status: status, headers: ["Content-Type": "application/json"], body: buffer.buffer)
+    }
+    return APIResponse(status: status, headers: ["Content-Type": "application/json"], body: try JSONCoding.encode(value))
 }
 
 /// Runs a catalog call, turning `CatalogError` into the matching problem.

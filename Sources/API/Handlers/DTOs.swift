@@ -187,3 +187,112 @@ struct StatsDTO: Encodable {
         byDay = stats.byDay
     }
 }
+
+// MARK: - The same bodies through JSONBuffer (the list responses; see JSONBuffer)
+
+extension PageDTO: JSONBufferWritable where Item: JSONBufferWritable {
+    func write(to json: inout JSONBuffer) {
+        json.beginObject()
+        json.key("items")
+        json.beginArray()
+        for item in items { item.write(to: &json) }
+        json.endArray()
+        json.key("nextCursor")
+        json.string(nextCursor)
+        json.endObject()
+    }
+}
+
+extension ItemsDTO: JSONBufferWritable where Item: JSONBufferWritable {
+    func write(to json: inout JSONBuffer) {
+        json.beginObject()
+        json.key("items")
+        json.beginArray()
+        for item in items { item.write(to: &json) }
+        json.endArray()
+        json.endObject()
+    }
+}
+
+extension StudyDTO: JSONBufferWritable {
+    func write(to json: inout JSONBuffer) {
+        let s = study
+        json.beginObject()
+        json.key("studyInstanceUID"); json.string(s.studyInstanceUID)
+        json.key("patientId"); json.string(s.patientId)
+        json.key("patientName"); json.string(s.patientName)
+        json.key("patientBirthDate"); json.string(s.patientBirthDate)
+        json.key("studyDate"); json.string(s.studyDate)
+        json.key("studyTime"); json.string(s.studyTime)
+        json.key("studyDescription"); json.string(s.studyDescription)
+        json.key("accessionNumber"); json.string(s.accessionNumber)
+        json.key("modalities"); json.strings(s.modalities)
+        json.key("seriesCount"); json.int(s.seriesCount)
+        json.key("instanceCount"); json.int(s.instanceCount)
+        json.key("totalBytes"); json.int(s.totalBytes)
+        json.key("firstReceivedAt"); json.date(s.firstReceivedAt)
+        json.key("lastReceivedAt"); json.date(s.lastReceivedAt)
+        json.endObject()
+    }
+}
+
+extension SeriesDTO: JSONBufferWritable {
+    func write(to json: inout JSONBuffer) {
+        let s = series
+        json.beginObject()
+        json.key("seriesInstanceUID"); json.string(s.seriesInstanceUID)
+        json.key("studyInstanceUID"); json.string(s.studyInstanceUID)
+        json.key("modality"); json.string(s.modality)
+        json.key("seriesNumber"); json.int(s.seriesNumber)
+        json.key("seriesDescription"); json.string(s.seriesDescription)
+        json.key("instanceCount"); json.int(s.instanceCount)
+        json.key("totalBytes"); json.int(s.totalBytes)
+        json.endObject()
+    }
+}
+
+extension InstanceDTO: JSONBufferWritable {
+    func write(to json: inout JSONBuffer) {
+        let i = instance
+        json.beginObject()
+        json.key("sopInstanceUID"); json.string(i.sopInstanceUID)
+        json.key("sopClassUID"); json.string(i.sopClassUID)
+        json.key("seriesInstanceUID"); json.string(i.seriesInstanceUID)
+        json.key("studyInstanceUID"); json.string(i.studyInstanceUID)
+        json.key("instanceNumber"); json.int(i.instanceNumber)
+        json.key("transferSyntaxUID"); json.string(i.transferSyntaxUID)
+        json.key("sizeBytes"); json.int(i.sizeBytes)
+        json.key("storedBytes"); json.int(i.storedBytes)
+        json.key("objectUri"); json.string(i.objectUri)
+        json.key("metadataUri"); json.string(i.metadataUri)
+        json.key("sha256"); json.string(i.sha256)
+        json.key("listenerId"); json.uuid(i.listenerId)
+        json.key("associationId"); json.uuid(i.associationId)
+        json.key("callingAETitle"); json.string(i.callingAETitle)
+        json.key("calledAETitle"); json.string(i.calledAETitle)
+        json.key("peerAddress"); json.string(i.peerAddress)
+        json.key("receivedAt"); json.date(i.receivedAt)
+        json.key("receiveCount"); json.int(i.receiveCount)
+        json.endObject()
+    }
+}
+
+extension AssociationDTO: JSONBufferWritable {
+    func write(to json: inout JSONBuffer) {
+        let a = association
+        json.beginObject()
+        json.key("id"); json.uuid(a.id)
+        json.key("listenerId"); json.uuid(a.listenerId)
+        json.key("callingAETitle"); json.string(a.callingAETitle)
+        json.key("calledAETitle"); json.string(a.calledAETitle)
+        json.key("peerAddress"); json.string(a.peerAddress)
+        json.key("startedAt"); json.date(a.startedAt)
+        json.key("endedAt"); json.date(a.endedAt)
+        json.key("outcome"); json.string(a.outcome.rawValue)
+        json.key("rejectReason"); json.string(a.rejectReason)
+        json.key("instancesReceived"); json.int(a.instancesReceived)
+        json.key("instancesFailed"); json.int(a.instancesFailed)
+        json.key("bytesReceived"); json.int(a.bytesReceived)
+        json.endObject()
+    }
+}
