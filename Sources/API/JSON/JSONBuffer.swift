@@ -8,54 +8,58 @@ import NIOCore
 /// same order, explicit nulls, RFC 3339 UTC dates with milliseconds, slashes unescaped — with no
 /// intermediate values. `JSONBufferTests` checks it against `JSONCoding.encode` member for member.
 struct JSONBuffer {
-    private(set) var buffer: ByteBuffer
+    /// The document so far (plain bytes: appending to an array is cheaper than ByteBuffer's checked writes).
+    private var bytes: [UInt8] = []
     /// Whether the next member or element needs a comma before it.
     private var needsComma = false
 
-    init(capacity: Int = 4096) {
-        buffer = ByteBufferAllocator().buffer(capacity: capacity)
+    init(capacity: Int = 16384) {
+        bytes.reserveCapacity(capacity)
     }
+
+    /// The document as a buffer (one copy).
+    var buffer: ByteBuffer { ByteBuffer(bytes: bytes) }
 
     mutating func beginObject() {
         separate()
-        buffer.writeInteger(UInt8(ascii: "{"))
+        bytes.append(UInt8(ascii: "{"))
         needsComma = false
     }
 
     mutating func endObject() {
-        buffer.writeInteger(UInt8(ascii: "}"))
+        bytes.append(UInt8(ascii: "}"))
         needsComma = true
     }
 
     mutating func beginArray() {
         separate()
-        buffer.writeInteger(UInt8(ascii: "["))
+        bytes.append(UInt8(ascii: "["))
         needsComma = false
     }
 
     mutating func endArray() {
-        buffer.writeInteger(UInt8(ascii: "]"))
+        bytes.append(UInt8(ascii: "]"))
         needsComma = true
     }
 
     /// A member name; the value follows. Names are our own ASCII identifiers: written as they are.
     mutating func key(_ name: StaticString) {
         separate()
-        buffer.writeInteger(UInt8(ascii: "\""))
-        name.withUTF8Buffer { _ = buffer.writeBytes($0) }
-        buffer.writeStaticString("\":")
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        appendStatic("\":")
         needsComma = false
     }
 
     mutating func null() {
         separate()
-        buffer.writeStaticString("null")
+        appendStatic("null")
         needsComma = true
     }
 
     mutating func bool(_ value: Bool) {
         separate()
-        buffer.writeStaticString(value ? "true" : "false")
+        appendStatic(value ? "true" : "false")
         needsComma = true
     }
 
@@ -102,8 +106,12 @@ struct JSONBuffer {
 
     // MARK: Writing
 
+    private mutating func appendStatic(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
     private mutating func separate() {
-        if needsComma { buffer.writeInteger(UInt8(ascii: ",")) }
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
     }
 
     private mutating func writeDecimal(_ value: Int64) {
@@ -118,41 +126,41 @@ struct JSONBuffer {
                 magnitude /= 10
                 count += 1
             } while magnitude > 0
-            if value < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[(20 - count)...]))
+            if value < 0 { bytes.append(UInt8(ascii: "-")) }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[(20 - count)...]))
         }
     }
 
     private mutating func writeEscaped(_ value: String) {
-        buffer.writeInteger(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: "\""))
         var value = value
         value.withUTF8 { utf8 in
             var start = 0
             for (index, byte) in utf8.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
                 if start < index {
-                    buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(utf8)[start..<index]))
+                    bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
                 }
                 switch byte {
-                case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
-                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-                case 0x0A: buffer.writeStaticString("\\n")
-                case 0x0D: buffer.writeStaticString("\\r")
-                case 0x09: buffer.writeStaticString("\\t")
-                case 0x08: buffer.writeStaticString("\\b")
-                case 0x0C: buffer.writeStaticString("\\f")
+                case UInt8(ascii: "\""): appendStatic("\\\"")
+                case UInt8(ascii: "\\"): appendStatic("\\\\")
+                case 0x0A: appendStatic("\\n")
+                case 0x0D: appendStatic("\\r")
+                case 0x09: appendStatic("\\t")
+                case 0x08: appendStatic("\\b")
+                case 0x0C: appendStatic("\\f")
                 default:
                     let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                    buffer.writeStaticString("\\u00")
-                    buffer.writeInteger(hex[Int(byte >> 4)])
-                    buffer.writeInteger(hex[Int(byte & 0x0F)])
+                    appendStatic("\\u00")
+                    bytes.append(hex[Int(byte >> 4)])
+                    bytes.append(hex[Int(byte & 0x0F)])
                 }
                 start = index + 1
             }
             if start < utf8.count {
-                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(utf8)[start...]))
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
             }
         }
-        buffer.writeInteger(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: "\""))
     }
 
     private mutating func writeDate(_ date: Date) {
@@ -170,21 +178,21 @@ struct JSONBuffer {
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
 
-        buffer.writeInteger(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: "\""))
         pad(year, 4)
-        buffer.writeInteger(UInt8(ascii: "-"))
+        bytes.append(UInt8(ascii: "-"))
         pad(month, 2)
-        buffer.writeInteger(UInt8(ascii: "-"))
+        bytes.append(UInt8(ascii: "-"))
         pad(day, 2)
-        buffer.writeInteger(UInt8(ascii: "T"))
+        bytes.append(UInt8(ascii: "T"))
         pad(msOfDay / 3_600_000, 2)
-        buffer.writeInteger(UInt8(ascii: ":"))
+        bytes.append(UInt8(ascii: ":"))
         pad(msOfDay / 60_000 % 60, 2)
-        buffer.writeInteger(UInt8(ascii: ":"))
+        bytes.append(UInt8(ascii: ":"))
         pad(msOfDay / 1000 % 60, 2)
-        buffer.writeInteger(UInt8(ascii: "."))
+        bytes.append(UInt8(ascii: "."))
         pad(msOfDay % 1000, 3)
-        buffer.writeStaticString("Z\"")
+        appendStatic("Z\"")
     }
 
     private mutating func pad(_ value: Int64, _ width: Int) {
@@ -197,7 +205,7 @@ struct JSONBuffer {
             return
         }
         while divisor > 0 {
-            buffer.writeInteger(UInt8(ascii: "0") + UInt8(rest / divisor))
+            bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
             rest %= divisor
             divisor /= 10
         }
