@@ -164,8 +164,13 @@ struct JSONBuffer {
     }
 
     private mutating func writeDate(_ date: Date) {
-        // Whole milliseconds since 1970, floored, then the civil date (H. Hinnant's days-to-civil).
-        let millis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        // Whole milliseconds, floored, from the Date's own reference (2001) the way Foundation's formatter
+        // takes them (whole seconds, then the truncated fraction), so both write the same digits; then the
+        // civil date (H. Hinnant's days-to-civil).
+        let reference = date.timeIntervalSinceReferenceDate
+        let wholeSeconds = reference.rounded(.down)
+        let fractionMillis = Int64((reference - wholeSeconds) * 1000)
+        let millis = (Int64(wholeSeconds) + 978_307_200) * 1000 + fractionMillis
         var days = millis >= 0 ? millis / 86_400_000 : (millis - 86_399_999) / 86_400_000
         let msOfDay = millis - days * 86_400_000
         days += 719_468

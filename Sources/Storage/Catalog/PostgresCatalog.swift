@@ -185,8 +185,16 @@ struct PostgresSession: SQLSession {
 
     static func value(_ cell: PostgresCell) throws -> SQLValue {
         guard var bytes = cell.bytes else { return .null }
+        // Fast paths for what list pages are made of (text, binary integers), without PostgresNIO's
+        // generic decoding; anything else goes through `decode`.
         switch cell.dataType {
-        case .text, .varchar, .bpchar, .name: return .text(try cell.decode(String.self))
+        case .text, .varchar, .bpchar, .name:
+            // UTF-8 in both the text and the binary format.
+            return .text(bytes.readString(length: bytes.readableBytes) ?? "")
+        case .int8 where cell.format == .binary && bytes.readableBytes == 8:
+            return .int(bytes.readInteger(as: Int64.self)!)
+        case .int4 where cell.format == .binary && bytes.readableBytes == 4:
+            return .int(Int64(bytes.readInteger(as: Int32.self)!))
         case .int8, .int4, .int2: return .int(try cell.decode(Int64.self))
         case .bool: return .bool(try cell.decode(Bool.self))
         case .uuid: return .uuid(try cell.decode(UUID.self))
