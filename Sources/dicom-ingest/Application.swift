@@ -131,11 +131,14 @@ struct Application {
             logger: Logger(label: "dicom-ingest.api"))
 
         let startup = Startup(configuration: configuration, catalog: catalog, services: [supervisor, api], logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: catalogServices.map { .init(service: $0) } + [.init(service: startup)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: catalogServices.map { .init(service: $0) } + [.init(service: startup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        // A shutdown that outlives the associations' grace period by this much (a catalog that vanished
+        // mid-shutdown, say) is turned into cancellation, so SIGTERM always ends the process.
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGracePeriod + .seconds(15)
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
     }
 
