@@ -16,7 +16,8 @@ import NIOCore
 /// reactor thread was half paused; see Tests/ListenerTests/Scripts/scu.py. This bridge stays: its read
 /// demand is explicit and needs no read-before-wait workaround.)
 ///
-/// Thread safety: the state is behind `lock`; `context` is used only on the event loop.
+/// Thread safety (`@unchecked`): every field the consumer touches is behind the handler's own `lock`;
+/// `context` is set and used only on the channel's event loop.
 final class PDUInbound: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = PDU
 

@@ -272,25 +272,14 @@ struct SQLiteCatalogDatabase: CatalogDatabase {
         }
     }
 
-    /// One transaction of its own, outside group commit (the migrator holds SQLite's write lock with it).
+    /// One transaction of its own, outside group commit (the migrator holds SQLite's write lock with it):
+    /// a batch of one.
     private func writeAlone<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
-        try await writer.with { connection in
-            let session = SQLiteSession(connection: connection)
-            try await session.query("BEGIN IMMEDIATE", [])
-            let value: T
-            do {
-                value = try await body(session)
-            } catch {
-                do {
-                    try await session.query("ROLLBACK", [])
-                } catch {
-                    // Nothing more to undo: SQLite already rolled back (e.g. after a failed COMMIT).
-                }
-                throw error
-            }
-            try await session.query("COMMIT", [])
-            return value
+        let results = await runBatch([{ session in Boxed(value: try await body(session)) }])
+        guard let boxed = try results[0].get() as? Boxed<T> else {
+            throw CatalogError(.unavailable, detail: "migration transaction returned an unexpected value")
         }
+        return boxed.value
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
