@@ -50,7 +50,7 @@ public enum ListenerValidation {
         public static let storageClass = "^[A-Z_]{1,64}$"
         public static let kmsKeyId = "^[A-Za-z0-9:/_-]+$"
         /// A DICOM UID (PS3.5 §9.1): dot-separated numeric components, none empty, none with a leading zero
-        /// (a component may be `0`). The 64-character bound is `maxUIDLength`.
+        /// (a component may be `0`): `UIDSyntax.strict` in the spec's terms. The 64-character bound is `maxUIDLength`.
         public static let uid = #"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$"#
     }
 
@@ -60,7 +60,7 @@ public enum ListenerValidation {
     public static let maxKeyTemplateLength = 1024
     public static let maxKMSKeyIdLength = 2048
     /// PS3.5 §9.1: a UID is at most 64 characters.
-    public static let maxUIDLength = 64
+    public static let maxUIDLength = UIDSyntax.maximumLength
     public static let maxAssociationsRange = 1...1000
     /// 0 (no limit advertised) or this range.
     public static let maxPDUSizeRange = 4096...ListenerLimits.hardMaximumPDUSize
@@ -90,7 +90,7 @@ public enum ListenerValidation {
         }
         check(listener.allowedSOPClasses.count <= maxListItems, "allowedSOPClasses", "must have at most \(maxListItems) items")
         for (index, uid) in listener.allowedSOPClasses.enumerated() {
-            check(uid.utf8.count <= maxUIDLength && matches(uid, Pattern.uid), "allowedSOPClasses[\(index)]",
+            check(UIDSyntax.isValid(uid, .strict), "allowedSOPClasses[\(index)]",
                   "must be a DICOM UID: 1-64 characters, dot-separated numbers without leading zeros")
         }
         if let tls = listener.tls {

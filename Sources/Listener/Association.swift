@@ -220,6 +220,12 @@ private final class Session {
         let reject: AssociateReject?
         if request.applicationContextName != dicomApplicationContextName {
             reject = .applicationContextNameNotSupported
+        } else if !ListenerValidation.matches(called, ListenerValidation.Pattern.aeTitle) {
+            // PS3.8 §9.3.2 and PS3.5 §6.2 (VR AE): the default repertoire without control characters or
+            // backslash, not all spaces. Checked before the value reaches a log line, a row or a file.
+            reject = .calledAETitleNotRecognized
+        } else if !ListenerValidation.matches(calling, ListenerValidation.Pattern.aeTitle) {
+            reject = .callingAETitleNotRecognized
         } else if config.requireCalledAETitle && called != config.aeTitle.trimmingCharacters(in: .whitespaces) {
             reject = .calledAETitleNotRecognized
         } else if !allowedCalling.isEmpty && !allowedCalling.contains(calling) {
@@ -339,6 +345,19 @@ private final class Session {
                 // Well-formed command, missing a required field: PS3.7 C.5.3 Missing Attribute.
                 let response = StatusOnlyResponse(respondingTo: command, status: 0x0120, errorComment: "\(error.code)").commandSet
                 try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: true)
+                return nil
+            }
+            // The UID names the object key, the catalog row and the file meta header: it must be a UID
+            // (PS3.5 §9.1) before anything is built from it. PS3.7 §C.5.x: 0117 Invalid Object Instance.
+            guard UIDSyntax.isValid(request.affectedSOPInstanceUID, .toleratingLeadingZeros) else {
+                var response = CStoreResponse(respondingTo: request, status: DIMSEStatus.invalidObjectInstance,
+                                              errorComment: "Affected SOP Instance UID is not a valid UID")
+                // Not echoed: it is not a UID, and it may be up to 64 KiB of anything.
+                response.affectedSOPInstanceUID = ""
+                logger.notice("C-STORE refused: invalid Affected SOP Instance UID", metadata: [
+                    "messageID": "\(request.messageID)", "uidBytes": "\(request.affectedSOPInstanceUID.unicodeScalars.count)",
+                ])
+                try await respond(response.commandSet, contextID: contextID, afterDataSetOf: command, delayed: true)
                 return nil
             }
             guard command.hasDataSet else {

@@ -5,8 +5,8 @@ import Testing
 
 /// Part10 header + the original data set bytes must read back cleanly in pydicom and DCMTK.
 @Suite struct Part10Tests {
-    @Test func headerLayoutAndGroupLength() {
-        var header = Part10.fileMetaHeader(sopClassUID: "1.2.840.10008.5.1.4.1.1.2", sopInstanceUID: "1.2.3.4.5",
+    @Test func headerLayoutAndGroupLength() throws {
+        var header = try Part10.fileMetaHeader(sopClassUID: "1.2.840.10008.5.1.4.1.1.2", sopInstanceUID: "1.2.3.4.5",
                                            transferSyntaxUID: "1.2.840.10008.1.2.1", sourceAETitle: "STORESCU",
                                            sendingAETitle: "STORESCU", receivingAETitle: "INGEST")
         let bytes = Array(header.readableBytesView)
@@ -42,7 +42,7 @@ import Testing
             let syntax = try #require(entry.transferSyntax)
             let original = try Data(contentsOf: URL(fileURLWithPath: entry.path))
             let dataSet = original.dropFirst(offset)
-            let header = Part10.fileMetaHeader(sopClassUID: "1.2.840.10008.5.1.4.1.1.7", sopInstanceUID: "1.2.826.0.1.3680043.8.498.99\(index)",
+            let header = try Part10.fileMetaHeader(sopClassUID: "1.2.840.10008.5.1.4.1.1.7", sopInstanceUID: "1.2.826.0.1.3680043.8.498.99\(index)",
                                                transferSyntaxUID: syntax, sourceAETitle: "SENDER", sendingAETitle: "SENDER",
                                                receivingAETitle: "INGEST")
             let output = work.appendingPathComponent("out\(index).dcm")
@@ -87,5 +87,38 @@ import Testing
                     "dcmdump complained about \(entry.path): \(dump.stderr)")
             #expect(dump.stdout.contains("(0002,0000) UL"), "no group length in dcmdump output")
         }
+    }
+}
+
+/// The File Meta Information is built from values a peer sent; a value that does not fit its element is
+/// an error to answer, never a trap.
+@Suite struct Part10HeaderLimitsTests {
+    @Test func overlongNonASCIIInstanceUIDThrowsInsteadOfTrapping() {
+        let uid = String(repeating: "\u{E9}", count: 40_000)
+        #expect(throws: Part10.HeaderError.self) {
+            _ = try Part10.fileMetaHeader(sopClassUID: "1.2.840.10008.5.1.4.1.1.2", sopInstanceUID: uid,
+                                          transferSyntaxUID: "1.2.840.10008.1.2.1", sourceAETitle: "A",
+                                          sendingAETitle: nil, receivingAETitle: nil)
+        }
+    }
+
+    @Test func valuesBeyondTheirVRLengthThrow() {
+        #expect(throws: Part10.HeaderError.self) {
+            _ = try Part10.fileMetaHeader(sopClassUID: "1.2.840.10008.5.1.4.1.1.2", sopInstanceUID: String(repeating: "1", count: 65),
+                                          transferSyntaxUID: "1.2.840.10008.1.2.1", sourceAETitle: "A",
+                                          sendingAETitle: nil, receivingAETitle: nil)
+        }
+        #expect(throws: Part10.HeaderError.self) {
+            _ = try Part10.fileMetaHeader(sopClassUID: "1.2.840.10008.5.1.4.1.1.2", sopInstanceUID: "1.2.3",
+                                          transferSyntaxUID: "1.2.840.10008.1.2.1", sourceAETitle: "CAF\u{C9}",
+                                          sendingAETitle: nil, receivingAETitle: nil)
+        }
+    }
+
+    @Test func sixtyFourCharacterUIDFits() throws {
+        let header = try Part10.fileMetaHeader(sopClassUID: "1.2.840.10008.5.1.4.1.1.2", sopInstanceUID: String(repeating: "1", count: 64),
+                                               transferSyntaxUID: "1.2.840.10008.1.2.1", sourceAETitle: "A",
+                                               sendingAETitle: nil, receivingAETitle: nil)
+        #expect(header.readableBytes > 132)
     }
 }

@@ -69,9 +69,9 @@ struct IngestObjectKeysTests {
         bad = values
         bad.sopInstanceUID = "1..2"
         #expect(throws: ObjectKeyLayout.KeyError.invalidUID(.sopInstanceUID)) { try layout.keys(for: bad) }
-        #expect(ObjectKeyLayout.isValidUID("1.2.840.10008.1.2.1"))
-        #expect(!ObjectKeyLayout.isValidUID("1.2."))
-        #expect(!ObjectKeyLayout.isValidUID(String(repeating: "1", count: 65)))
+        #expect(UIDSyntax.isValid("1.2.840.10008.1.2.1", .toleratingLeadingZeros))
+        #expect(!UIDSyntax.isValid("1.2.", .toleratingLeadingZeros))
+        #expect(!UIDSyntax.isValid(String(repeating: "1", count: 65), .toleratingLeadingZeros))
     }
 
     @Test("malformed templates are refused")

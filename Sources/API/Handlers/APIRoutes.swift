@@ -216,7 +216,7 @@ func catalogCall<T>(_ body: () async throws -> T) async throws -> T {
 
 func uidParameter(_ context: RequestContext, _ name: String) throws -> String {
     let value = context.parameter(name)
-    guard validUID(value) else { throw Problem.invalid(name, "must be a DICOM UID (digits and dots, at most 64 characters)") }
+    guard UIDSyntax.isValid(value, .toleratingLeadingZeros) else { throw Problem.invalid(name, "must be a DICOM UID (digits and dots, at most 64 characters)") }
     return value
 }
 

@@ -66,10 +66,3 @@ struct QueryParameters {
         return (String(parts[0]), String(parts[parts.count - 1]))
     }
 }
-
-/// DICOM UID (PS3.5 §9.1): digits and dots, at most 64 characters.
-func validUID(_ value: String) -> Bool {
-    guard (1...64).contains(value.utf8.count) else { return false }
-    let components = value.split(separator: ".", omittingEmptySubsequences: false)
-    return components.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }
-}

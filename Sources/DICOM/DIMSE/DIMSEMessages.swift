@@ -58,6 +58,8 @@ public enum DIMSEStatus {
     public static let duplicateInvocation: UInt16 = 0x0210
     /// Unrecognized operation: the command field is not one this SCP performs on this context.
     public static let unrecognizedOperation: UInt16 = 0x0211
+    /// Invalid Object Instance: the SOP Instance UID violates the UID construction rules (PS3.7 §C.5).
+    public static let invalidObjectInstance: UInt16 = 0x0117
     /// Mistyped argument.
     public static let mistypedArgument: UInt16 = 0x0212
     /// Refused: out of resources (A7xx family; retryable).
@@ -243,7 +245,10 @@ public struct CStoreResponse: Sendable, Hashable {
         if let errorComment, !errorComment.isEmpty, status != DIMSEStatus.success {
             command.setText(CommandSet.Element.errorComment, String(String.UnicodeScalarView(errorComment.unicodeScalars.filter(\.isASCII).prefix(64))))
         }
-        command.setUID(CommandSet.Element.affectedSOPInstanceUID, affectedSOPInstanceUID)
+        // Affected SOP Instance UID is optional in the response (PS3.7 Table 9.3-2): omitted when empty.
+        if !affectedSOPInstanceUID.isEmpty {
+            command.setUID(CommandSet.Element.affectedSOPInstanceUID, affectedSOPInstanceUID)
+        }
         return command
     }
 }

@@ -10,24 +10,39 @@ public import NIOCore
 ///     (0002,0013) SH implementation version  (0002,0016) AE source AE title
 ///     (0002,0017) AE sending AE title        (0002,0018) AE receiving AE title
 public enum Part10 {
+    /// A value that cannot be written into the File Meta Information: not in the default character
+    /// repertoire (PS3.5 §6.1.2) or longer than its VR allows (UI 64, SH and AE 16 characters).
+    public struct HeaderError: Error, Sendable, Hashable, CustomStringConvertible {
+        /// The (0002,eeee) element number.
+        public var element: UInt16
+        public var reason: String
+
+        public var description: String {
+            let hex = String(element, radix: 16, uppercase: true)
+            return "(0002,\(String(repeating: "0", count: max(0, 4 - hex.count)) + hex)) \(reason)"
+        }
+    }
+
     /// The header to write before the data set bytes. It needs nothing from the data set, so it can be
     /// written before the first data set byte arrives. UIDs are padded with NUL, AE titles and the version
-    /// name with spaces, to even length (PS3.5 §6.2).
+    /// name with spaces, to even length (PS3.5 §6.2). Throws rather than write a header that does not
+    /// parse: every value must be ASCII and within its VR's length.
     public static func fileMetaHeader(sopClassUID: String, sopInstanceUID: String, transferSyntaxUID: String,
-                                      sourceAETitle: String, sendingAETitle: String?, receivingAETitle: String?) -> ByteBuffer {
+                                      sourceAETitle: String, sendingAETitle: String?,
+                                      receivingAETitle: String?) throws(HeaderError) -> ByteBuffer {
         var group = ByteBuffer()
         writeElement(&group, element: 0x0001, vr: "OB", value: [0x00, 0x01])
-        writeElement(&group, element: 0x0002, vr: "UI", value: padded(sopClassUID, with: 0))
-        writeElement(&group, element: 0x0003, vr: "UI", value: padded(sopInstanceUID, with: 0))
-        writeElement(&group, element: 0x0010, vr: "UI", value: padded(transferSyntaxUID, with: 0))
-        writeElement(&group, element: 0x0012, vr: "UI", value: padded(Implementation.classUID, with: 0))
-        writeElement(&group, element: 0x0013, vr: "SH", value: padded(Implementation.versionName, with: 0x20))
-        writeElement(&group, element: 0x0016, vr: "AE", value: padded(aeTitle(sourceAETitle), with: 0x20))
+        writeElement(&group, element: 0x0002, vr: "UI", value: try padded(sopClassUID, element: 0x0002, maximum: 64, with: 0))
+        writeElement(&group, element: 0x0003, vr: "UI", value: try padded(sopInstanceUID, element: 0x0003, maximum: 64, with: 0))
+        writeElement(&group, element: 0x0010, vr: "UI", value: try padded(transferSyntaxUID, element: 0x0010, maximum: 64, with: 0))
+        writeElement(&group, element: 0x0012, vr: "UI", value: try padded(Implementation.classUID, element: 0x0012, maximum: 64, with: 0))
+        writeElement(&group, element: 0x0013, vr: "SH", value: try padded(Implementation.versionName, element: 0x0013, maximum: 16, with: 0x20))
+        writeElement(&group, element: 0x0016, vr: "AE", value: try padded(aeTitle(sourceAETitle), element: 0x0016, maximum: 16, with: 0x20))
         if let sendingAETitle {
-            writeElement(&group, element: 0x0017, vr: "AE", value: padded(aeTitle(sendingAETitle), with: 0x20))
+            writeElement(&group, element: 0x0017, vr: "AE", value: try padded(aeTitle(sendingAETitle), element: 0x0017, maximum: 16, with: 0x20))
         }
         if let receivingAETitle {
-            writeElement(&group, element: 0x0018, vr: "AE", value: padded(aeTitle(receivingAETitle), with: 0x20))
+            writeElement(&group, element: 0x0018, vr: "AE", value: try padded(aeTitle(receivingAETitle), element: 0x0018, maximum: 16, with: 0x20))
         }
         var header = ByteBuffer()
         header.reserveCapacity(128 + 4 + 12 + group.readableBytes)
@@ -50,8 +65,14 @@ public enum Part10 {
         return String(trimmed.prefix(16))
     }
 
-    private static func padded(_ text: String, with pad: UInt8) -> [UInt8] {
-        var bytes = Array(text.utf8)
+    private static func padded(_ text: String, element: UInt16, maximum: Int, with pad: UInt8) throws(HeaderError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(min(text.utf8.count, maximum) + 1)
+        for scalar in text.unicodeScalars {
+            guard scalar.isASCII else { throw HeaderError(element: element, reason: "is not in the default character repertoire") }
+            guard bytes.count < maximum else { throw HeaderError(element: element, reason: "is longer than \(maximum) characters") }
+            bytes.append(UInt8(scalar.value))
+        }
         if bytes.count % 2 == 1 { bytes.append(pad) }
         return bytes
     }

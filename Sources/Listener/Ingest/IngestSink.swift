@@ -47,7 +47,11 @@ public struct IngestSink: InstanceSink {
         } catch {
             throw StoreFailure(.cannotUnderstand("Transfer syntax not readable: \(error)"))
         }
-        return IngestReceiver(request: request, sink: self, extractor: extractor)
+        do {
+            return try IngestReceiver(request: request, sink: self, extractor: extractor)
+        } catch {
+            throw StoreFailure(.cannotUnderstand("File meta information: \(error)"))
+        }
     }
 
     public func associationAccepted(_ context: AssociationContext) async {
@@ -146,12 +150,12 @@ actor IngestReceiver: InstanceReceiver {
     private var header: ByteBuffer
     private var logger: Logger
 
-    init(request: StoreRequest, sink: IngestSink, extractor: MetadataExtractor) {
+    init(request: StoreRequest, sink: IngestSink, extractor: MetadataExtractor) throws(Part10.HeaderError) {
         self.request = request
         self.sink = sink
         self.extractor = extractor
         let ctx = request.association
-        self.header = Part10.fileMetaHeader(
+        self.header = try Part10.fileMetaHeader(
             sopClassUID: request.affectedSOPClassUID, sopInstanceUID: request.affectedSOPInstanceUID,
             transferSyntaxUID: request.transferSyntaxUID, sourceAETitle: ctx.callingAETitle,
             sendingAETitle: ctx.callingAETitle, receivingAETitle: ctx.calledAETitle)

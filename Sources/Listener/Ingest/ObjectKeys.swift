@@ -132,25 +132,8 @@ public struct ObjectKeyLayout: Sendable, Hashable {
 
     private static func uid(_ value: String?, _ placeholder: Placeholder) throws -> String {
         guard let value, !value.isEmpty else { throw KeyError.missingValue(placeholder) }
-        guard isValidUID(value) else { throw KeyError.invalidUID(placeholder) }
+        guard UIDSyntax.isValid(value, .toleratingLeadingZeros) else { throw KeyError.invalidUID(placeholder) }
         return value
-    }
-
-    /// PS3.5 §9.1: digits and dots, at most 64 characters, no empty component.
-    public static func isValidUID(_ value: String) -> Bool {
-        guard !value.isEmpty, value.utf8.count <= 64 else { return false }
-        var previousWasDot = true
-        for byte in value.utf8 {
-            if byte == UInt8(ascii: ".") {
-                if previousWasDot { return false }
-                previousWasDot = true
-            } else if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
-                previousWasDot = false
-            } else {
-                return false
-            }
-        }
-        return !previousWasDot
     }
 
     /// Keeps `[A-Za-z0-9._-]`, replaces anything else (incl. `/`, spaces, control characters) with `_`.
