@@ -35,6 +35,11 @@ let package = Package(
             path: "Sources/CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // gzip on Intel ISA-L's igzip (libisal-dev), loaded at run time; zlib is the fallback without it.
+        .target(
+            name: "CISAL",
+            path: "Sources/CISAL"
+        ),
         // Pure DICOM codec: data sets, JSON, Part10, PDUs, DIMSE. No I/O.
         .target(
             name: "DICOM",
@@ -72,7 +77,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "Domain", "CZlib",
+                "Domain", "CZlib", "CISAL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -5,8 +5,8 @@ import Testing
 @testable import Storage
 
 @Suite struct GzipEncoderTests {
-    func gzip(_ chunks: [ByteBuffer], level: Int) throws -> Data {
-        let encoder = try GzipEncoder(level: level)
+    func gzip(_ chunks: [ByteBuffer], level: Int, engine: GzipEncoder.Engine = .preferred) throws -> Data {
+        let encoder = try GzipEncoder(level: level, engine: engine)
         var out = Data()
         for chunk in chunks {
             out.append(contentsOf: try encoder.compress(chunk).readableBytesView)
@@ -46,5 +46,85 @@ import Testing
         let compressed = try gzip([], level: 1)
         #expect(compressed.count >= 20)
         #expect(try GzipTestTool.decompress(compressed).isEmpty)
+    }
+}
+
+/// Both engines write one standard gzip member that independent decoders read back: GNU gzip's own
+/// inflate, Python's gzip module (its own header and trailer parsing) and zlib with the gzip wrapper,
+/// which must leave no byte after the first member.
+@Suite struct GzipEnginesTests {
+    static func sample() -> (chunks: [ByteBuffer], original: Data) {
+        var chunks: [ByteBuffer] = []
+        var original = Data()
+        var state: UInt64 = 7
+        for i in 0..<64 {
+            var chunk = ByteBuffer()
+            // 16-bit "pixels": a smooth ramp with noise in the low bits, like CT data; odd chunk sizes.
+            for j in 0..<(4_001 + i * 37) {
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17
+                chunk.writeInteger(UInt16(truncatingIfNeeded: (j % 512) * 4 + Int(state & 0x7)), endianness: .little)
+            }
+            original.append(contentsOf: chunk.readableBytesView)
+            chunks.append(chunk)
+        }
+        return (chunks, original)
+    }
+
+    @Test func isalIsThePreferredEngineWhereTheLibraryIsInstalled() {
+        // scripts/test installs libisal-dev; without it the preferred engine is zlib.
+        let installed = FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/libisal.so.2")
+            || FileManager.default.fileExists(atPath: "/usr/lib/aarch64-linux-gnu/libisal.so.2")
+        #expect(GzipEncoder.Engine.preferred == (installed ? .isal : .zlib))
+    }
+
+    @Test(arguments: [GzipEncoder.Engine.isal, .zlib], [1, 5, 9])
+    func independentDecodersReadOneMember(engine: GzipEncoder.Engine, level: Int) throws {
+        let (chunks, original) = Self.sample()
+        let encoder = try GzipEncoder(level: level, engine: engine)
+        if engine == .isal { try #require(encoder.engine == .isal, "libisal.so.2 is not installed") }
+        var compressed = Data()
+        for chunk in chunks { compressed.append(contentsOf: try encoder.compress(chunk).readableBytesView) }
+        compressed.append(contentsOf: try encoder.finish().readableBytesView)
+        #expect(compressed.count < original.count * 3 / 4)
+
+        #expect(try GzipTestTool.decompress(compressed) == original)
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gzip-engines-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let gz = directory.appendingPathComponent("out.gz"), raw = directory.appendingPathComponent("raw")
+        try compressed.write(to: gz)
+        try original.write(to: raw)
+        let script = """
+            import gzip, sys, zlib
+            data = open(sys.argv[1], "rb").read()
+            original = open(sys.argv[2], "rb").read()
+            assert gzip.decompress(data) == original, "python gzip"
+            d = zlib.decompressobj(31)
+            assert d.decompress(data) + d.flush() == original, "zlib"
+            assert d.eof and d.unused_data == b"", "more than one gzip member"
+            print("ok")
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, gz.path, raw.path]
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stdout
+        try process.run()
+        let output = String(decoding: readToEndRetryingEINTR(stdout.fileHandleForReading), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0 && output.hasPrefix("ok"), "\(output)")
+    }
+
+    @Test func levelZeroStoresOnEitherEngine() throws {
+        let (chunks, original) = Self.sample()
+        let encoder = try GzipEncoder(level: 0, engine: .isal)
+        #expect(encoder.engine == .zlib)
+        var compressed = Data()
+        for chunk in chunks { compressed.append(contentsOf: try encoder.compress(chunk).readableBytesView) }
+        compressed.append(contentsOf: try encoder.finish().readableBytesView)
+        #expect(compressed.count > original.count)
+        #expect(try GzipTestTool.decompress(compressed) == original)
     }
 }
