@@ -88,6 +88,16 @@ def is_cannot_understand(status):
     return 0xC000 <= status <= 0xCFFF
 
 
+def counter(service, name, listener_name):
+    """The value of a Prometheus counter for one listener from GET /metrics (0 when absent)."""
+    _, text, _ = service.request("GET", "/metrics", token=None, expect=200)
+    text = text.decode() if isinstance(text, bytes) else text
+    for line in text.splitlines():
+        if line.startswith(name + "{") and f'listener="{listener_name}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 # ---- deflate bombs ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -161,6 +171,7 @@ def test_an_unconvertible_value_is_stored_with_a_warning(service, bucket, s3, cr
         metadata = stored_json(s3, bucket, uid)
         assert metadata["00180050"] == {"vr": "DS"}  # PS3.18 F.2.5: an element may have no Value
         assert metadata["00100020"] == {"vr": "LO", "Value": ["UNCONV-1"]}
+    assert counter(service, "dicom_metadata_unconvertible_elements_total", lst["name"]) == 1
 
 
 # ---- incomplete data sets -------------------------------------------------------------------------------
@@ -204,6 +215,7 @@ def test_damage_after_the_key_attributes_is_stored_as_sent(service, bucket, s3):
     assert metadata["00181030"] == {"vr": "UN"}  # where reading stopped
     assert "00100010" not in metadata
     service.request("GET", f"/v1/instances/{uid}", token=READ_TOKEN, expect=200)
+    assert counter(service, "dicom_metadata_unreadable_data_sets_total", lst["name"]) == 1
 
 
 def test_damage_before_the_study_uid_is_refused_naming_why(service, bucket, s3):
