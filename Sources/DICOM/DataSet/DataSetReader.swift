@@ -46,6 +46,8 @@ public enum DataSetEvent: Sendable, Hashable {
 ///
 /// Memory is bounded by the largest chunk handed in plus the largest value held
 /// (`maximumValueLength`) plus 64 KiB of inflated output; bulk values are skipped, not buffered.
+/// Work on deflated input is bounded too: in total by `maximumInflatedBytes` and `maximumInflationRatio`
+/// (a deflate bomb ends with a typed error), and between two yields of the caller by `limitInflation(to:)`.
 ///
 /// Not Sendable when deflating (the zlib stream is a reference); keep one reader on one task.
 public struct DataSetReader {
