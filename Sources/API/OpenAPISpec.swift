@@ -590,6 +590,23 @@ components:
         - {minimum: 4096, maximum: 16777216}
     TimeoutSeconds: {type: integer, minimum: 1, maximum: 86400}
     CStoreDelayMs: {type: integer, minimum: 0, maximum: 60000}
+    MaxInflatedBytes:
+      type: integer
+      minimum: 1048576
+      maximum: 68719476736
+      description: >-
+        Deflated Explicit VR Little Endian data sets (PS3.5 A.5): most bytes one instance's data set may inflate
+        to while its metadata is read (the stored object keeps the data set as sent). Beyond it the C-STORE is
+        answered C000 with an Error Comment. Default 4 GiB, the largest single defined-length value.
+    MaxInflationRatio:
+      type: integer
+      minimum: 2
+      maximum: 100000
+      description: >-
+        Deflated data sets: most inflated bytes per compressed byte, checked once the output passes 16 MiB
+        (so small, very regular data sets such as blank images are read whatever their ratio). Beyond it the
+        C-STORE is answered C000 with an Error Comment. Default 200; deflate itself cannot exceed about
+        1032, so 1033 or more leaves only maxInflatedBytes.
     StorageBackend: {type: string, enum: [s3, filesystem]}
     ServerSideEncryption: {type: string, enum: [AES256, 'aws:kms']}
     # ---- listener resources ----
@@ -671,6 +688,8 @@ components:
         dimseTimeoutSeconds: {$ref: '#/components/schemas/TimeoutSeconds', default: 30}
         networkTimeoutSeconds: {$ref: '#/components/schemas/TimeoutSeconds', default: 60}
         cstoreDelayMs: {$ref: '#/components/schemas/CStoreDelayMs', default: 0}
+        maxInflatedBytes: {$ref: '#/components/schemas/MaxInflatedBytes', default: 4294967296}
+        maxInflationRatio: {$ref: '#/components/schemas/MaxInflationRatio', default: 200}
     LimitsPatch:
       type: object
       additionalProperties: false
@@ -680,6 +699,8 @@ components:
         dimseTimeoutSeconds: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/TimeoutSeconds'}]}
         networkTimeoutSeconds: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/TimeoutSeconds'}]}
         cstoreDelayMs: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/CStoreDelayMs'}]}
+        maxInflatedBytes: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/MaxInflatedBytes'}]}
+        maxInflationRatio: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/MaxInflationRatio'}]}
     ListenerCreate:
       type: object
       description: A new listener. Absent members take their defaults; read-only and unknown members answer 400.
@@ -746,7 +767,8 @@ components:
         kmsKeyId: {type: ['string', 'null']}
     ListenerLimits:
       type: object
-      required: [maxAssociations, maxPDUSize, dimseTimeoutSeconds, networkTimeoutSeconds, cstoreDelayMs]
+      required: [maxAssociations, maxPDUSize, dimseTimeoutSeconds, networkTimeoutSeconds, cstoreDelayMs, maxInflatedBytes,
+                 maxInflationRatio]
       additionalProperties: false
       properties:
         maxAssociations: {type: integer}
@@ -754,6 +776,8 @@ components:
         dimseTimeoutSeconds: {type: integer}
         networkTimeoutSeconds: {type: integer}
         cstoreDelayMs: {type: integer}
+        maxInflatedBytes: {type: integer}
+        maxInflationRatio: {type: integer}
     TLSSettingsStored:
       type: object
       required: [certificateFile, privateKeyFile, clientCAFile, requireClientCertificate]

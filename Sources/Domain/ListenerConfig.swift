@@ -280,25 +280,44 @@ public struct StorageTarget: Sendable, Hashable, Codable {
 
 /// Per-listener limits. `maxPDUSize` 0 means "no limit advertised" (PS3.8 §D.1); we still cap what
 /// we accept at `ListenerLimits.hardMaximumPDUSize`.
+///
+/// `maxInflatedBytes` and `maxInflationRatio` bound the work a Deflated Explicit VR Little Endian data set
+/// (PS3.5 §A.5) may cause: the Part10 object keeps the data set as sent (compressed), only the metadata
+/// extraction inflates it, and it stops — answering C000 with an Error Comment — once the output passes
+/// `maxInflatedBytes`, or passes 16 MiB and `maxInflationRatio` bytes per compressed byte.
 public struct ListenerLimits: Sendable, Hashable, Codable {
     public var maxAssociations: Int
     public var maxPDUSize: Int
     public var dimseTimeoutSeconds: Int
     public var networkTimeoutSeconds: Int
     public var cstoreDelayMs: Int
+    public var maxInflatedBytes: Int
+    public var maxInflationRatio: Int
 
     public static let hardMaximumPDUSize = 16 * 1024 * 1024
+    /// 4 GiB: a defined-length value is at most 2^32 - 2 bytes (PS3.5 §7.1.1), so any single-frame native
+    /// image inflates within it.
+    public static let defaultMaxInflatedBytes = 4 << 30
+    /// Clinical images deflate about 2-20:1 and text-heavy headers rarely past 50:1; a deflate bomb sits
+    /// near deflate's maximum of 1032:1. 200 leaves real data a wide margin and stops a bomb early.
+    public static let defaultMaxInflationRatio = 200
 
-    public init(maxAssociations: Int = 20, maxPDUSize: Int = 0, dimseTimeoutSeconds: Int = 30, networkTimeoutSeconds: Int = 60, cstoreDelayMs: Int = 0) {
+    public init(maxAssociations: Int = 20, maxPDUSize: Int = 0, dimseTimeoutSeconds: Int = 30, networkTimeoutSeconds: Int = 60, cstoreDelayMs: Int = 0,
+                maxInflatedBytes: Int = ListenerLimits.defaultMaxInflatedBytes, maxInflationRatio: Int = ListenerLimits.defaultMaxInflationRatio) {
         self.maxAssociations = maxAssociations
         self.maxPDUSize = maxPDUSize
         self.dimseTimeoutSeconds = dimseTimeoutSeconds
         self.networkTimeoutSeconds = networkTimeoutSeconds
         self.cstoreDelayMs = cstoreDelayMs
+        self.maxInflatedBytes = maxInflatedBytes
+        self.maxInflationRatio = maxInflationRatio
     }
 
-    enum CodingKeys: String, CodingKey { case maxAssociations, maxPDUSize, dimseTimeoutSeconds, networkTimeoutSeconds, cstoreDelayMs }
+    enum CodingKeys: String, CodingKey {
+        case maxAssociations, maxPDUSize, dimseTimeoutSeconds, networkTimeoutSeconds, cstoreDelayMs, maxInflatedBytes, maxInflationRatio
+    }
 
+    /// Absent members (rows stored before a member existed included) take their defaults.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.maxAssociations = try c.decodeIfPresent(Int.self, forKey: .maxAssociations) ?? 20
@@ -306,5 +325,7 @@ public struct ListenerLimits: Sendable, Hashable, Codable {
         self.dimseTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .dimseTimeoutSeconds) ?? 30
         self.networkTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .networkTimeoutSeconds) ?? 60
         self.cstoreDelayMs = try c.decodeIfPresent(Int.self, forKey: .cstoreDelayMs) ?? 0
+        self.maxInflatedBytes = try c.decodeIfPresent(Int.self, forKey: .maxInflatedBytes) ?? Self.defaultMaxInflatedBytes
+        self.maxInflationRatio = try c.decodeIfPresent(Int.self, forKey: .maxInflationRatio) ?? Self.defaultMaxInflationRatio
     }
 }

@@ -66,6 +66,10 @@ public enum ListenerValidation {
     public static let maxPDUSizeRange = 4096...ListenerLimits.hardMaximumPDUSize
     public static let timeoutSecondsRange = 1...86_400
     public static let cstoreDelayMsRange = 0...60_000
+    /// 1 MiB to 64 GiB of inflated output per instance.
+    public static let maxInflatedBytesRange = (1 << 20)...(64 << 30)
+    /// Deflate cannot exceed about 1032:1, so a ratio of 1033 or more leaves only `maxInflatedBytes`.
+    public static let maxInflationRatioRange = 2...100_000
     public static let gzipLevelRange = 1...9
     public static let portRange = 1...65_535
 
@@ -138,6 +142,10 @@ public enum ListenerValidation {
         check(timeoutSecondsRange.contains(limits.dimseTimeoutSeconds), "limits.dimseTimeoutSeconds", "must be between 1 and 86400")
         check(timeoutSecondsRange.contains(limits.networkTimeoutSeconds), "limits.networkTimeoutSeconds", "must be between 1 and 86400")
         check(cstoreDelayMsRange.contains(limits.cstoreDelayMs), "limits.cstoreDelayMs", "must be between 0 and 60000")
+        check(maxInflatedBytesRange.contains(limits.maxInflatedBytes), "limits.maxInflatedBytes",
+              "must be between \(maxInflatedBytesRange.lowerBound) and \(maxInflatedBytesRange.upperBound)")
+        check(maxInflationRatioRange.contains(limits.maxInflationRatio), "limits.maxInflationRatio",
+              "must be between \(maxInflationRatioRange.lowerBound) and \(maxInflationRatioRange.upperBound)")
         return issues
     }
 

@@ -55,7 +55,9 @@ struct ListenerDTO: Encodable {
 
 struct LimitsDTO: Encodable {
     var limits: ListenerLimits
-    enum CodingKeys: String, CodingKey { case maxAssociations, maxPDUSize, dimseTimeoutSeconds, networkTimeoutSeconds, cstoreDelayMs }
+    enum CodingKeys: String, CodingKey {
+        case maxAssociations, maxPDUSize, dimseTimeoutSeconds, networkTimeoutSeconds, cstoreDelayMs, maxInflatedBytes, maxInflationRatio
+    }
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(limits.maxAssociations, forKey: .maxAssociations)
@@ -63,6 +65,8 @@ struct LimitsDTO: Encodable {
         try c.encode(limits.dimseTimeoutSeconds, forKey: .dimseTimeoutSeconds)
         try c.encode(limits.networkTimeoutSeconds, forKey: .networkTimeoutSeconds)
         try c.encode(limits.cstoreDelayMs, forKey: .cstoreDelayMs)
+        try c.encode(limits.maxInflatedBytes, forKey: .maxInflatedBytes)
+        try c.encode(limits.maxInflationRatio, forKey: .maxInflationRatio)
     }
 }
 

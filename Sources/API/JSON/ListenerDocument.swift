@@ -43,6 +43,7 @@ enum ListenerDocument {
         return .object([
             "maxAssociations": d(.integer), "maxPDUSize": d(.integer), "dimseTimeoutSeconds": d(.integer),
             "networkTimeoutSeconds": d(.integer), "cstoreDelayMs": d(.integer),
+            "maxInflatedBytes": d(.integer), "maxInflationRatio": d(.integer),
         ])
     }
 

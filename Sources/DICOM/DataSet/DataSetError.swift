@@ -24,6 +24,10 @@ public struct DataSetError: Error, Sendable, Hashable, CustomStringConvertible {
         case tooManyElements
         /// The metadata held for one data set exceeds `MetadataOptions.maximumMetadataBytes`.
         case metadataTooLarge
+        /// A deflated data set inflates beyond `DataSetReader.Options.maximumInflatedBytes`.
+        case inflatedSizeExceeded
+        /// A deflated data set inflates more than `maximumInflationRatio` bytes per compressed byte.
+        case inflationRatioExceeded
     }
 
     public var code: Code

@@ -46,6 +46,8 @@ public enum DataSetEvent: Sendable, Hashable {
 ///
 /// Memory is bounded by the largest chunk handed in plus the largest value held
 /// (`maximumValueLength`) plus 64 KiB of inflated output; bulk values are skipped, not buffered.
+/// Work on deflated input is bounded too: in total by `maximumInflatedBytes` and `maximumInflationRatio`
+/// (a deflate bomb ends with a typed error), and between two yields of the caller by `limitInflation(to:)`.
 ///
 /// Not Sendable when deflating (the zlib stream is a reference); keep one reader on one task.
 public struct DataSetReader {
@@ -59,13 +61,34 @@ public struct DataSetReader {
         public var maximumDepth: Int
         /// Most elements (all levels) accepted in one data set.
         public var maximumElementCount: Int
+        /// Deflated data sets (PS3.5 §A.5): most bytes the whole data set may inflate to.
+        public var maximumInflatedBytes: Int
+        /// Deflated data sets: most inflated bytes per compressed byte consumed, checked once the output
+        /// has passed `inflationRatioFloor`. Deflate itself cannot exceed about 1032:1, so a ratio above
+        /// that never triggers.
+        public var maximumInflationRatio: Int
+        /// Inflated bytes always allowed whatever the ratio, so a small but very regular data set (a blank
+        /// image) is read; beyond it the ratio stops a bomb after little work.
+        public var inflationRatioFloor: Int
+
+        /// 4 GiB: a defined-length value cannot exceed 2^32 - 2 bytes (PS3.5 §7.1.1), so a single-frame
+        /// native image fits. Ratio 200: clinical images deflate 2-20:1 and text-heavy headers rarely beyond
+        /// 50:1; a bomb sits near deflate's 1032:1.
+        public static let defaultMaximumInflatedBytes = 4 << 30
+        public static let defaultMaximumInflationRatio = 200
+        public static let defaultInflationRatioFloor = 16 << 20
 
         public init(inlineBinaryLimit: Int = 768, maximumValueLength: Int = 4 << 20, maximumDepth: Int = 64,
-                    maximumElementCount: Int = 1_000_000) {
+                    maximumElementCount: Int = 1_000_000, maximumInflatedBytes: Int = Options.defaultMaximumInflatedBytes,
+                    maximumInflationRatio: Int = Options.defaultMaximumInflationRatio,
+                    inflationRatioFloor: Int = Options.defaultInflationRatioFloor) {
             self.inlineBinaryLimit = inlineBinaryLimit
             self.maximumValueLength = maximumValueLength
             self.maximumDepth = maximumDepth
             self.maximumElementCount = maximumElementCount
+            self.maximumInflatedBytes = maximumInflatedBytes
+            self.maximumInflationRatio = maximumInflationRatio
+            self.inflationRatioFloor = inflationRatioFloor
         }
     }
 
@@ -127,6 +150,21 @@ public struct DataSetReader {
     private var sequenceDepth = 0
     /// The data set ended early the way pydicom accepts (a cut value or header at top level).
     public private(set) var wasTruncated = false
+    /// Inflated bytes `next()` may still produce before it returns nil to let the caller yield.
+    private var inflationSliceRemaining = Int.max
+
+    /// Deflated data sets: compressed bytes consumed and inflated bytes produced so far.
+    public var inflationTotals: (compressed: Int, inflated: Int) { (inflater?.totalIn ?? 0, inflater?.totalOut ?? 0) }
+
+    /// `next()` returned nil with deflated input still to inflate: the slice set by `limitInflation(to:)`
+    /// is used up. Call `limitInflation(to:)` again (after yielding) and go on with `next()`.
+    public var hasPendingInflation: Bool { inflater?.hasPendingWork ?? false }
+
+    /// Bounds the inflation work of the following `next()` calls to about `bytes` of output (in 64 KiB
+    /// steps), so one fragment of a deflated data set never does unbounded work between two yields.
+    public mutating func limitInflation(to bytes: Int) {
+        inflationSliceRemaining = bytes
+    }
 
     /// Offset in the decoded stream of the next byte to read.
     public var offset: Int { position }
@@ -205,13 +243,31 @@ public struct DataSetReader {
     public mutating func next() throws(DataSetError) -> DataSetEvent? {
         while true {
             if let event = try step() { return event }
-            guard let inflater, inflater.hasPendingInput else {
+            guard let inflater, inflater.hasPendingWork else {
                 if isAtEnd { return try endOfInput() }
                 return nil
             }
+            guard inflationSliceRemaining > 0 else { return nil }
             if buffer.readerIndex > 0 { buffer.discardReadBytes() }
-            _ = try inflater.inflate(into: &buffer, maximumOutput: 64 << 10, offset: position)
+            let produced = try inflater.inflate(into: &buffer, maximumOutput: 64 << 10, offset: position)
+            if inflationSliceRemaining != .max { inflationSliceRemaining -= produced }
+            try checkInflationLimits(inflater)
             if case .finished = state { return nil }
+        }
+    }
+
+    /// A deflate bomb is refused once its output passes the absolute bound, or the ratio bound beyond the
+    /// floor; the work done until then is at most one 64 KiB step past the bound.
+    private func checkInflationLimits(_ inflater: Inflater) throws(DataSetError) {
+        let compressed = inflater.totalIn, inflated = inflater.totalOut
+        if inflated > options.maximumInflatedBytes {
+            throw DataSetError(.inflatedSizeExceeded, offset: position)
+        }
+        if inflated > options.inflationRatioFloor {
+            let (allowed, overflow) = max(compressed, 1).multipliedReportingOverflow(by: max(options.maximumInflationRatio, 1))
+            if !overflow && inflated > allowed {
+                throw DataSetError(.inflationRatioExceeded, offset: position)
+            }
         }
     }
 

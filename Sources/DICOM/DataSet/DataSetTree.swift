@@ -96,6 +96,31 @@ struct DataSetTreeBuilder {
         }
     }
 
+    /// Records where reading stopped on damage the reader cannot get past: the element it was reading,
+    /// when its tag is known, is kept in the data set it belongs to as `UN` without a value (PS3.18 F.2.5
+    /// lets an element have no Value), so the JSON says which attribute is missing and why it is empty.
+    mutating func recordUnreadable(_ error: DataSetError) {
+        guard let tag = error.tag, nodes[nodes.count - 1][tag] == nil else { return }
+        let header = ElementHeader(tag: tag, vr: .UN, ambiguousVR: nil, length: 0, offset: error.offset,
+                                   isImplicitVR: nodes[nodes.count - 1].isImplicitVR, isLittleEndian: true)
+        nodes[nodes.count - 1].set(.init(header: header, content: .skipped(length: 0)))
+    }
+
+    /// Ends every open item and sequence where it stands (after damage), so the root holds all that was read.
+    mutating func closeOpenContainers() {
+        // Every open item is inside an open sequence, so there are at least as many sequences as items.
+        while !sequences.isEmpty {
+            if nodes.count - 1 == sequences.count {
+                let item = nodes.removeLast()
+                sequences[sequences.count - 1].items.append(item)
+            } else {
+                let sequence = sequences.removeLast()
+                nodes[nodes.count - 1].set(.init(header: sequence.header, content: .sequence(sequence.items)))
+            }
+        }
+        while nodes.count > 1 { nodes.removeLast() }
+    }
+
     mutating func setRootEncoding(isImplicitVR: Bool) {
         nodes[0].isImplicitVR = isImplicitVR
     }

@@ -3,13 +3,20 @@ import NIOCore
 
 /// Streaming raw-deflate decoder (RFC 1951, window bits -15) for Deflated Explicit VR Little Endian
 /// (PS3.5 §A.5). Output is produced on demand, at most `maximumOutput` bytes per call, so a small
-/// compressed input can never make us hold more than one output block (zip bombs stay bounded).
+/// compressed input can never make us hold more than one output block (zip bombs stay bounded in
+/// memory; `DataSetReader` bounds the work with `totalIn`/`totalOut`).
 /// A class because z_stream holds pointers into itself and must not be copied; not Sendable, so a
 /// reader that uses one stays on one task at a time.
 final class Inflater {
     private let stream: UnsafeMutablePointer<z_stream>
     private(set) var isFinished = false
     private var pending = ByteBuffer()
+    /// The last call filled its output: zlib may hold more output (the rest of a match, or the end of
+    /// the stream) even when every input byte has been consumed.
+    private var outputWasFull = false
+    /// Compressed bytes consumed and inflated bytes produced so far.
+    private(set) var totalIn = 0
+    private(set) var totalOut = 0
 
     init() throws(DataSetError) {
         stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
@@ -27,7 +34,8 @@ final class Inflater {
         stream.deallocate()
     }
 
-    var hasPendingInput: Bool { pending.readableBytes > 0 && !isFinished }
+    /// Input is waiting, or zlib may have output left from the last call.
+    var hasPendingWork: Bool { !isFinished && (pending.readableBytes > 0 || outputWasFull) }
 
     func append(_ chunk: ByteBuffer) {
         guard !isFinished else { return }
@@ -43,31 +51,37 @@ final class Inflater {
     /// Inflates pending input into `output`, appending at most `maximumOutput` bytes. Returns the number
     /// of bytes produced (0 when more input is needed or the stream ended).
     func inflate(into output: inout ByteBuffer, maximumOutput: Int, offset: Int) throws(DataSetError) -> Int {
-        guard !isFinished, pending.readableBytes > 0 else { return 0 }
-        output.reserveCapacity(minimumWritableBytes: maximumOutput)
+        guard hasPendingWork, maximumOutput > 0 else { return 0 }
+        let outputLimit = min(maximumOutput, Int(UInt32.max))
+        output.reserveCapacity(minimumWritableBytes: outputLimit)
         let stream = self.stream
         var produced = 0
         var status: Int32 = Z_OK
         var consumed = 0
         pending.withUnsafeReadableBytes { input in
             stream.pointee.next_in = UnsafeMutablePointer(mutating: input.bindMemory(to: Bytef.self).baseAddress)
-            stream.pointee.avail_in = UInt32(min(input.count, Int(UInt32.max)))
-            produced = output.writeWithUnsafeMutableBytes(minimumWritableBytes: maximumOutput) { out in
+            stream.pointee.avail_in = UInt32(clamping: input.count)
+            let offered = Int(stream.pointee.avail_in)
+            produced = output.writeWithUnsafeMutableBytes(minimumWritableBytes: outputLimit) { out in
                 stream.pointee.next_out = out.bindMemory(to: Bytef.self).baseAddress
-                stream.pointee.avail_out = UInt32(maximumOutput)
+                stream.pointee.avail_out = UInt32(clamping: outputLimit)
                 status = CZlib.inflate(stream, Z_NO_FLUSH)
-                return maximumOutput - Int(stream.pointee.avail_out)
+                return outputLimit - Int(stream.pointee.avail_out)
             }
-            consumed = input.count - Int(stream.pointee.avail_in)
+            consumed = offered - Int(stream.pointee.avail_in)
             stream.pointee.next_in = nil
             stream.pointee.next_out = nil
         }
         pending.moveReaderIndex(forwardBy: consumed)
+        totalIn += consumed
+        totalOut += produced
+        outputWasFull = produced == outputLimit
         switch status {
         case Z_OK, Z_BUF_ERROR:
             return produced
         case Z_STREAM_END:
             isFinished = true
+            outputWasFull = false
             pending = ByteBuffer()
             return produced
         default:

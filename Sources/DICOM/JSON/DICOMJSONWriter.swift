@@ -39,16 +39,39 @@ public struct DICOMJSONOptions: Sendable {
 /// `Value`, SQ items are nested objects. Deliberate differences from pydicom: NaN/±Infinity are
 /// written as `null` (JSON has no such numbers); Pixel Data is never inline.
 public enum DICOMJSONWriter {
+    /// As pydicom: a value that cannot be converted to its VR (e.g. DS "1,5") fails the whole data set.
     public static func write(_ dataSet: DataSetNode, options: DICOMJSONOptions = .init()) throws(DataSetError) -> ByteBuffer {
         var output = JSONOutput()
-        try writeDataSet(dataSet, path: [], inheritedPixelRepresentation: nil, options: options, into: &output)
+        var unconvertible: [[Tag]]? = nil
+        try writeDataSet(dataSet, path: [], inheritedPixelRepresentation: nil, options: options, into: &output,
+                         unconvertible: &unconvertible)
         var buffer = ByteBuffer()
         buffer.writeBytes(output.bytes)
         return buffer
     }
 
+    /// For an archive, where the object matters more than its description: an element whose value cannot
+    /// be converted to its VR is written with its `vr` and no `Value` (PS3.18 F.2.5 allows an element
+    /// without Value; `UN` when the VR itself cannot be resolved) and its tag path is returned.
+    public static func writeOmittingUnconvertible(_ dataSet: DataSetNode, options: DICOMJSONOptions = .init())
+        -> (json: ByteBuffer, unconvertible: [[Tag]]) {
+        var output = JSONOutput()
+        var unconvertible: [[Tag]]? = []
+        do {
+            try writeDataSet(dataSet, path: [], inheritedPixelRepresentation: nil, options: options, into: &output,
+                             unconvertible: &unconvertible)
+        } catch {
+            // Not reached: with a list to record in, conversion failures are recorded, never thrown.
+        }
+        var buffer = ByteBuffer()
+        buffer.writeBytes(output.bytes)
+        return (buffer, unconvertible ?? [])
+    }
+
+    /// `unconvertible` nil: a conversion failure throws; otherwise it is recorded there.
     static func writeDataSet(_ dataSet: DataSetNode, path: [Tag], inheritedPixelRepresentation: Int?,
-                             options: DICOMJSONOptions, into output: inout JSONOutput) throws(DataSetError) {
+                             options: DICOMJSONOptions, into output: inout JSONOutput,
+                             unconvertible: inout [[Tag]]?) throws(DataSetError) {
         output.append("{")
         let ownPixelRepresentation = ValueConverter.pixelRepresentation(of: dataSet)
         let pixelRepresentation = ownPixelRepresentation ?? inheritedPixelRepresentation
@@ -59,15 +82,25 @@ public enum DICOMJSONWriter {
             output.appendString(element.header.tag.hexString)
             output.append(":")
             try writeElement(element, in: dataSet, path: path + [element.header.tag],
-                             pixelRepresentation: pixelRepresentation, options: options, into: &output)
+                             pixelRepresentation: pixelRepresentation, options: options, into: &output,
+                             unconvertible: &unconvertible)
         }
         output.append("}")
     }
 
     static func writeElement(_ element: DataSetNode.Element, in dataSet: DataSetNode, path: [Tag], pixelRepresentation: Int?,
-                             options: DICOMJSONOptions, into output: inout JSONOutput) throws(DataSetError) {
+                             options: DICOMJSONOptions, into output: inout JSONOutput,
+                             unconvertible: inout [[Tag]]?) throws(DataSetError) {
         let header = element.header
-        let vr = try ValueConverter.resolvedVR(element, in: dataSet, pixelRepresentation: pixelRepresentation)
+        let vr: String
+        do {
+            vr = try ValueConverter.resolvedVR(element, in: dataSet, pixelRepresentation: pixelRepresentation)
+        } catch {
+            guard unconvertible != nil else { throw error }
+            unconvertible?.append(path)
+            output.append("{\"vr\":\"UN\"}")
+            return
+        }
         output.append("{\"vr\":")
         output.appendString(vr)
         defer { output.append("}") }
@@ -76,7 +109,8 @@ public enum DICOMJSONWriter {
             output.append(",\"Value\":[")
             for (index, item) in items.enumerated() {
                 if index > 0 { output.append(",") }
-                try writeDataSet(item, path: path, inheritedPixelRepresentation: pixelRepresentation, options: options, into: &output)
+                try writeDataSet(item, path: path, inheritedPixelRepresentation: pixelRepresentation, options: options, into: &output,
+                                 unconvertible: &unconvertible)
             }
             output.append("]")
             return
@@ -105,8 +139,15 @@ public enum DICOMJSONWriter {
             // A non-binary value above `maximumValueLength` was skipped: no Value (documented difference).
             return
         }
-        let values = try ValueConverter.jsonValues(vr: vr, header: header, bytes: bytes, characterSet: dataSet.characterSet,
+        let values: [JSONValue]
+        do {
+            values = try ValueConverter.jsonValues(vr: vr, header: header, bytes: bytes, characterSet: dataSet.characterSet,
                                                    pixelRepresentation: pixelRepresentation)
+        } catch {
+            guard unconvertible != nil else { throw error }
+            unconvertible?.append(path)
+            return
+        }
         guard !values.isEmpty else { return }
         output.append(",\"Value\":[")
         for (index, value) in values.enumerated() {

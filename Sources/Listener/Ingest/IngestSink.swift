@@ -40,10 +40,16 @@ public struct IngestSink: InstanceSink {
 
     public func beginStore(_ request: StoreRequest) async throws -> any InstanceReceiver {
         let extractor: MetadataExtractor
+        let limits = request.association.listener.limits
         do {
+            // `.record`: the Part10 object is what the archive keeps, so a data set the codec cannot read to
+            // the end is still stored as sent when its key can be formed (see `IngestReceiver.complete`).
             extractor = try MetadataExtractor(
                 transferSyntaxUID: request.transferSyntaxUID,
-                options: MetadataOptions(bulkDataThreshold: options.bulkDataThreshold))
+                options: MetadataOptions(bulkDataThreshold: options.bulkDataThreshold,
+                                         maximumInflatedBytes: limits.maxInflatedBytes,
+                                         maximumInflationRatio: limits.maxInflationRatio,
+                                         damageHandling: .record))
         } catch {
             throw StoreFailure(.cannotUnderstand("Transfer syntax not readable: \(error)"))
         }
@@ -170,11 +176,18 @@ actor IngestReceiver: InstanceReceiver {
         self.part10Bytes = Int64(header.readableBytes)
     }
 
+    /// Deflated data sets are inflated in slices of this size with a yield between them, so a fragment that
+    /// expands a thousandfold shares the cooperative threads with every other association.
+    static let inflationSliceBytes = 1 << 20
+
     func receive(_ fragment: ByteBuffer) async throws {
         do {
-            try extractor.consume(fragment)
+            try extractor.feed(fragment)
+            while try extractor.advance(inflatingAtMost: Self.inflationSliceBytes) {
+                await Task.yield()
+            }
         } catch {
-            try await fail(StoreStatus.cannotUnderstand("Cannot parse data set: \(error)"), reason: "unreadable data set", error: error)
+            try await fail(Self.status(for: error), reason: "unreadable data set", error: error)
         }
         fragment.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
         part10Bytes += Int64(fragment.readableBytes)
@@ -183,7 +196,7 @@ actor IngestReceiver: InstanceReceiver {
         case .lookahead(var held, let heldBytes):
             held.append(fragment)
             let total = heldBytes + fragment.readableBytes
-            if let keys = try await keysIfReady(final: false) {
+            if let keys = try await keysIfReady(final: extractor.unreadable != nil) {
                 try await startUpload(keys: keys, held: held)
             } else if total > sink.options.maximumKeyLookahead {
                 try await fail(.cannotUnderstand("Attributes for the object key not found in data set head"),
@@ -239,8 +252,12 @@ actor IngestReceiver: InstanceReceiver {
         do {
             metadata = try extractor.finish()
         } catch {
-            try await fail(.cannotUnderstand("Cannot parse data set: \(error)"), reason: "unreadable data set", error: error)
+            try await fail(Self.status(for: error), reason: "unreadable data set", error: error)
         }
+        if metadata.wasTruncated {
+            try await fail(Self.incomplete, reason: "incomplete data set", error: nil)
+        }
+        let answer = answer(for: metadata)
         let attributes = metadata.attributes
         if let uid = attributes.sopInstanceUID, uid != request.affectedSOPInstanceUID {
             try await fail(.dataSetDoesNotMatchSOPClass("SOP Instance UID differs from C-STORE-RQ"), reason: "sop instance uid mismatch", error: nil)
@@ -249,6 +266,10 @@ actor IngestReceiver: InstanceReceiver {
             try await fail(.dataSetDoesNotMatchSOPClass("SOP Class UID differs from C-STORE-RQ"), reason: "sop class uid mismatch", error: nil)
         }
         guard let studyUID = attributes.studyInstanceUID, let seriesUID = attributes.seriesInstanceUID else {
+            if let damage = metadata.unreadable {
+                try await fail(.cannotUnderstand("Study/Series UID unreadable: damaged at \(damage.offset)"),
+                               reason: "missing study/series uid", error: damage)
+            }
             try await fail(.dataSetDoesNotMatchSOPClass("Study or Series Instance UID missing"), reason: "missing study/series uid", error: nil)
         }
 
@@ -325,7 +346,7 @@ actor IngestReceiver: InstanceReceiver {
                 "bytes": "\(part10Bytes)", "stored_bytes": "\(record.storedBytes)", "receive_count": "\(record.receiveCount)",
                 "object": "\(record.objectUri)",
             ])
-            return .success
+            return answer
         case .failure(let failure):
             countFailure(reason: failure.status.errorComment ?? "store")
             await recordFailure()
@@ -347,6 +368,10 @@ actor IngestReceiver: InstanceReceiver {
             }
         }
         if !haveAll && !final { return nil }
+        if !haveAll, let damage = extractor.unreadable {
+            try await fail(.cannotUnderstand("Key attributes unreadable: damaged at \(damage.offset)"),
+                           reason: "key attributes unreadable", error: damage)
+        }
         let ctx = request.association
         let values = ObjectKeyLayout.Values(
             studyInstanceUID: attributes.studyInstanceUID, seriesInstanceUID: attributes.seriesInstanceUID,
@@ -380,6 +405,52 @@ actor IngestReceiver: InstanceReceiver {
         } catch {
             try await fail(.outOfResources("Object store write failed"), reason: "object store write failed", error: error)
         }
+    }
+
+    // MARK: - Data set problems
+
+    /// An incomplete data set (the last fragment ends inside an element, item, sequence or deflate stream)
+    /// is not the instance the sender has: Error, Cannot Understand (PS3.4 B.2.3, C000 family), never 0000.
+    static let incomplete = StoreStatus.cannotUnderstand("Incomplete data set: ends inside an element")
+
+    /// The failure status for an extraction error. A deflated data set beyond the listener's inflation
+    /// bounds (`limits.maxInflatedBytes`, `limits.maxInflationRatio`) is answered C000 (Cannot
+    /// Understand): the data itself is at fault, so not the retryable A7xx family, and it is not a
+    /// mismatch with the SOP Class (A900) either.
+    static func status(for error: any Error) -> StoreStatus {
+        guard let error = error as? DataSetError else { return .cannotUnderstand("Cannot parse data set") }
+        switch error.code {
+        case .inflatedSizeExceeded: return .cannotUnderstand("Deflated data set exceeds limits.maxInflatedBytes")
+        case .inflationRatioExceeded: return .cannotUnderstand("Deflated data set exceeds limits.maxInflationRatio")
+        case .unexpectedEndOfData: return incomplete
+        default: return .cannotUnderstand("Cannot parse data set: \(error.code) at \(error.offset)")
+        }
+    }
+
+    /// 0000, or Warning B007 when the object is stored whole but its data set could not be read to the
+    /// end or has values that cannot be converted to their VR. PS3.4 B.2.3 defines B007 "Data Set does
+    /// not match SOP Class" as stored with that caveat; B000 (coercion) would say we changed values and
+    /// B006 (elements discarded) that we dropped some, and we keep the object byte for byte. The JSON
+    /// records the gap; counters and a log line (tags and offsets only, no values) tell the operator.
+    private func answer(for metadata: ExtractedMetadata) -> StoreStatus {
+        let listener = request.association.listener.name
+        var comment: String?
+        if !metadata.unconvertibleElements.isEmpty {
+            Counter(label: "dicom_metadata_unconvertible_elements_total", dimensions: [("listener", listener)])
+                .increment(by: metadata.unconvertibleElements.count)
+            let tags = metadata.unconvertibleElements.prefix(8).map { $0.map(\.hexString).joined(separator: "/") }
+            logger.warning("values not convertible to their VR; elements kept without Value in the metadata",
+                           metadata: ["count": "\(metadata.unconvertibleElements.count)", "tags": "\(tags.joined(separator: ","))"])
+            comment = "Value not convertible: \(metadata.unconvertibleElements[0].map(\.hexString).joined(separator: "/"))"
+        }
+        if let damage = metadata.unreadable {
+            Counter(label: "dicom_metadata_unreadable_data_sets_total", dimensions: [("listener", listener)]).increment()
+            logger.warning("data set unreadable past an offset; object stored as sent, metadata up to there",
+                           metadata: ["error": "\(damage)"])
+            comment = "Unreadable from offset \(damage.offset)\(damage.tag.map { " at \($0)" } ?? ""); stored as sent"
+        }
+        guard let comment else { return .success }
+        return StoreStatus(code: 0xB007, errorComment: comment)
     }
 
     /// Ends this C-STORE with `status`: aborts any partial upload, counts and records the failure.
