@@ -86,6 +86,8 @@ public struct StoreStatus: Sendable, Hashable, CustomStringConvertible {
     public static func dataSetDoesNotMatchSOPClass(_ comment: String) -> StoreStatus { StoreStatus(code: 0xA900, errorComment: comment) }
     /// Error: Cannot understand (Cxxx).
     public static func cannotUnderstand(_ comment: String) -> StoreStatus { StoreStatus(code: 0xC000, errorComment: comment) }
+    /// Failure: Duplicate SOP Instance (0111, PS3.7 Annex C): the UID is held by another listener. Not retried.
+    public static func duplicateSOPInstance(_ comment: String) -> StoreStatus { StoreStatus(code: 0x0111, errorComment: comment) }
     /// Processing failure (0110).
     public static func processingFailure(_ comment: String) -> StoreStatus { StoreStatus(code: 0x0110, errorComment: comment) }
 

@@ -228,7 +228,16 @@ struct CatalogCore: Sendable {
     /// The insert is `ON CONFLICT DO NOTHING`: of two concurrent first receives one inserts, the other
     /// waits for it (PostgreSQL) and then takes the repeat path, which locks the row before reading the
     /// values it replaces, so the aggregate deltas are always computed against the committed row.
-    func recordInstance(_ record: InstanceRecord) async throws -> InstanceRecord {
+    ///
+    /// A repeat from another listener is refused inside the same transaction (the row stays as it was):
+    /// the duplicate policy is per listener, and a row is never re-pointed to another listener's target.
+    func recordInstance(_ sent: InstanceRecord) async throws -> InstanceRecord {
+        let record: InstanceRecord
+        do {
+            record = try sent.catalogNormalised()
+        } catch let error as CatalogValueError {
+            throw CatalogError(.invalidValue, field: error.field, detail: error.description)
+        }
         let receivedAt = max(record.receivedAt, record.lastReceivedAt)
         let replaced = Self.replacedInstanceValues(record)
         let insertSQL = """
@@ -264,11 +273,14 @@ struct CatalogCore: Sendable {
                 stored = try Self.decodeInstance(row)
             } else {
                 guard let old = try await session.query(
-                    "SELECT series_instance_uid, study_instance_uid, size_bytes FROM instances WHERE sop_instance_uid = ?\(lockSuffix)",
+                    "SELECT series_instance_uid, study_instance_uid, size_bytes, listener_id FROM instances WHERE sop_instance_uid = ?\(lockSuffix)",
                     [.text(record.sopInstanceUID)]).first
                 else {
                     // Deleted between the two statements: nothing in this catalog deletes instances.
                     throw CatalogError(.unavailable, detail: "instance row vanished during upsert; retry")
+                }
+                guard try old.uuid(3) == record.listenerId else {
+                    throw CatalogError(.conflict, field: "listenerId", detail: "SOP Instance UID is held by another listener")
                 }
                 previous = (try old.string(0), try old.string(1), try old.int64(2))
                 guard let row = try await session.query(updateSQL, updateBinds).first else {
@@ -573,6 +585,9 @@ struct CatalogCore: Sendable {
         case let error as SQLUniqueViolation:
             let field = error.constraint.contains("port") ? "port" : error.constraint.contains("name") ? "name" : "id"
             return CatalogError(.conflict, field: field, detail: "\(field) is already taken")
+        case let error as SQLPermanentError:
+            logger.warning("catalog refused a value", metadata: ["error": "\(error.kind)"])
+            return CatalogError(.invalidValue, detail: "the database refused a value (\(error.kind))")
         case is CancellationError:
             return error
         default:

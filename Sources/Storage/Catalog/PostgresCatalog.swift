@@ -256,6 +256,9 @@ struct PostgresCatalogDatabase: CatalogDatabase {
                 if state == "23505" {
                     throw SQLUniqueViolation(constraint: error.serverInfo?[.constraintName] ?? "")
                 }
+                if let state, state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("54") {
+                    throw SQLPermanentError(kind: "sqlState=\(state)")
+                }
                 // Deadlock or serialization failure: the whole transaction is safe to run again.
                 if (state == "40P01" || state == "40001") && attempt < 5 {
                     logger.debug("catalog transaction retried", metadata: ["sqlState": "\(state ?? "")"])

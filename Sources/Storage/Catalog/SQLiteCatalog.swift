@@ -106,6 +106,17 @@ public final class SQLiteCatalog: Catalog, Service {
 struct SQLiteSession: SQLSession {
     let connection: SQLiteConnection
 
+    /// Refusals that depend on the statement's values only: the same values fail on every retry.
+    static func isPermanent(_ reason: SQLiteError.Reason) -> Bool {
+        switch reason {
+        case .tooBig, .mismatch, .range, .constraint, .constraintCheckFailed, .constraintNotNullFailed,
+             .constraintStrictDataTypeFailed, .constraintForeignKeyFailed:
+            return true
+        default:
+            return false
+        }
+    }
+
     @discardableResult
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
         let data: [SQLiteData] = binds.map { value in
@@ -133,6 +144,8 @@ struct SQLiteSession: SQLSession {
         } catch let error as SQLiteError where error.reason == .constraintUniqueFailed || error.reason == .constraintPrimaryKeyFailed {
             // The message names `table.column`, never the values.
             throw SQLUniqueViolation(constraint: error.message)
+        } catch let error as SQLiteError where Self.isPermanent(error.reason) {
+            throw SQLPermanentError(kind: "sqlite \(error.reason)")
         }
     }
 }
