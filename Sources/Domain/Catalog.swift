@@ -62,6 +62,8 @@ public protocol IngestRecorder: Sendable {
     func recordInstance(_ instance: InstanceRecord) async throws -> InstanceRecord
     /// Adds 1 to the association's `instancesFailed`.
     func recordFailure(associationId: UUID) async throws
+    /// Adds `count` to `attempts` of a rejected association's row (coalesced refusals of one peer).
+    func addRejectedAttempts(associationId: UUID, count: Int) async throws
     /// The committed row of one instance, if any: the sink reads it to choose where a re-send is written.
     func instance(sopInstanceUID: String) async throws -> InstanceRecord?
 }

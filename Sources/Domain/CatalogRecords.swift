@@ -107,11 +107,14 @@ public struct AssociationRecord: Sendable, Hashable, Codable {
     public var instancesReceived: Int
     public var instancesFailed: Int
     public var bytesReceived: Int64
+    /// Connection attempts this row stands for: refusals of one peer for one reason are coalesced into
+    /// one row per interval (see the listener's rejection log); 1 for every other association.
+    public var attempts: Int
 
     public init(
         id: UUID = UUID(), listenerId: UUID, callingAETitle: String, calledAETitle: String, peerAddress: String,
         startedAt: Date = Date(), endedAt: Date? = nil, outcome: AssociationOutcome = .accepted, rejectReason: String? = nil,
-        instancesReceived: Int = 0, instancesFailed: Int = 0, bytesReceived: Int64 = 0
+        instancesReceived: Int = 0, instancesFailed: Int = 0, bytesReceived: Int64 = 0, attempts: Int = 1
     ) {
         self.id = id
         self.listenerId = listenerId
@@ -125,6 +128,7 @@ public struct AssociationRecord: Sendable, Hashable, Codable {
         self.instancesReceived = instancesReceived
         self.instancesFailed = instancesFailed
         self.bytesReceived = bytesReceived
+        self.attempts = attempts
     }
 }
 

@@ -228,6 +228,9 @@ struct FaultInjectingRecorder: IngestRecorder {
         return try await base.recordInstance(instance)
     }
     func recordFailure(associationId: UUID) async throws { try await base.recordFailure(associationId: associationId) }
+    func addRejectedAttempts(associationId: UUID, count: Int) async throws {
+        try await base.addRejectedAttempts(associationId: associationId, count: count)
+    }
     func instance(sopInstanceUID: String) async throws -> InstanceRecord? { try await base.instance(sopInstanceUID: sopInstanceUID) }
 }
 

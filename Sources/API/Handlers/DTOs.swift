@@ -145,7 +145,7 @@ struct AssociationDTO: Encodable {
     var association: AssociationRecord
     enum CodingKeys: String, CodingKey {
         case id, listenerId, callingAETitle, calledAETitle, peerAddress, startedAt, endedAt, outcome, rejectReason
-        case instancesReceived, instancesFailed, bytesReceived
+        case instancesReceived, instancesFailed, bytesReceived, attempts
     }
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -162,6 +162,7 @@ struct AssociationDTO: Encodable {
         try c.encode(a.instancesReceived, forKey: .instancesReceived)
         try c.encode(a.instancesFailed, forKey: .instancesFailed)
         try c.encode(a.bytesReceived, forKey: .bytesReceived)
+        try c.encode(a.attempts, forKey: .attempts)
     }
 }
 

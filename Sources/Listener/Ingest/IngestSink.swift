@@ -2,7 +2,7 @@ public import Domain
 public import Logging
 import Crypto
 import DICOM
-import Foundation
+public import Foundation
 import Metrics
 import NIOCore
 
@@ -71,13 +71,21 @@ public struct IngestSink: InstanceSink {
 
     public func associationRejected(_ rejection: RejectedAssociation) async {
         let record = AssociationRecord(
-            listenerId: rejection.listener.id, callingAETitle: rejection.callingAETitle, calledAETitle: rejection.calledAETitle,
+            id: rejection.id, listenerId: rejection.listener.id, callingAETitle: rejection.callingAETitle, calledAETitle: rejection.calledAETitle,
             peerAddress: rejection.peerAddress, startedAt: rejection.at, endedAt: rejection.at, outcome: .rejected,
             rejectReason: rejection.reason)
         do {
             try await recorder.startAssociation(record)
         } catch {
             logger.error("could not record rejected association", metadata: ["listener": "\(rejection.listener.name)", "error": "\(error)"])
+        }
+    }
+
+    public func associationRejectionsRepeated(id: UUID, count: Int) async {
+        do {
+            try await recorder.addRejectedAttempts(associationId: id, count: count)
+        } catch {
+            logger.error("could not count coalesced rejections", metadata: ["error": "\(error)"])
         }
     }
 }

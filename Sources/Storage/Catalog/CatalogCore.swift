@@ -113,17 +113,18 @@ struct CatalogCore: Sendable {
 
     static let associationColumns = """
         id, listener_id, calling_ae_title, called_ae_title, peer_address, started_at, ended_at, outcome,
-        reject_reason, instances_received, instances_failed, bytes_received
+        reject_reason, instances_received, instances_failed, bytes_received, attempts
         """
 
     func startAssociation(_ a: AssociationRecord) async throws {
         _ = try await write { session in
             try await session.query("""
-                INSERT INTO associations (\(Self.associationColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO associations (\(Self.associationColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [
                     .uuid(a.id), .uuid(a.listenerId), .text(a.callingAETitle), .text(a.calledAETitle),
                     .text(a.peerAddress), .date(a.startedAt), .date(a.endedAt), .text(a.outcome.rawValue),
                     .text(a.rejectReason), .int(a.instancesReceived), .int(a.instancesFailed), .int(a.bytesReceived),
+                    .int(a.attempts),
                 ])
         }
     }
@@ -152,7 +153,16 @@ struct CatalogCore: Sendable {
             calledAETitle: try row.string(3), peerAddress: try row.string(4), startedAt: try row.date(5),
             endedAt: row.optionalDate(6), outcome: AssociationOutcome(rawValue: try row.string(7)) ?? .aborted,
             rejectReason: row.optionalString(8), instancesReceived: try row.int(9), instancesFailed: try row.int(10),
-            bytesReceived: try row.int64(11))
+            bytesReceived: try row.int64(11), attempts: try row.int(12))
+    }
+
+    func addRejectedAttempts(associationId: UUID, count: Int) async throws {
+        let updated = try await write { session in
+            try await session.query(
+                "UPDATE associations SET attempts = attempts + ? WHERE id = ? RETURNING id",
+                [.int(count), .uuid(associationId)]).count
+        }
+        guard updated == 1 else { throw CatalogError(.notFound, detail: "no association with this id") }
     }
 
     func associations(listenerId: UUID?, page: PageRequest) async throws -> Page<AssociationRecord> {
@@ -171,7 +181,7 @@ struct CatalogCore: Sendable {
         let items = try rows.prefix(limit).map(Self.decodeAssociation)
         var next: String?
         if rows.count > limit, let last = rows.prefix(limit).last {
-            next = CatalogCursor(kind: .associations, key: try last.micros(12), id: try last.uuid(0).uuidString).encoded()
+            next = CatalogCursor(kind: .associations, key: try last.micros(13), id: try last.uuid(0).uuidString).encoded()
         }
         return Page(items: items, nextCursor: next)
     }

@@ -85,6 +85,9 @@ public final class SQLiteCatalog: Catalog, Service {
     @discardableResult
     public func recordInstance(_ instance: InstanceRecord) async throws -> InstanceRecord { try await core.recordInstance(instance) }
     public func recordFailure(associationId: UUID) async throws { try await core.recordFailure(associationId: associationId) }
+    public func addRejectedAttempts(associationId: UUID, count: Int) async throws {
+        try await core.addRejectedAttempts(associationId: associationId, count: count)
+    }
 
     /// Newest first by `firstReceivedAt` (then study UID): a study's first receive time never changes,
     /// so pages stay exact while studies keep receiving instances.
