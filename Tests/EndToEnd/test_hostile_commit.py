@@ -185,3 +185,34 @@ def test_nul_and_over_long_values_are_stored_not_refused_forever(service, bucket
     status, comment = store_raw(listener["port"], uid2, dataset_bytes(uid2, patient_id=long_id))
     assert status == 0x0000, (hex(status), comment)
     assert study_of(service, uid2)["patientId"] == long_id[:64]
+
+
+# -- Admission before the association ------------------------------------------------------------------
+
+def test_p_data_before_the_association_is_aborted_at_once(service, bucket):
+    listener = s3_listener(service, bucket)
+    with socket.create_connection(("127.0.0.1", listener["port"]), timeout=10) as sock:
+        # A P-DATA-TF announcing 16 MiB: nothing of it may be buffered before an A-ASSOCIATE-AC.
+        sock.sendall(struct.pack(">BBI", 0x04, 0, 16 * 1024 * 1024) + b"\0" * 4096)
+        pdu_type, body = rawscu.read_pdu(sock)
+    assert (pdu_type, body) == (0x07, bytes([0, 0, 2, 2])), (pdu_type, body)  # A-ABORT, provider, unexpected PDU
+    assert echo_raw(listener["port"])[0] == 0x0000
+
+
+def test_a_connect_flood_from_outside_allowed_peers_is_one_row(service, bucket):
+    listener = s3_listener(service, bucket, allowedPeers=["10.0.0.0/8"])
+    for _ in range(40):
+        with socket.create_connection(("127.0.0.1", listener["port"]), timeout=10) as sock:
+            assert sock.recv(16) == b""  # closed before any PDU
+    time.sleep(1.2)  # past the one-second flush interval of the coalesced count
+    with socket.create_connection(("127.0.0.1", listener["port"]), timeout=10) as sock:
+        assert sock.recv(16) == b""
+
+    def rows():
+        page = service.request("GET", f"/v1/associations?listenerId={listener['id']}", expect=200)[1]
+        items = page["items"]
+        return items if items and sum(r["attempts"] for r in items) == 41 else None
+
+    items = wait_for(rows, timeout=20, what="41 refused attempts counted")
+    assert len(items) == 1, items
+    assert items[0]["outcome"] == "rejected" and items[0]["rejectReason"] == "peer-not-allowed"

@@ -294,6 +294,7 @@ extension AssociationDTO: JSONBufferWritable {
         json.key("instancesReceived"); json.int(a.instancesReceived)
         json.key("instancesFailed"); json.int(a.instancesFailed)
         json.key("bytesReceived"); json.int(a.bytesReceived)
+        json.key("attempts"); json.int(a.attempts)
         json.endObject()
     }
 }
