@@ -74,4 +74,19 @@ struct CatalogInstanceRulesTests {
             #expect(first.listenerId == owner)
         }
     }
+
+    /// Coalesced refusals: one row, its `attempts` grown by the refusals it stands for.
+    @Test(arguments: CatalogKind.allCases)
+    func rejectedAttemptsAreAddedToTheRow(kind: CatalogKind) async throws {
+        try await withCatalog(kind) { catalog in
+            let listener = UUID()
+            let row = AssociationRecord(listenerId: listener, callingAETitle: "", calledAETitle: "", peerAddress: "10.0.0.9:4000",
+                                        startedAt: at(0), endedAt: at(0), outcome: .rejected, rejectReason: "peer-not-allowed")
+            try await catalog.startAssociation(row)
+            try await catalog.addRejectedAttempts(associationId: row.id, count: 40)
+            let page = try await catalog.associations(listenerId: listener, page: PageRequest())
+            #expect(page.items.map(\.attempts) == [41])
+            await expectCatalogError(.notFound) { try await catalog.addRejectedAttempts(associationId: UUID(), count: 1) }
+        }
+    }
 }
