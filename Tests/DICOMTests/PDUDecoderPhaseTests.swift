@@ -1,5 +1,6 @@
 import DICOM
 import NIOCore
+import NIOTestUtils
 import Testing
 
 /// Before the A-ASSOCIATE-AC the acceptor's decoder takes association-phase PDUs only (PS3.8 Table 9-10).
@@ -46,6 +47,24 @@ struct PDUDecoderPhaseTests {
             Issue.record("over-long A-ASSOCIATE-RQ accepted")
         } catch let error as PDUError {
             #expect(error.code == .pduTooLarge)
+        }
+    }
+
+    /// DCMTK's A-ASSOCIATE-RQ before the association, its P-DATA-TF after: byte by byte and all at once.
+    @Test func verifierOnCapturedPDUsInBothPhases() throws {
+        let request = try ULFixtures.bytes("dcmtk_echoscu_associate_rq")
+        var copy = request
+        let decodedRequest = try #require(try PDU.decode(from: &copy, limits: PDULimits(maximumDataTransferLength: 0)))
+        try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: [(request, [decodedRequest])]) {
+            PDUDecoder(maximumPDULength: 256 * 1024, phase: PDUDecoderPhase())
+        }
+        let data = try ULFixtures.bytes("dcmtk_echoscu_p_data_c_echo_rq")
+        var dataCopy = data
+        let decodedData = try #require(try PDU.decode(from: &dataCopy, limits: PDULimits(maximumDataTransferLength: 256 * 1024)))
+        try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: [(data, [decodedData])]) {
+            let phase = PDUDecoderPhase()
+            phase.associationAccepted()
+            return PDUDecoder(maximumPDULength: 256 * 1024, phase: phase)
         }
     }
 }
