@@ -9,9 +9,11 @@ PostgreSQL catalog and moto S3, driven by raw PDUs (rawscu) so a test can send w
   refused connects coalesced into a bounded number of catalog rows.
 """
 import hashlib
+import os
 import socket
 import struct
 import time
+import urllib.parse
 import uuid
 
 import pydicom
@@ -168,6 +170,31 @@ def test_resend_switches_the_row_to_the_other_slot_and_removes_the_previous_obje
     assert hashlib.sha256(body).hexdigest() == second["sha256"] and b"SECOND" in body
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []) if uid in o["Key"])
     assert keys == sorted([key, s3_key(second["metadataUri"])[1]]), keys
+
+
+def test_a_failed_resend_leaves_the_previous_object_json_and_row(service):
+    """Filesystem target, fault injected from outside: the alternate JSON key is taken by a folder, so the
+    re-send's metadata write fails after its Part10 object completed."""
+    listener = service.create_listener(name="hostile-" + uuid.uuid4().hex[:10], port=free_port(), bindAddress="127.0.0.1",
+                                       storage={"backend": "filesystem", "gzip": False})
+    uid = new_uid()
+    study, series = new_uid(), new_uid()
+    assert store_raw(listener["port"], uid, dataset_bytes(uid, patient_id="FIRST", study=study, series=series))[0] == 0
+    before = instance_row(service, uid)
+    part10 = urllib.parse.unquote(before["objectUri"][len("file://"):])
+    metadata = urllib.parse.unquote(before["metadataUri"][len("file://"):])
+    os.makedirs(os.path.join(metadata[:-len(".json")] + "~1.json", "blocker"))
+
+    status, comment = store_raw(listener["port"], uid, dataset_bytes(uid, patient_id="SECOND", study=study, series=series))
+    assert status == 0xA700, (hex(status), comment)
+    after = instance_row(service, uid)
+    assert after == before
+    with open(part10, "rb") as f:
+        body = f.read()
+    assert hashlib.sha256(body).hexdigest() == after["sha256"] and b"FIRST" in body
+    with open(metadata, "rb") as f:
+        assert b'"FIRST"' in f.read()
+    assert not os.path.exists(part10[:-len(".dcm")] + "~1.dcm"), "the failed re-send left its Part10 object"
 
 
 # -- Poison pills: what PostgreSQL cannot hold is normalised -----------------------------------------
