@@ -167,7 +167,8 @@ let package = Package(
         .testTarget(
             name: "ListenerTests",
             dependencies: [
-                "Listener", "DICOM", "Domain",
+                // Storage: the commit tests run the sink against the real SQLite catalog and filesystem store.
+                "Listener", "DICOM", "Domain", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -26,6 +26,18 @@ info:
       `createdAt`, `updatedAt`) sent in a POST or PATCH body, with 400 naming the member.
     - Pagination is keyset based: follow `nextCursor` (null on the last page). A cursor stays valid
       while rows are inserted: every row that existed when the first page was read is returned once.
+
+    What the DIMSE side records (see README "Object keys")
+    - One instance row per SOP Instance UID, owned by the listener that first received it. A re-send on
+      that listener replaces it; the same UID on another listener is refused with DIMSE status 0111
+      (Duplicate SOP Instance) and the row is left as it was.
+    - A DIMSE command whose Affected SOP Class differs from its presentation context's abstract syntax
+      (a C-STORE on the Verification context or naming Verification, a C-ECHO on a storage context) is
+      answered 0122 and records nothing.
+    - Catalog text values are normalised (control characters removed, cut to the VR's maximum length);
+      the stored objects keep the values as sent.
+    - Refused connections are coalesced: one association row per peer address and reason per minute,
+      with `attempts` counting the refusals.
 servers:
   - url: /
 security:
@@ -886,7 +898,13 @@ components:
         storedBytes: {type: integer, description: Bytes at rest (after gzip).}
         objectUri: {type: string, description: '`s3://bucket/key` or `file:///path`'}
         metadataUri: {type: ['string', 'null']}
-        sha256: {type: string, pattern: '^[0-9a-f]{64}$', description: SHA-256 of the Part 10 bytes.}
+        sha256:
+          type: string
+          pattern: '^[0-9a-f]{64}$'
+          description: >-
+            SHA-256 of the Part 10 bytes of the object `objectUri` names. A re-send is written to the other of the
+            instance's two key slots (`<key>.dcm` / `<key>~1.dcm`) and the row switches to it only once every
+            object is complete, so a failed re-send leaves object, metadata and row as they were.
         listenerId: {type: string, format: uuid}
         associationId: {type: string, format: uuid}
         callingAETitle: {type: string}
@@ -904,7 +922,7 @@ components:
     Association:
       type: object
       required: [id, listenerId, callingAETitle, calledAETitle, peerAddress, startedAt, endedAt, outcome, rejectReason,
-                 instancesReceived, instancesFailed, bytesReceived]
+                 instancesReceived, instancesFailed, bytesReceived, attempts]
       additionalProperties: false
       properties:
         id: {type: string, format: uuid}
@@ -919,6 +937,13 @@ components:
         instancesReceived: {type: integer}
         instancesFailed: {type: integer}
         bytesReceived: {type: integer}
+        attempts:
+          type: integer
+          minimum: 1
+          description: >-
+            Connection attempts this row stands for. Refusals (outcome `rejected`) of one peer address for one
+            `rejectReason` are coalesced: at most one row per peer and reason per minute, counting the attempts
+            (every refusal is also counted in `dicom_associations_rejected_total`). 1 for every other row.
     AssociationPage:
       type: object
       required: [items, nextCursor]

@@ -12,6 +12,9 @@ public struct CatalogError: Error, Sendable, Hashable, CustomStringConvertible {
         case unavailable
         /// The database schema is ahead of, or differs from, this binary's migrations.
         case schemaMismatch
+        /// The database refused a value for good (data exception, program limit, `field` names it when
+        /// known): the same write fails again however often it is retried.
+        case invalidValue
     }
 
     public var code: Code
@@ -51,11 +54,18 @@ public protocol IngestRecorder: Sendable {
     /// In one transaction: upsert the instance by SOP Instance UID (a repeat keeps `receivedAt`, sets
     /// `lastReceivedAt`, increments `receiveCount` and replaces the rest), refresh the study/series
     /// aggregates, and add 1 instance and `sizeBytes` to the association's counters.
+    /// Text values are first normalised by `InstanceRecord.catalogNormalised()` (the documented rules).
+    /// A repeat from another listener than the row's is refused with
+    /// `CatalogError(.conflict, field: "listenerId")`: a row is never re-pointed to another listener's target.
     /// Returns the row as stored.
     @discardableResult
     func recordInstance(_ instance: InstanceRecord) async throws -> InstanceRecord
     /// Adds 1 to the association's `instancesFailed`.
     func recordFailure(associationId: UUID) async throws
+    /// Adds `count` to `attempts` of a rejected association's row (coalesced refusals of one peer).
+    func addRejectedAttempts(associationId: UUID, count: Int) async throws
+    /// The committed row of one instance, if any: the sink reads it to choose where a re-send is written.
+    func instance(sopInstanceUID: String) async throws -> InstanceRecord?
 }
 
 /// The dashboard queries of the REST contract. Keyset pagination: a page never repeats or skips a row

@@ -107,11 +107,14 @@ public struct AssociationRecord: Sendable, Hashable, Codable {
     public var instancesReceived: Int
     public var instancesFailed: Int
     public var bytesReceived: Int64
+    /// Connection attempts this row stands for: refusals of one peer for one reason are coalesced into
+    /// one row per interval (see the listener's rejection log); 1 for every other association.
+    public var attempts: Int
 
     public init(
         id: UUID = UUID(), listenerId: UUID, callingAETitle: String, calledAETitle: String, peerAddress: String,
         startedAt: Date = Date(), endedAt: Date? = nil, outcome: AssociationOutcome = .accepted, rejectReason: String? = nil,
-        instancesReceived: Int = 0, instancesFailed: Int = 0, bytesReceived: Int64 = 0
+        instancesReceived: Int = 0, instancesFailed: Int = 0, bytesReceived: Int64 = 0, attempts: Int = 1
     ) {
         self.id = id
         self.listenerId = listenerId
@@ -125,6 +128,7 @@ public struct AssociationRecord: Sendable, Hashable, Codable {
         self.instancesReceived = instancesReceived
         self.instancesFailed = instancesFailed
         self.bytesReceived = bytesReceived
+        self.attempts = attempts
     }
 }
 
@@ -290,5 +294,89 @@ public struct Page<Item: Sendable & Hashable & Codable>: Sendable, Hashable, Cod
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(items, forKey: .items)
         try c.encode(nextCursor, forKey: .nextCursor)  // explicit null on the last page
+    }
+}
+
+/// What the catalog accepts in an instance row, the same on PostgreSQL and SQLite. The Part10 object and
+/// the JSON metadata always keep the values exactly as sent; only the row is normalised, so a value the
+/// databases cannot hold (PostgreSQL refuses NUL in `text`, its B-tree entries are limited to about
+/// 2.7 kB) never turns an instance into a "poison pill" that every retry fails on again.
+///
+/// Rules, applied in `InstanceRecord.catalogNormalised()`:
+/// - Descriptive text (patient, study and series attributes, AE titles, peer address): control
+///   characters (C0 U+0000–U+001F, DEL, C1 U+0080–U+009F) are removed, surrounding spaces trimmed,
+///   and the value is cut to the maximum length of its VR (PS3.5 Table 6.2-1, in characters): LO 64,
+///   SH 16, CS 16, AE 16, DA 8, TM 16, PN 194 (three component groups of 64 plus two `=`). A value that
+///   ends up empty is stored as absent.
+/// - Identifiers (SOP Instance/Class, Study, Series, Transfer Syntax UIDs): never altered, since a
+///   changed identifier would merge or split instances. One with a control character, or longer than
+///   64 bytes (PS3.5 §9.1), is refused with `CatalogValueError`, a permanent error.
+public enum CatalogValueRules {
+    public static let uidMaximumBytes = 64
+    public static let longStringCharacters = 64        // LO
+    public static let shortStringCharacters = 16       // SH
+    public static let codeStringCharacters = 16        // CS
+    public static let aeTitleCharacters = 16           // AE
+    public static let dateCharacters = 8               // DA
+    public static let timeCharacters = 16              // TM
+    public static let personNameCharacters = 194       // PN: 3 × 64 + 2 separators
+    /// `[IPv6]:port` is at most 47 characters; room for a zone index.
+    public static let peerAddressCharacters = 64
+
+    /// `value` without control characters and surrounding spaces, cut to `maximum` characters; nil when empty.
+    public static func text(_ value: String?, maximum: Int) -> String? {
+        guard let value else { return nil }
+        var scalars = String.UnicodeScalarView()
+        for scalar in value.unicodeScalars where !isControl(scalar) { scalars.append(scalar) }
+        var cleaned = String(scalars).trimmingCharacters(in: .whitespaces)
+        if cleaned.count > maximum { cleaned = String(cleaned.prefix(maximum)).trimmingCharacters(in: .whitespaces) }
+        return cleaned.isEmpty ? nil : cleaned
+    }
+
+    /// Throws when `value` cannot be an identifier row key (see the type's rules).
+    public static func checkUID(_ value: String, field: String) throws {
+        guard !value.isEmpty, value.utf8.count <= uidMaximumBytes, !value.unicodeScalars.contains(where: isControl) else {
+            throw CatalogValueError(field: field)
+        }
+    }
+
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (scalar.value >= 0x7F && scalar.value <= 0x9F)
+    }
+}
+
+/// An identifier the catalog refuses for good (see `CatalogValueRules`). `field` names it; the value
+/// itself is never quoted (it may be PHI or hostile).
+public struct CatalogValueError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var field: String
+    public init(field: String) { self.field = field }
+    public var description: String { "\(field) is empty, longer than 64 bytes or contains a control character" }
+}
+
+extension InstanceRecord {
+    /// This row as the catalog stores it (`CatalogValueRules`); throws `CatalogValueError` for an identifier
+    /// no retry can store.
+    public func catalogNormalised() throws -> InstanceRecord {
+        typealias R = CatalogValueRules
+        try R.checkUID(sopInstanceUID, field: "sopInstanceUID")
+        try R.checkUID(sopClassUID, field: "sopClassUID")
+        try R.checkUID(studyInstanceUID, field: "studyInstanceUID")
+        try R.checkUID(seriesInstanceUID, field: "seriesInstanceUID")
+        try R.checkUID(transferSyntaxUID, field: "transferSyntaxUID")
+        var r = self
+        r.callingAETitle = R.text(callingAETitle, maximum: R.aeTitleCharacters) ?? ""
+        r.calledAETitle = R.text(calledAETitle, maximum: R.aeTitleCharacters) ?? ""
+        r.peerAddress = R.text(peerAddress, maximum: R.peerAddressCharacters) ?? ""
+        r.patientId = R.text(patientId, maximum: R.longStringCharacters)
+        r.patientName = R.text(patientName, maximum: R.personNameCharacters)
+        r.patientBirthDate = R.text(patientBirthDate, maximum: R.dateCharacters)
+        r.patientSex = R.text(patientSex, maximum: R.codeStringCharacters)
+        r.studyDate = R.text(studyDate, maximum: R.dateCharacters)
+        r.studyTime = R.text(studyTime, maximum: R.timeCharacters)
+        r.studyDescription = R.text(studyDescription, maximum: R.longStringCharacters)
+        r.accessionNumber = R.text(accessionNumber, maximum: R.shortStringCharacters)
+        r.seriesDescription = R.text(seriesDescription, maximum: R.longStringCharacters)
+        r.modality = R.text(modality, maximum: R.codeStringCharacters)
+        return r
     }
 }

@@ -25,6 +25,8 @@ public struct AssociationContext: Sendable, Hashable {
 /// An association refused before or during negotiation (A-ASSOCIATE-RJ, or a peer outside
 /// `allowedPeers` that was closed before any PDU).
 public struct RejectedAssociation: Sendable, Hashable {
+    /// The id of the row that records it (and later coalesced attempts).
+    public var id: UUID
     public var listener: ListenerConfig
     public var callingAETitle: String
     public var calledAETitle: String
@@ -33,7 +35,9 @@ public struct RejectedAssociation: Sendable, Hashable {
     public var reason: String
     public var at: Date
 
-    public init(listener: ListenerConfig, callingAETitle: String, calledAETitle: String, peerAddress: String, reason: String, at: Date = Date()) {
+    public init(id: UUID = UUID(), listener: ListenerConfig, callingAETitle: String, calledAETitle: String, peerAddress: String,
+                reason: String, at: Date = Date()) {
+        self.id = id
         self.listener = listener
         self.callingAETitle = callingAETitle
         self.calledAETitle = calledAETitle
@@ -86,6 +90,8 @@ public struct StoreStatus: Sendable, Hashable, CustomStringConvertible {
     public static func dataSetDoesNotMatchSOPClass(_ comment: String) -> StoreStatus { StoreStatus(code: 0xA900, errorComment: comment) }
     /// Error: Cannot understand (Cxxx).
     public static func cannotUnderstand(_ comment: String) -> StoreStatus { StoreStatus(code: 0xC000, errorComment: comment) }
+    /// Failure: Duplicate SOP Instance (0111, PS3.7 Annex C): the UID is held by another listener. Not retried.
+    public static func duplicateSOPInstance(_ comment: String) -> StoreStatus { StoreStatus(code: 0x0111, errorComment: comment) }
     /// Processing failure (0110).
     public static func processingFailure(_ comment: String) -> StoreStatus { StoreStatus(code: 0x0110, errorComment: comment) }
 
@@ -126,12 +132,15 @@ public protocol InstanceSink: Sendable {
     func associationAccepted(_ context: AssociationContext) async
     func associationEnded(_ context: AssociationContext, outcome: AssociationOutcome) async
     func associationRejected(_ rejection: RejectedAssociation) async
+    /// `count` more refusals were coalesced into the row of the rejection with `id`.
+    func associationRejectionsRepeated(id: UUID, count: Int) async
 }
 
 extension InstanceSink {
     public func associationAccepted(_ context: AssociationContext) async {}
     public func associationEnded(_ context: AssociationContext, outcome: AssociationOutcome) async {}
     public func associationRejected(_ rejection: RejectedAssociation) async {}
+    public func associationRejectionsRepeated(id: UUID, count: Int) async {}
 }
 
 /// What the REST API may ask of the listener runtime on this node.

@@ -80,6 +80,9 @@ public protocol ObjectStore: Sendable {
     /// A small object in one call.
     func put(key: String, body: ByteBuffer, options: ObjectPutOptions) async throws -> StoredObject
     func delete(key: String) async throws
+    /// The URI a completed object of `key` has (`StoredObject.uri`), without touching the store: the sink
+    /// compares it with a catalog row to know whether a key is the one the row refers to.
+    func uri(for key: String) -> String
     /// Readiness probe: the bucket or root answers and is writable as far as can be told cheaply.
     func check() async throws
 }

@@ -330,7 +330,15 @@ private final class Session {
         case .cEchoRequest:
             let response: CommandSet
             do {
-                response = CEchoResponse(respondingTo: try CEchoRequest(command)).commandSet
+                let request = try CEchoRequest(command)
+                // PS3.7 §9.1.5: C-ECHO belongs to the Verification SOP Class, on a context negotiated for it.
+                if presentationContext.abstractSyntax != UIDRegistry.verificationSOPClass
+                    || (!request.affectedSOPClassUID.isEmpty && request.affectedSOPClassUID != UIDRegistry.verificationSOPClass) {
+                    response = StatusOnlyResponse(respondingTo: command, status: DIMSEStatus.sopClassNotSupported,
+                                                  errorComment: "C-ECHO needs the Verification context").commandSet
+                } else {
+                    response = CEchoResponse(respondingTo: request).commandSet
+                }
             } catch {
                 response = StatusOnlyResponse(respondingTo: command, status: 0x0120, errorComment: "missing Message ID").commandSet
             }
@@ -366,7 +374,10 @@ private final class Session {
                 try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: true)
                 return nil
             }
-            guard request.affectedSOPClassUID == presentationContext.abstractSyntax else {
+            // The context must be the instance's own Storage SOP Class (PS3.4 B.2): the Verification context
+            // is accepted for every peer, so a C-STORE on it, or naming Verification, would bypass `allowedSOPClasses`.
+            guard request.affectedSOPClassUID == presentationContext.abstractSyntax,
+                  presentationContext.abstractSyntax != UIDRegistry.verificationSOPClass else {
                 inFlight = .discarding(
                     response: CStoreResponse(respondingTo: request, status: DIMSEStatus.sopClassNotSupported,
                                              errorComment: "SOP Class differs from the presentation context").commandSet,

@@ -4,7 +4,7 @@ import NIOCore
 import NIOSSL
 
 /// The channel pipeline of one admitted connection:
-/// `[TLS] → byte counter → PDU decoder → PDU encoder → PDUInbound`.
+/// `[TLS] → byte counter → PDU decoder → PDU encoder → A-ASSOCIATE-AC watcher → PDUInbound`.
 ///
 /// The channel runs with `autoRead` off and `PDUInbound` asks for reads only while fewer than two decoded
 /// PDUs wait for the association, so while the sink is busy memory stays at about one PDU in the sink,
@@ -27,9 +27,13 @@ enum AssociationPipeline {
             try pipeline.addHandler(NIOSSLServerHandler(context: tls))
         }
         try pipeline.addHandler(ReceivedBytesCounter(metrics: metrics))
-        let decoder = PDUDecoder(maximumPDULength: advertisedMaximumPDULength(limits))
+        // Until the A-ASSOCIATE-AC only association-phase PDUs of at most 64 KiB are decoded: a peer that
+        // has not been admitted can never make us buffer a data-transfer-sized PDU.
+        let phase = PDUDecoderPhase()
+        let decoder = PDUDecoder(maximumPDULength: advertisedMaximumPDULength(limits), phase: phase)
         try pipeline.addHandler(ByteToMessageHandler(decoder, maximumBufferSize: decoder.maximumBufferSize))
         try pipeline.addHandler(MessageToByteHandler(PDUEncoder()))
+        try pipeline.addHandler(AssociationAcceptWatcher(phase: phase))
     }
 
     /// Adds the inbound bridge; called on the event loop while reading is still off (it stays off: the

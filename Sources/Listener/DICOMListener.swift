@@ -43,6 +43,8 @@ final class DICOMListener: Sendable {
         /// Connections accepted by the socket but not yet taken by a task: closed if the accept loop ends
         /// (cancellation) before it reaches them.
         var unclaimed: [ObjectIdentifier: any Channel] = [:]
+        /// Connections without an accepted association yet, bounded per listener and per peer address.
+        var unassociated = UnassociatedConnections()
     }
 
     /// A connection as the child channel initializer leaves it: reading is off (and stays off: the
@@ -50,9 +52,9 @@ final class DICOMListener: Sendable {
     /// is lost before the inbound bridge is installed by the task that runs the association.
     enum AcceptedConnection: Sendable {
         /// Admitted by the peer policy: TLS (if any) and the PDU codec installed.
-        case association(any Channel, peer: PeerInfo, rules: Rules)
-        /// Outside `allowedPeers`: the accept loop closes it and reports it.
-        case refused(any Channel, peer: PeerInfo, rules: Rules)
+        case association(any Channel, peer: PeerInfo, rules: Rules, ticket: UnassociatedTicket)
+        /// Outside `allowedPeers`, or over the unassociated-connection bounds: closed and reported with `reason`.
+        case refused(any Channel, peer: PeerInfo, rules: Rules, reason: String)
     }
 
     var config: ListenerConfig { shared.withLockedValue { $0.rules.config } }
@@ -89,16 +91,29 @@ final class DICOMListener: Sendable {
             .bind(host: config.bindAddress, port: config.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.syncOptions?.setOption(.autoRead, value: false)
-                    let rules = shared.withLockedValue { shared in
-                        shared.unclaimed[ObjectIdentifier(channel)] = channel
-                        return shared.rules
-                    }
                     let peer = PeerInfo(channel.remoteAddress)
-                    guard rules.peerPolicy.admits(peer.ipAddress) else {
-                        return AcceptedConnection.refused(channel, peer: peer, rules: rules)
+                    let peerKey = peer.ipAddress.map { "\($0)" } ?? peer.address
+                    let (rules, counted) = shared.withLockedValue { shared in
+                        shared.unclaimed[ObjectIdentifier(channel)] = channel
+                        let admitted = shared.rules.peerPolicy.admits(peer.ipAddress)
+                        return (shared.rules, admitted && shared.unassociated.open(peer: peerKey))
                     }
-                    try AssociationPipeline.configure(channel, tls: tlsContext, limits: rules.config.limits, metrics: rules.metrics)
-                    return AcceptedConnection.association(channel, peer: peer, rules: rules)
+                    guard rules.peerPolicy.admits(peer.ipAddress) else {
+                        return AcceptedConnection.refused(channel, peer: peer, rules: rules, reason: RejectReason.peerNotAllowed)
+                    }
+                    guard counted else {
+                        return AcceptedConnection.refused(channel, peer: peer, rules: rules, reason: RejectReason.tooManyUnassociated)
+                    }
+                    let ticket = UnassociatedTicket {
+                        shared.withLockedValue { $0.unassociated.close(peer: peerKey) }
+                    }
+                    do {
+                        try AssociationPipeline.configure(channel, tls: tlsContext, limits: rules.config.limits, metrics: rules.metrics)
+                    } catch {
+                        ticket.release()
+                        throw error
+                    }
+                    return AcceptedConnection.association(channel, peer: peer, rules: rules, ticket: ticket)
                 }
             }
         return DICOMListener(id: config.id, serverChannel: serverChannel, shared: shared, logger: logger,
@@ -190,18 +205,19 @@ final class DICOMListener: Sendable {
 
     private func handle(_ connection: AcceptedConnection) async {
         switch connection {
-        case .refused(let channel, let peer, let rules):
+        case .refused(let channel, let peer, let rules, let reason):
             claim(channel)
             var logger = self.logger
             logger[metadataKey: "peer"] = "\(peer.address)"
-            logger.notice("association refused: peer not allowed")
-            rules.metrics.associationRejected(reason: RejectReason.peerNotAllowed)
+            logger.notice("connection refused", metadata: ["reason": "\(reason)"])
+            rules.metrics.associationRejected(reason: reason)
             do { try await channel.close() } catch { logger.debug("close failed", metadata: ["error": "\(error)"]) }
             await rules.sink.associationRejected(RejectedAssociation(
                 listener: rules.config, callingAETitle: "", calledAETitle: "", peerAddress: peer.address,
-                reason: RejectReason.peerNotAllowed))
-        case .association(let channel, let peer, let rules):
+                reason: reason))
+        case .association(let channel, let peer, let rules, let ticket):
             claim(channel)
+            defer { ticket.release() }
             let inbound: PDUInbound
             do {
                 inbound = try await channel.eventLoop.submit {
@@ -212,7 +228,8 @@ final class DICOMListener: Sendable {
                 channel.close(promise: nil)
                 return
             }
-            let association = Association(channel: channel, inbound: inbound, peer: peer, rules: rules, admission: self, logger: logger)
+            let admission = ConnectionAdmission(listener: self, ticket: ticket)
+            let association = Association(channel: channel, inbound: inbound, peer: peer, rules: rules, admission: admission, logger: logger)
             await association.run()
         }
     }
@@ -251,7 +268,7 @@ protocol AssociationAdmission: Sendable {
 extension DICOMListener.Rules {
     init(config: ListenerConfig, sink: any InstanceSink, metricsFactory: (any MetricsFactory)? = nil) throws {
         self.config = config
-        self.sink = sink
+        self.sink = RejectionCoalescingSink(base: sink)
         self.peerPolicy = try PeerPolicy(allowedPeers: config.allowedPeers)
         self.metrics = ListenerMetrics(listenerName: config.name, factory: metricsFactory)
         self.acceptableAbstractSyntaxes = NegotiationPolicy.storageSCPAbstractSyntaxes(
@@ -284,4 +301,6 @@ struct PeerInfo: Sendable, Hashable {
 enum RejectReason {
     static let peerNotAllowed = "peer-not-allowed"
     static let tlsHandshakeFailed = "tls-handshake-failed"
+    /// Over `UnassociatedConnectionLimits` (per listener or per peer address): closed before any read.
+    static let tooManyUnassociated = "too-many-unassociated-connections"
 }

@@ -217,9 +217,12 @@ def service(binary, s3_settings, database_url, tmp_path_factory):
     assert code == 0, f"dicom-ingest exited with {code} on SIGTERM; log:\n{svc.log_text()}"
 
 
-@pytest.fixture(scope="session")
-def corpus_dir(tmp_path_factory):
+@pytest.fixture
+def corpus_dir(tmp_path_factory, request):
+    """The corpus with SOP Instance UIDs of this test's own: the shared service keeps one catalog row per
+    UID owned by the listener that first received it (another listener's re-send is refused with 0111), so
+    tests that each create a listener must not share instances."""
     import corpus
     out = tmp_path_factory.mktemp("corpus")
-    corpus.build(str(out))
+    corpus.build(str(out), salt=request.node.nodeid)
     return str(out)

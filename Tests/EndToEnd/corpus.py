@@ -32,12 +32,17 @@ def unconvertible(path):
 ROOT = "1.2.826.0.1.3680043.8.498."
 
 
+_salt = ""
+
+
 def _uid(seed):
-    return generate_uid(prefix=ROOT, entropy_srcs=[seed])
+    return generate_uid(prefix=ROOT, entropy_srcs=[_salt, seed] if _salt else [seed])
 
 
-def build(out_dir):
-    """Writes the corpus to out_dir; returns the list of paths."""
+def build(out_dir, salt=""):
+    """Writes the corpus to out_dir; returns the list of paths. A `salt` gives the corpus UIDs of its own."""
+    global _salt
+    _salt = salt
     paths = []
     candidates = sorted(glob.glob(os.path.join(PYDICOM_DATA, "test_files", "*.dcm"))
                         + glob.glob(os.path.join(PYDICOM_DATA, "charset_files", "*.dcm")))

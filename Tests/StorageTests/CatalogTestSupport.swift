@@ -164,10 +164,14 @@ func withCatalog(_ kind: CatalogKind, _ body: (any Catalog) async throws -> Void
     }
 }
 
+/// The listener of `makeInstance` unless a test names another: repeats of a UID come from one listener,
+/// as the per-listener duplicate policy requires.
+let catalogTestListener = UUID()
+
 /// An instance with every attribute set; tests override what they look at.
 func makeInstance(
     sop: String, series: String = "1.2.3.4", study: String = "1.2.3", number: Int? = 1, size: Int64 = 1000,
-    at receivedAt: Date = catalogT0, listener: UUID = UUID(), association: UUID = UUID(), calling: String = "MODALITY",
+    at receivedAt: Date = catalogT0, listener: UUID = catalogTestListener, association: UUID = UUID(), calling: String = "MODALITY",
     patientId: String? = "PID1", patientName: String? = "Doe^John", studyDate: String? = "20240115",
     accession: String? = "ACC1", modality: String? = "CT", seriesNumber: Int? = 1
 ) -> InstanceRecord {

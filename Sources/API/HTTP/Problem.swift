@@ -148,6 +148,7 @@ public struct Problem: HTTPResponseError, Sendable, Hashable, CustomStringConver
         case .invalidCursor: return .invalid("cursor", "is not a cursor this server issued")
         case .unavailable: return .unavailable("The catalog is unavailable: \(error.detail)")
         case .schemaMismatch: return .unavailable("The catalog schema does not match this server: \(error.detail)")
+        case .invalidValue: return .invalid(error.field ?? "body", error.detail)
         }
     }
 }

@@ -149,7 +149,7 @@ struct AssociationDTO: Encodable {
     var association: AssociationRecord
     enum CodingKeys: String, CodingKey {
         case id, listenerId, callingAETitle, calledAETitle, peerAddress, startedAt, endedAt, outcome, rejectReason
-        case instancesReceived, instancesFailed, bytesReceived
+        case instancesReceived, instancesFailed, bytesReceived, attempts
     }
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -166,6 +166,7 @@ struct AssociationDTO: Encodable {
         try c.encode(a.instancesReceived, forKey: .instancesReceived)
         try c.encode(a.instancesFailed, forKey: .instancesFailed)
         try c.encode(a.bytesReceived, forKey: .bytesReceived)
+        try c.encode(a.attempts, forKey: .attempts)
     }
 }
 
@@ -297,6 +298,7 @@ extension AssociationDTO: JSONBufferWritable {
         json.key("instancesReceived"); json.int(a.instancesReceived)
         json.key("instancesFailed"); json.int(a.instancesFailed)
         json.key("bytesReceived"); json.int(a.bytesReceived)
+        json.key("attempts"); json.int(a.attempts)
         json.endObject()
     }
 }

@@ -7,12 +7,19 @@ public struct PDULimits: Sendable, Hashable {
     /// Bound on every other PDU (A-ASSOCIATE-RQ/AC/RJ, release, abort): fixed, independent of negotiation.
     public var maximumAssociationPDULength: UInt32
 
+    /// False until the association is accepted: then a P-DATA-TF is refused on its first byte, so nothing
+    /// but association-phase PDUs (each within `maximumAssociationPDULength`) is ever buffered for a peer
+    /// that has not been admitted (PS3.8 Table 9-10: P-DATA-TF is only valid in Sta6/Sta7).
+    public var dataTransferAllowed: Bool
+
     /// 64 KiB: enough for 128 presentation contexts of several transfer syntaxes each.
     public static let defaultAssociationPDULength: UInt32 = 64 * 1024
 
-    public init(maximumDataTransferLength: UInt32, maximumAssociationPDULength: UInt32 = PDULimits.defaultAssociationPDULength) {
+    public init(maximumDataTransferLength: UInt32, maximumAssociationPDULength: UInt32 = PDULimits.defaultAssociationPDULength,
+                dataTransferAllowed: Bool = true) {
         self.maximumDataTransferLength = maximumDataTransferLength
         self.maximumAssociationPDULength = maximumAssociationPDULength
+        self.dataTransferAllowed = dataTransferAllowed
     }
 
     public func maximumLength(for type: PDUType) -> UInt32 {
@@ -28,6 +35,9 @@ extension PDU {
     /// bytes are needed. The header is checked against `limits` before waiting for the body, so an over-long PDU
     /// fails at once. P-DATA-TF fragments are slices of `buffer` (no copy).
     public static func decode(from buffer: inout ByteBuffer, limits: PDULimits) throws(PDUError) -> PDU? {
+        if !limits.dataTransferAllowed, buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) == PDUType.dataTransfer.rawValue {
+            throw PDUError(.unexpectedPDU, pduType: PDUType.dataTransfer.rawValue, "P-DATA-TF before the association is accepted")
+        }
         guard let typeByte = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
               let length = buffer.getInteger(at: buffer.readerIndex + 2, as: UInt32.self)
         else {

@@ -2,7 +2,7 @@ public import Domain
 public import Logging
 import Crypto
 import DICOM
-import Foundation
+public import Foundation
 import Metrics
 import NIOCore
 
@@ -81,13 +81,21 @@ public struct IngestSink: InstanceSink {
 
     public func associationRejected(_ rejection: RejectedAssociation) async {
         let record = AssociationRecord(
-            listenerId: rejection.listener.id, callingAETitle: rejection.callingAETitle, calledAETitle: rejection.calledAETitle,
+            id: rejection.id, listenerId: rejection.listener.id, callingAETitle: rejection.callingAETitle, calledAETitle: rejection.calledAETitle,
             peerAddress: rejection.peerAddress, startedAt: rejection.at, endedAt: rejection.at, outcome: .rejected,
             rejectReason: rejection.reason)
         do {
             try await recorder.startAssociation(record)
         } catch {
             logger.error("could not record rejected association", metadata: ["listener": "\(rejection.listener.name)", "error": "\(error)"])
+        }
+    }
+
+    public func associationRejectionsRepeated(id: UUID, count: Int) async {
+        do {
+            try await recorder.addRejectedAttempts(associationId: id, count: count)
+        } catch {
+            logger.error("could not count coalesced rejections", metadata: ["error": "\(error)"])
         }
     }
 }
@@ -98,50 +106,12 @@ extension AssociationContext {
     }
 }
 
-/// Serialises the commit step (object completion, metadata write, catalog upsert) of receives that share a
-/// SOP Instance UID, so two concurrent receives of the same instance end with one consistent object and row.
-public actor KeyedSerializer {
-    private var tails: [String: Int] = [:]
-    private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
-
-    public init() {}
-
-    public func withLock<T: Sendable>(_ key: String, _ body: @Sendable () async throws -> T) async rethrows -> T {
-        await acquire(key)
-        defer { release(key) }
-        return try await body()
-    }
-
-    private func acquire(_ key: String) async {
-        if tails[key, default: 0] == 0 {
-            tails[key] = 1
-            return
-        }
-        tails[key, default: 0] += 1
-        await withCheckedContinuation { continuation in
-            waiters[key, default: []].append(continuation)
-        }
-    }
-
-    private func release(_ key: String) {
-        let remaining = tails[key, default: 1] - 1
-        if remaining == 0 {
-            tails[key] = nil
-            waiters[key] = nil
-        } else {
-            tails[key] = remaining
-            let next = waiters[key]!.removeFirst()
-            next.resume()
-        }
-    }
-}
-
 /// One C-STORE in flight. The listener calls `receive` sequentially, then exactly one of `finish`/`cancel`.
 actor IngestReceiver: InstanceReceiver {
     private enum Phase {
         /// Holding the head of the data set until the attributes the key needs have been read.
         case lookahead([ByteBuffer], Int)
-        case streaming(any ObjectUpload, keys: (dicom: String, metadata: String))
+        case streaming(any ObjectUpload, slots: ObjectSlots)
         case done
     }
 
@@ -244,7 +214,7 @@ actor IngestReceiver: InstanceReceiver {
             }
             try await startUpload(keys: keys, held: held)
         }
-        guard case .streaming(let upload, let keys) = phase else {
+        guard case .streaming(let upload, let slots) = phase else {
             throw StoreFailure(.processingFailure("Instance already completed"))
         }
 
@@ -276,63 +246,23 @@ actor IngestReceiver: InstanceReceiver {
         let target = request.association.listener.storage
         let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         let ctx = request.association
-        let sink = self.sink
-        let part10Bytes = self.part10Bytes
-        let receivedAt = self.receivedAt
-        let request = self.request
-
-        let outcome: Result<InstanceRecord, StoreFailure> = await sink.serializer.withLock(request.affectedSOPInstanceUID) {
-            // The Part10 completion and the metadata write are independent: run them at once, so their
-            // round trips (or fsyncs) overlap instead of adding up.
-            async let finishing: Result<StoredObject, StoreFailure> = {
-                do {
-                    return .success(try await upload.finish())
-                } catch {
-                    return .failure(StoreFailure(.outOfResources("Object store unavailable")))
-                }
-            }()
-            async let describing: Result<String?, StoreFailure> = {
-                guard target.createMetadata else { return .success(nil) }
-                do {
-                    let json = try await sink.store.put(
-                        key: keys.metadata, body: metadata.json,
-                        options: ObjectPutOptions(contentType: ObjectPutOptions.dicomJSONContentType,
-                                                  gzipLevel: target.gzip ? target.gzipLevel : nil,
-                                                  storageClass: target.storageClass,
-                                                  serverSideEncryption: target.serverSideEncryption, kmsKeyId: target.kmsKeyId))
-                    return .success(json.uri)
-                } catch {
-                    return .failure(StoreFailure(.outOfResources("Metadata object store unavailable")))
-                }
-            }()
-            let (finished, described) = await (finishing, describing)
-            let stored: StoredObject
-            let metadataURI: String?
-            switch (finished, described) {
-            case (.failure(let failure), _), (_, .failure(let failure)):
-                return .failure(failure)
-            case (.success(let object), .success(let uri)):
-                stored = object
-                metadataURI = uri
-            }
-            let record = InstanceRecord(
-                sopInstanceUID: request.affectedSOPInstanceUID, sopClassUID: request.affectedSOPClassUID,
-                seriesInstanceUID: seriesUID, studyInstanceUID: studyUID, instanceNumber: attributes.instanceNumber,
-                transferSyntaxUID: request.transferSyntaxUID, sizeBytes: part10Bytes, storedBytes: stored.storedLength,
-                objectUri: stored.uri, metadataUri: metadataURI, sha256: digest, listenerId: ctx.listener.id,
-                associationId: ctx.associationId, callingAETitle: ctx.callingAETitle, calledAETitle: ctx.calledAETitle,
-                peerAddress: ctx.peerAddress, receivedAt: receivedAt,
-                patientId: attributes.patientID, patientName: attributes.patientName, patientBirthDate: attributes.patientBirthDate,
-                patientSex: attributes.patientSex, studyDate: attributes.studyDate, studyTime: attributes.studyTime,
-                studyDescription: attributes.studyDescription, accessionNumber: attributes.accessionNumber,
-                seriesNumber: attributes.seriesNumber, seriesDescription: attributes.seriesDescription,
-                modality: attributes.modality, numberOfFrames: attributes.numberOfFrames)
-            do {
-                return .success(try await sink.recorder.recordInstance(record))
-            } catch {
-                return .failure(StoreFailure(.outOfResources("Catalog unavailable")))
-            }
-        }
+        let record = InstanceRecord(
+            sopInstanceUID: request.affectedSOPInstanceUID, sopClassUID: request.affectedSOPClassUID,
+            seriesInstanceUID: seriesUID, studyInstanceUID: studyUID, instanceNumber: attributes.instanceNumber,
+            transferSyntaxUID: request.transferSyntaxUID, sizeBytes: part10Bytes, storedBytes: 0,
+            objectUri: "", metadataUri: nil, sha256: digest, listenerId: ctx.listener.id,
+            associationId: ctx.associationId, callingAETitle: ctx.callingAETitle, calledAETitle: ctx.calledAETitle,
+            peerAddress: ctx.peerAddress, receivedAt: receivedAt,
+            patientId: attributes.patientID, patientName: attributes.patientName, patientBirthDate: attributes.patientBirthDate,
+            patientSex: attributes.patientSex, studyDate: attributes.studyDate, studyTime: attributes.studyTime,
+            studyDescription: attributes.studyDescription, accessionNumber: attributes.accessionNumber,
+            seriesNumber: attributes.seriesNumber, seriesDescription: attributes.seriesDescription,
+            modality: attributes.modality, numberOfFrames: attributes.numberOfFrames)
+        let commit = InstanceCommit(
+            sink: sink, upload: upload, slots: slots, record: record, metadataJSON: target.createMetadata ? metadata.json : nil,
+            logger: logger)
+        let lockKeys = ["uid:" + request.affectedSOPInstanceUID, "object:" + sink.store.uri(for: slots.written.dicom)]
+        let outcome = await sink.serializer.withLocks(lockKeys) { await commit.run() }
 
         phase = .done
         switch outcome {
@@ -387,10 +317,20 @@ actor IngestReceiver: InstanceReceiver {
 
     private func startUpload(keys: (dicom: String, metadata: String), held: [ByteBuffer]) async throws {
         let target = request.association.listener.storage
+        let slots: ObjectSlots
+        do {
+            slots = try await ObjectSlots.choose(
+                primary: keys, for: request.affectedSOPInstanceUID, listenerId: request.association.listener.id,
+                store: sink.store, recorder: sink.recorder)
+        } catch let failure as StoreFailure {
+            try await fail(failure.status, reason: failure.status.errorComment ?? "refused", error: nil)
+        } catch {
+            try await fail(.outOfResources("Catalog unavailable"), reason: "catalog unavailable", error: error)
+        }
         let upload: any ObjectUpload
         do {
             upload = try await sink.store.beginUpload(
-                key: keys.dicom,
+                key: slots.written.dicom,
                 options: ObjectPutOptions(contentType: ObjectPutOptions.dicomContentType,
                                           gzipLevel: target.gzip ? target.gzipLevel : nil,
                                           storageClass: target.storageClass,
@@ -398,7 +338,7 @@ actor IngestReceiver: InstanceReceiver {
         } catch {
             try await fail(.outOfResources("Object store unavailable"), reason: "object store unavailable", error: error)
         }
-        phase = .streaming(upload, keys: keys)
+        phase = .streaming(upload, slots: slots)
         do {
             try await upload.write(header)
             for chunk in held { try await upload.write(chunk) }

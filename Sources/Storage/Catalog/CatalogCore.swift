@@ -113,17 +113,18 @@ struct CatalogCore: Sendable {
 
     static let associationColumns = """
         id, listener_id, calling_ae_title, called_ae_title, peer_address, started_at, ended_at, outcome,
-        reject_reason, instances_received, instances_failed, bytes_received
+        reject_reason, instances_received, instances_failed, bytes_received, attempts
         """
 
     func startAssociation(_ a: AssociationRecord) async throws {
         _ = try await write { session in
             try await session.query("""
-                INSERT INTO associations (\(Self.associationColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO associations (\(Self.associationColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [
                     .uuid(a.id), .uuid(a.listenerId), .text(a.callingAETitle), .text(a.calledAETitle),
                     .text(a.peerAddress), .date(a.startedAt), .date(a.endedAt), .text(a.outcome.rawValue),
                     .text(a.rejectReason), .int(a.instancesReceived), .int(a.instancesFailed), .int(a.bytesReceived),
+                    .int(a.attempts),
                 ])
         }
     }
@@ -152,7 +153,16 @@ struct CatalogCore: Sendable {
             calledAETitle: try row.string(3), peerAddress: try row.string(4), startedAt: try row.date(5),
             endedAt: row.optionalDate(6), outcome: AssociationOutcome(rawValue: try row.string(7)) ?? .aborted,
             rejectReason: row.optionalString(8), instancesReceived: try row.int(9), instancesFailed: try row.int(10),
-            bytesReceived: try row.int64(11))
+            bytesReceived: try row.int64(11), attempts: try row.int(12))
+    }
+
+    func addRejectedAttempts(associationId: UUID, count: Int) async throws {
+        let updated = try await write { session in
+            try await session.query(
+                "UPDATE associations SET attempts = attempts + ? WHERE id = ? RETURNING id",
+                [.int(count), .uuid(associationId)]).count
+        }
+        guard updated == 1 else { throw CatalogError(.notFound, detail: "no association with this id") }
     }
 
     func associations(listenerId: UUID?, page: PageRequest) async throws -> Page<AssociationRecord> {
@@ -171,7 +181,7 @@ struct CatalogCore: Sendable {
         let items = try rows.prefix(limit).map(Self.decodeAssociation)
         var next: String?
         if rows.count > limit, let last = rows.prefix(limit).last {
-            next = CatalogCursor(kind: .associations, key: try last.micros(12), id: try last.uuid(0).uuidString).encoded()
+            next = CatalogCursor(kind: .associations, key: try last.micros(13), id: try last.uuid(0).uuidString).encoded()
         }
         return Page(items: items, nextCursor: next)
     }
@@ -228,7 +238,16 @@ struct CatalogCore: Sendable {
     /// The insert is `ON CONFLICT DO NOTHING`: of two concurrent first receives one inserts, the other
     /// waits for it (PostgreSQL) and then takes the repeat path, which locks the row before reading the
     /// values it replaces, so the aggregate deltas are always computed against the committed row.
-    func recordInstance(_ record: InstanceRecord) async throws -> InstanceRecord {
+    ///
+    /// A repeat from another listener is refused inside the same transaction (the row stays as it was):
+    /// the duplicate policy is per listener, and a row is never re-pointed to another listener's target.
+    func recordInstance(_ sent: InstanceRecord) async throws -> InstanceRecord {
+        let record: InstanceRecord
+        do {
+            record = try sent.catalogNormalised()
+        } catch let error as CatalogValueError {
+            throw CatalogError(.invalidValue, field: error.field, detail: error.description)
+        }
         let receivedAt = max(record.receivedAt, record.lastReceivedAt)
         let replaced = Self.replacedInstanceValues(record)
         let insertSQL = """
@@ -264,11 +283,14 @@ struct CatalogCore: Sendable {
                 stored = try Self.decodeInstance(row)
             } else {
                 guard let old = try await session.query(
-                    "SELECT series_instance_uid, study_instance_uid, size_bytes FROM instances WHERE sop_instance_uid = ?\(lockSuffix)",
+                    "SELECT series_instance_uid, study_instance_uid, size_bytes, listener_id FROM instances WHERE sop_instance_uid = ?\(lockSuffix)",
                     [.text(record.sopInstanceUID)]).first
                 else {
                     // Deleted between the two statements: nothing in this catalog deletes instances.
                     throw CatalogError(.unavailable, detail: "instance row vanished during upsert; retry")
+                }
+                guard try old.uuid(3) == record.listenerId else {
+                    throw CatalogError(.conflict, field: "listenerId", detail: "SOP Instance UID is held by another listener")
                 }
                 previous = (try old.string(0), try old.string(1), try old.int64(2))
                 guard let row = try await session.query(updateSQL, updateBinds).first else {
@@ -573,6 +595,9 @@ struct CatalogCore: Sendable {
         case let error as SQLUniqueViolation:
             let field = error.constraint.contains("port") ? "port" : error.constraint.contains("name") ? "name" : "id"
             return CatalogError(.conflict, field: field, detail: "\(field) is already taken")
+        case let error as SQLPermanentError:
+            logger.warning("catalog refused a value", metadata: ["error": "\(error.kind)"])
+            return CatalogError(.invalidValue, detail: "the database refused a value (\(error.kind))")
         case is CancellationError:
             return error
         default:

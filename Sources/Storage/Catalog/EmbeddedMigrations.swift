@@ -132,6 +132,12 @@ CREATE INDEX series_study_idx ON series (study_instance_uid, modality);
 ALTER TABLE listeners ADD COLUMN allowed_sop_classes text NOT NULL DEFAULT '[]';
 
 """#),
+        Migration(version: 3, name: "association_attempts", sql: #"""
+-- Refused connection attempts are coalesced: one row stands for every attempt of one peer with one
+-- reject reason within an interval, and `attempts` counts them (1 for every other association).
+ALTER TABLE associations ADD COLUMN attempts bigint NOT NULL DEFAULT 1;
+
+"""#),
     ]
 
     public static let sqlite: [Migration] = [
@@ -262,6 +268,12 @@ CREATE INDEX series_study_idx ON series (study_instance_uid, modality);
 -- Per-listener allow-list of Storage SOP Class UIDs (JSON array text, like the other list columns).
 -- '[]' accepts every Storage SOP class of the registry, as every listener did before this column.
 ALTER TABLE listeners ADD COLUMN allowed_sop_classes text NOT NULL DEFAULT '[]';
+
+"""#),
+        Migration(version: 3, name: "association_attempts", sql: #"""
+-- Refused connection attempts are coalesced: one row stands for every attempt of one peer with one
+-- reject reason within an interval, and `attempts` counts them (1 for every other association).
+ALTER TABLE associations ADD COLUMN attempts bigint NOT NULL DEFAULT 1;
 
 """#),
     ]

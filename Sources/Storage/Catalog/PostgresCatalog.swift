@@ -79,6 +79,9 @@ public final class PostgresCatalog: Catalog, Service {
     @discardableResult
     public func recordInstance(_ instance: InstanceRecord) async throws -> InstanceRecord { try await core.recordInstance(instance) }
     public func recordFailure(associationId: UUID) async throws { try await core.recordFailure(associationId: associationId) }
+    public func addRejectedAttempts(associationId: UUID, count: Int) async throws {
+        try await core.addRejectedAttempts(associationId: associationId, count: count)
+    }
 
     /// Newest first by `firstReceivedAt` (then study UID): a study's first receive time never changes,
     /// so pages stay exact while studies keep receiving instances.
@@ -255,6 +258,9 @@ struct PostgresCatalogDatabase: CatalogDatabase {
                 let state = error.serverInfo?[.sqlState]
                 if state == "23505" {
                     throw SQLUniqueViolation(constraint: error.serverInfo?[.constraintName] ?? "")
+                }
+                if let state, state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("54") {
+                    throw SQLPermanentError(kind: "sqlState=\(state)")
                 }
                 // Deadlock or serialization failure: the whole transaction is safe to run again.
                 if (state == "40P01" || state == "40001") && attempt < 5 {

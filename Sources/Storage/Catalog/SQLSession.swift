@@ -99,6 +99,14 @@ struct SQLUniqueViolation: Error {
     var constraint: String
 }
 
+/// The database refused a statement for a reason a retry cannot change: a data exception (PostgreSQL
+/// class 22, e.g. NUL in text), an integrity violation other than a unique key (class 23), a program
+/// limit (class 54, e.g. an index entry too large), or SQLite's TOOBIG/MISMATCH/CONSTRAINT. `kind` is the
+/// SQLSTATE or SQLite reason: never row data.
+struct SQLPermanentError: Error {
+    var kind: String
+}
+
 /// One connection (inside or outside a transaction). Statements use `?` placeholders.
 protocol SQLSession {
     @discardableResult

@@ -85,6 +85,9 @@ public final class SQLiteCatalog: Catalog, Service {
     @discardableResult
     public func recordInstance(_ instance: InstanceRecord) async throws -> InstanceRecord { try await core.recordInstance(instance) }
     public func recordFailure(associationId: UUID) async throws { try await core.recordFailure(associationId: associationId) }
+    public func addRejectedAttempts(associationId: UUID, count: Int) async throws {
+        try await core.addRejectedAttempts(associationId: associationId, count: count)
+    }
 
     /// Newest first by `firstReceivedAt` (then study UID): a study's first receive time never changes,
     /// so pages stay exact while studies keep receiving instances.
@@ -105,6 +108,17 @@ public final class SQLiteCatalog: Catalog, Service {
 
 struct SQLiteSession: SQLSession {
     let connection: SQLiteConnection
+
+    /// Refusals that depend on the statement's values only: the same values fail on every retry.
+    static func isPermanent(_ reason: SQLiteError.Reason) -> Bool {
+        switch reason {
+        case .tooBig, .mismatch, .range, .constraint, .constraintCheckFailed, .constraintNotNullFailed,
+             .constraintStrictDataTypeFailed, .constraintForeignKeyFailed:
+            return true
+        default:
+            return false
+        }
+    }
 
     @discardableResult
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
@@ -133,6 +147,8 @@ struct SQLiteSession: SQLSession {
         } catch let error as SQLiteError where error.reason == .constraintUniqueFailed || error.reason == .constraintPrimaryKeyFailed {
             // The message names `table.column`, never the values.
             throw SQLUniqueViolation(constraint: error.message)
+        } catch let error as SQLiteError where Self.isPermanent(error.reason) {
+            throw SQLPermanentError(kind: "sqlite \(error.reason)")
         }
     }
 }
