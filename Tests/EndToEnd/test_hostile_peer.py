@@ -1146,6 +1146,7 @@ def fifty_idle_connections(port, service):
     peers = [Peer(port) for _ in range(50)]
     for p in peers:
         p.close()
+    time.sleep(1)  # let the listener see the 50 FINs before the health check connects from the same address
 
 
 @case
