@@ -1165,6 +1165,18 @@ def reset_in_the_middle_of_a_data_set(port, service):
 _alive_after = []
 
 
+def report(request, line):
+    """Writes `line` to the terminal even though output is captured (pytest -q in scripts/test)."""
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    with capture.global_and_fixture_disabled():
+        if reporter:
+            reporter.write_line("")
+            reporter.write_line(line)
+        else:
+            print(line)
+
+
 class Hostile:
     """A service of the suite's own (a crash here must not take the other end-to-end files down with it)
     and the hostile listener on it."""
@@ -1210,11 +1222,7 @@ def hostile(binary, s3_settings, tmp_path_factory, request):
     dead = [n for n, ok in _alive_after if not ok]
     line = f"hostile peer suite: {len(CASES)} cases, {len(_alive_after)} run; " + (
         f"service NOT alive after: {dead}" if dead else "service alive after each")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter:
-        reporter.write_line(line)
-    else:
-        print(line)
+    report(request, line)
 
 
 def test_case_count():

@@ -302,6 +302,18 @@ def authorization_of_16_kib(port):
 _alive_after = []
 
 
+def report(request, line):
+    """Writes `line` to the terminal even though output is captured (pytest -q in scripts/test)."""
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    with capture.global_and_fixture_disabled():
+        if reporter:
+            reporter.write_line("")
+            reporter.write_line(line)
+        else:
+            print(line)
+
+
 @pytest.fixture(scope="module")
 def rest_service(binary, s3_settings, tmp_path_factory, request):
     url, admin, name = conftest._new_database()
@@ -313,11 +325,7 @@ def rest_service(binary, s3_settings, tmp_path_factory, request):
     dead = [n for n, ok in _alive_after if not ok]
     line = f"REST hostile suite: {len(CASES)} cases, {len(_alive_after)} run; " + (
         f"service NOT alive after: {dead}" if dead else "service alive after each")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter:
-        reporter.write_line(line)
-    else:
-        print(line)
+    report(request, line)
 
 
 def healthy(service):
