@@ -120,8 +120,14 @@ public enum ListenerValidation {
                   "must be empty or /-separated segments of letters, digits, '_', '.', '-' not starting with '.' (at most \(maxKeyPrefixLength) characters)")
         }
         if let template = storage.keyTemplate {
-            check(template.unicodeScalars.count <= maxKeyTemplateLength && matches(template, Pattern.text), "storage.keyTemplate",
-                  "must be 1-\(maxKeyTemplateLength) characters without NUL")
+            if template.unicodeScalars.count <= maxKeyTemplateLength && matches(template, Pattern.text) {
+                let longestPrefix = max(storage.dicomPrefix.utf8.count, storage.metadataPrefix.utf8.count)
+                if let problem = KeyTemplate.problem(with: template, longestPrefix: longestPrefix) {
+                    issues.append(ValidationIssue(field: "storage.keyTemplate", message: problem))
+                }
+            } else {
+                issues.append(ValidationIssue(field: "storage.keyTemplate", message: "must be 1-\(maxKeyTemplateLength) characters without NUL"))
+            }
         }
         check(gzipLevelRange.contains(storage.gzipLevel), "storage.gzipLevel", "must be between 1 and 9")
         if let storageClass = storage.storageClass {
