@@ -61,7 +61,7 @@ struct APIRoutes: Sendable {
         }
         router.on(.GET, "/v1/series/{seriesInstanceUID}/instances", access: .read) { context in
             let uid = try uidParameter(context, "seriesInstanceUID")
-            let page = try QueryParameters(context.request.rawQuery).page()
+            let page = try QueryParameters(context.request.rawQuery).page(.instances)
             let result = try await catalogCall { try await self.catalog.instances(seriesInstanceUID: uid, page: page) }
             return try json(.ok, PageDTO(items: result.items.map(InstanceDTO.init), nextCursor: result.nextCursor))
         }
@@ -75,7 +75,7 @@ struct APIRoutes: Sendable {
         router.on(.GET, "/v1/associations", access: .read) { context in
             let query = try QueryParameters(context.request.rawQuery)
             let listenerId = try query.uuid("listenerId")
-            let page = try query.page()
+            let page = try query.page(.associations)
             let result = try await catalogCall { try await self.catalog.associations(listenerId: listenerId, page: page) }
             return try json(.ok, PageDTO(items: result.items.map(AssociationDTO.init), nextCursor: result.nextCursor))
         }
@@ -199,7 +199,7 @@ struct APIRoutes: Sendable {
         filter.callingAETitle = try query.string("callingAETitle")
         filter.receivedFrom = try query.dateTime("receivedFrom")
         filter.receivedTo = try query.dateTime("receivedTo")
-        let page = try query.page()
+        let page = try query.page(.studies)
         let result = try await catalogCall { try await self.catalog.studies(filter: filter, page: page) }
         return try json(.ok, PageDTO(items: result.items.map(StudyDTO.init), nextCursor: result.nextCursor))
     }
