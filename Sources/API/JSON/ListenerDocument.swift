@@ -153,7 +153,12 @@ enum ListenerDocument {
                 }
                 path.removeLast()  // a required member of `tls`: set the whole object aside
             }
-            document = document.removing(path)
+            if path == ["name"] || path == ["port"] {
+                // Required: a stand-in rather than a gap, so the document still decodes.
+                document = document.setting(path, to: path[0] == "port" ? .integer(1) : .string("placeholder"))
+            } else {
+                document = document.removing(path)
+            }
             setAside.append(path.joined(separator: "."))
         }
         let config: ListenerConfig
