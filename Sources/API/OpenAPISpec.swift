@@ -23,7 +23,12 @@ info:
       malformed request (400) and a request line or headers over the limits (431).
     - A method a path does not support answers 405 with `Allow`. `HEAD` is answered like `GET`.
     - Listener bodies reject unknown members, and read-only members (`id`, `state`, `error`,
-      `createdAt`, `updatedAt`) sent in a POST or PATCH body, with 400 naming the member.
+      `createdAt`, `updatedAt`) sent in a POST or PATCH body, with 400 naming the member. A 400 names
+      every invalid field of the body at once.
+    - The operator restricts what listeners may reach: `storage.path` must lie in one of the server's
+      storage roots (DICOM_INGEST_STORAGE_ROOTS) and `storage.endpoint` must be one of its allowed S3
+      endpoints (DICOM_INGEST_S3_ENDPOINTS); otherwise 400 naming `storage.path` / `storage.endpoint`.
+    - Response objects list their members in the order of their schema here.
     - Pagination is keyset based: follow `nextCursor` (null on the last page). A cursor stays valid
       while rows are inserted: every row that existed when the first page was read is returned once.
 servers:
