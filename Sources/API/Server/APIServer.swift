@@ -225,6 +225,4 @@ final class OpenConnections: Sendable {
     func release() {
         count.withLock { $0 -= 1 }
     }
-
-    var current: Int { count.withLock { $0 } }
 }
