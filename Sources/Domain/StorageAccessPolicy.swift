@@ -90,7 +90,8 @@ public struct StorageAccessPolicy: Sendable, Hashable {
     }
 
     /// The rules the storage target breaks, as `storage.path` / `storage.endpoint` issues. `resolve`
-    /// turns a path into the one the store will really use (symlinks followed); identity by default.
+    /// turns a path into the one the store will really use (symlinks followed); identity by default. The
+    /// roots must then be resolved the same way.
     public func validate(_ storage: StorageTarget, resolve: (String) -> String = { $0 }) -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
         if storage.backend == .filesystem, let path = storage.path, let roots {
@@ -110,9 +111,11 @@ public struct StorageAccessPolicy: Sendable, Hashable {
         return issues
     }
 
+    /// The path the store will really use (symlinks followed, when `resolve` does) must lie in a root;
+    /// `..` is refused before resolving, so no lexical trick reaches outside.
     private func admits(path: String, roots: [String], resolve: (String) -> String) -> Bool {
         guard let normalised = Self.normalise(path), let resolved = Self.normalise(resolve(normalised)) else { return false }
-        return roots.contains { root in Self.isInside(normalised, root) && Self.isInside(resolved, root) }
+        return roots.contains { root in Self.isInside(resolved, root) }
     }
 
     static func isInside(_ path: String, _ root: String) -> Bool {

@@ -79,7 +79,10 @@ def test_key_templates_that_overwrite_or_cannot_form_keys_are_refused(service, t
 # ---- what an administrator can reach ---------------------------------------------------------------
 
 def test_storage_path_must_lie_in_a_storage_root(service):
-    for path in ["/etc/cron.d", "/tmp", service.cwd + "/../elsewhere", "relative"]:
+    link = os.path.join(service.cwd, "escape-link")
+    if not os.path.islink(link):
+        os.symlink("/etc", link)  # inside the root by name, outside it in fact
+    for path in ["/etc/cron.d", "/tmp", service.cwd + "/../elsewhere", "relative", link + "/x"]:
         status, body, _ = service.request("POST", "/v1/listeners", {
             "name": "fs-outside", "port": free_port(), "enabled": False, "storage": {"backend": "filesystem", "path": path}})
         assert status == 400 and fields(body) == ["storage.path"], (path, body)
