@@ -103,9 +103,11 @@ public actor APIServer: Service {
                     for try await connection in inbound {
                         guard open.admit() else {
                             // Over the cap: closed before a byte is read, so a flood of connections costs a
-                            // file descriptor for a moment, not a task and buffers each.
-                            logger.warning("REST connection refused: connection limit reached",
-                                           metadata: ["limit": .stringConvertible(configuration.maxConnections)])
+                            // file descriptor for a moment, not a task and buffers each. Counted, and logged
+                            // only at debug level, so a flood cannot flood the log as well.
+                            Counter(label: "http_connections_refused_total").increment()
+                            logger.debug("REST connection refused: connection limit reached",
+                                         metadata: ["limit": .stringConvertible(configuration.maxConnections)])
                             connection.close(promise: nil)
                             continue
                         }
