@@ -80,13 +80,16 @@ struct ConnectionLimitsTests {
             let request = String(repeating: "GET /openapi.yaml HTTP/1.1\r\nHost: t\r\n\r\n", count: count)
             try await channel.writeAndFlush(ByteBuffer(string: request)).get()
             try await Task.sleep(for: .seconds(3))  // the write timeout and a margin, reading nothing
-            try await channel.setOption(.autoRead, value: true).get()
-            channel.read()
+            // The channel may already have seen the server's reset: then there is nothing left to read.
+            if channel.isActive {
+                try? await channel.setOption(.autoRead, value: true).get()
+                channel.read()
+            }
             // Bounded by polling: either the server's close arrives or every response does.
             for _ in 0..<600 where !counter.isClosed && counter.responses < count {
                 try await Task.sleep(for: .milliseconds(50))
             }
-            #expect(counter.isClosed, "the server kept a connection whose client did not read")
+            #expect(counter.isClosed || !channel.isActive, "the server kept a connection whose client did not read")
             #expect(counter.responses < count)
             try? await channel.close()
         }
