@@ -23,7 +23,12 @@ info:
       malformed request (400) and a request line or headers over the limits (431).
     - A method a path does not support answers 405 with `Allow`. `HEAD` is answered like `GET`.
     - Listener bodies reject unknown members, and read-only members (`id`, `state`, `error`,
-      `createdAt`, `updatedAt`) sent in a POST or PATCH body, with 400 naming the member.
+      `createdAt`, `updatedAt`) sent in a POST or PATCH body, with 400 naming the member. A 400 names
+      every invalid field of the body at once.
+    - The operator restricts what listeners may reach: `storage.path` must lie in one of the server's
+      storage roots (DICOM_INGEST_STORAGE_ROOTS) and `storage.endpoint` must be one of its allowed S3
+      endpoints (DICOM_INGEST_S3_ENDPOINTS); otherwise 400 naming `storage.path` / `storage.endpoint`.
+    - Response objects list their members in the order of their schema here.
     - Pagination is keyset based: follow `nextCursor` (null on the last page). A cursor stays valid
       while rows are inserted: every row that existed when the first page was read is returned once.
 
@@ -66,6 +71,9 @@ paths:
       tags: [service]
       operationId: ready
       summary: Readiness (catalog and every object store in use answer)
+      description: >-
+        Anonymous callers get the status only (`checks` is empty). With a valid read or admin token,
+        `checks` names each dependency and its error.
       security: []
       responses:
         '200':
@@ -76,7 +84,7 @@ paths:
             application/json:
               schema: {$ref: '#/components/schemas/Readiness'}
         '503':
-          description: A dependency failed; `checks` says which.
+          description: A dependency failed; `checks` says which (to a caller with a token).
           headers:
             X-Request-Id: {$ref: '#/components/headers/X-Request-Id'}
           content:
@@ -255,7 +263,7 @@ paths:
           description: Studies last received at or before this instant.
           schema: {type: string, format: date-time}
         - {$ref: '#/components/parameters/limit'}
-        - {$ref: '#/components/parameters/cursor'}
+        - {$ref: '#/components/parameters/studyCursor'}
       responses:
         '200':
           description: One page of studies.
@@ -317,7 +325,7 @@ paths:
       summary: Instances of a series, by instance number (an unknown series has none)
       parameters:
         - {$ref: '#/components/parameters/limit'}
-        - {$ref: '#/components/parameters/cursor'}
+        - {$ref: '#/components/parameters/instanceCursor'}
       responses:
         '200':
           description: One page of instances.
@@ -359,7 +367,7 @@ paths:
       parameters:
         - {name: listenerId, in: query, schema: {type: string, format: uuid}}
         - {$ref: '#/components/parameters/limit'}
-        - {$ref: '#/components/parameters/cursor'}
+        - {$ref: '#/components/parameters/associationCursor'}
       responses:
         '200':
           description: One page of associations.
@@ -403,11 +411,28 @@ components:
       in: query
       description: Page size.
       schema: {type: integer, minimum: 1, maximum: 1000, default: 100}
-    cursor:
+    studyCursor:
       name: cursor
       in: query
-      description: The `nextCursor` of the previous page; a cursor this server did not issue answers 400.
-      schema: {type: string, minLength: 1, maxLength: 1024, pattern: '^[^\u0000]+$'}
+      description: >-
+        The `nextCursor` of the previous page of studies: `s`, the sort key (a signed integer), `_` and a
+        Study Instance UID. Any value of this form is a position to continue after; another form answers 400.
+      schema: {type: string, minLength: 4, maxLength: 86, pattern: '^s-?[0-9]{1,19}_[0-9]+(\.[0-9]+)*$'}
+    instanceCursor:
+      name: cursor
+      in: query
+      description: >-
+        The `nextCursor` of the previous page of instances: `i`, the sort key (a signed integer), `_` and a
+        SOP Instance UID. Any value of this form is a position to continue after; another form answers 400.
+      schema: {type: string, minLength: 4, maxLength: 86, pattern: '^i-?[0-9]{1,19}_[0-9]+(\.[0-9]+)*$'}
+    associationCursor:
+      name: cursor
+      in: query
+      description: >-
+        The `nextCursor` of the previous page of associations: `a`, the sort key (a signed integer), `_` and
+        an association id (lowercase UUID). Any value of this form is a position to continue after; another
+        form answers 400.
+      schema: {type: string, minLength: 39, maxLength: 58, pattern: '^a-?[0-9]{1,19}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'}
     studyInstanceUID:
       name: studyInstanceUID
       in: path
@@ -583,8 +608,14 @@ components:
       pattern: '^([A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*)?$'
     KeyTemplate:
       type: string
-      maxLength: 1024
-      pattern: '^[^\u0000]+$'
+      description: >-
+        Folders and placeholders between the prefix and the extension. Literal text is letters, digits,
+        `.`, `_`, `-` and `/` between folders (no leading, trailing or doubled `/`, no `.` or `..` folder);
+        placeholders are {StudyInstanceUID}, {SeriesInstanceUID}, {SOPInstanceUID}, {Modality},
+        {CallingAETitle}, {CalledAETitle}, {ListenerName}, {ReceivedDate}. {SOPInstanceUID} is required, so
+        no two instances share a key.
+      maxLength: 160
+      pattern: '^((\.?([A-Za-z0-9_-]|\{(StudyInstanceUID|SeriesInstanceUID|SOPInstanceUID|Modality|CallingAETitle|CalledAETitle|ListenerName|ReceivedDate)\})([A-Za-z0-9._-]|\{(StudyInstanceUID|SeriesInstanceUID|SOPInstanceUID|Modality|CallingAETitle|CalledAETitle|ListenerName|ReceivedDate)\})*|\.\.([A-Za-z0-9._-]|\{(StudyInstanceUID|SeriesInstanceUID|SOPInstanceUID|Modality|CallingAETitle|CalledAETitle|ListenerName|ReceivedDate)\})+)/)*([A-Za-z0-9._-]|\{(StudyInstanceUID|SeriesInstanceUID|SOPInstanceUID|Modality|CallingAETitle|CalledAETitle|ListenerName|ReceivedDate)\})*\{SOPInstanceUID\}([A-Za-z0-9._-]|\{(StudyInstanceUID|SeriesInstanceUID|SOPInstanceUID|Modality|CallingAETitle|CalledAETitle|ListenerName|ReceivedDate)\})*(/(\.?([A-Za-z0-9_-]|\{(StudyInstanceUID|SeriesInstanceUID|SOPInstanceUID|Modality|CallingAETitle|CalledAETitle|ListenerName|ReceivedDate)\})([A-Za-z0-9._-]|\{(StudyInstanceUID|SeriesInstanceUID|SOPInstanceUID|Modality|CallingAETitle|CalledAETitle|ListenerName|ReceivedDate)\})*|\.\.([A-Za-z0-9._-]|\{(StudyInstanceUID|SeriesInstanceUID|SOPInstanceUID|Modality|CallingAETitle|CalledAETitle|ListenerName|ReceivedDate)\})+))*$'
     StorageClass:
       type: string
       pattern: '^[A-Z_]{1,64}$'

@@ -45,7 +45,17 @@ public enum ListenerValidation {
         public static let endpoint = #"^https?://([A-Za-z0-9][A-Za-z0-9.-]*|\["# + ipv6 + #"\])(:"# + tcpPort + ")?/?$"
         /// Object key prefix: `/`-separated segments that never start with a dot (so never `..`); empty = none.
         public static let keyPrefix = "^([A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*)?$"
-        /// A file system path or template: anything but NUL.
+        /// `storage.keyTemplate` (see `KeyTemplate`): `/`-separated folders of literal `[A-Za-z0-9._-]` and
+        /// placeholders, none `.` or `..`, one holding `{SOPInstanceUID}`.
+        public static let keyTemplate: String = {
+            let placeholder = #"\{("# + KeyTemplate.Placeholder.allCases.map(\.rawValue).joined(separator: "|") + #")\}"#
+            let token = "([A-Za-z0-9._-]|\(placeholder))"
+            let notDot = "([A-Za-z0-9_-]|\(placeholder))"
+            let folder = #"(\.?"# + notDot + token + #"*|\.\."# + token + "+)"
+            let sopFolder = token + #"*\{SOPInstanceUID\}"# + token + "*"
+            return "^(\(folder)/)*\(sopFolder)(/\(folder))*$"
+        }()
+        /// A file system path: anything but NUL.
         public static let text = #"^[^\u0000]+$"#
         public static let storageClass = "^[A-Z_]{1,64}$"
         public static let kmsKeyId = "^[A-Za-z0-9:/_-]+$"
@@ -57,7 +67,9 @@ public enum ListenerValidation {
     public static let maxListItems = 256
     public static let maxPathLength = 4096
     public static let maxKeyPrefixLength = 256
-    public static let maxKeyTemplateLength = 1024
+    /// With the longest prefixes and every placeholder at its longest, a template this long still yields
+    /// keys within S3's 1024 bytes.
+    public static let maxKeyTemplateLength = 160
     public static let maxKMSKeyIdLength = 2048
     /// PS3.5 §9.1: a UID is at most 64 characters.
     public static let maxUIDLength = UIDSyntax.maximumLength
@@ -124,8 +136,14 @@ public enum ListenerValidation {
                   "must be empty or /-separated segments of letters, digits, '_', '.', '-' not starting with '.' (at most \(maxKeyPrefixLength) characters)")
         }
         if let template = storage.keyTemplate {
-            check(template.unicodeScalars.count <= maxKeyTemplateLength && matches(template, Pattern.text), "storage.keyTemplate",
-                  "must be 1-\(maxKeyTemplateLength) characters without NUL")
+            let longestPrefix = max(storage.dicomPrefix.utf8.count, storage.metadataPrefix.utf8.count)
+            if template.unicodeScalars.count > maxKeyTemplateLength {
+                issues.append(ValidationIssue(field: "storage.keyTemplate", message: "must be at most \(maxKeyTemplateLength) characters"))
+            } else if let problem = KeyTemplate.problem(with: template, longestPrefix: longestPrefix) {
+                issues.append(ValidationIssue(field: "storage.keyTemplate", message: problem))
+            } else if !matches(template, Pattern.keyTemplate) {
+                issues.append(ValidationIssue(field: "storage.keyTemplate", message: "must match the KeyTemplate pattern of openapi.yaml"))
+            }
         }
         check(gzipLevelRange.contains(storage.gzipLevel), "storage.gzipLevel", "must be between 1 and 9")
         if let storageClass = storage.storageClass {

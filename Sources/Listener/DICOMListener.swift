@@ -86,7 +86,9 @@ final class DICOMListener: Sendable {
         let serverChannel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // TCP_NODELAY is an IPPROTO_TCP option: at SOL_SOCKET level its number is SO_DEBUG, which
+            // needs CAP_NET_ADMIN, so an unprivileged process failed every accepted connection.
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
             .bind(host: config.bindAddress, port: config.port) { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -45,7 +45,9 @@ struct Application {
 
     private func runServices(logger: Logger, registry: PrometheusCollectorRegistry, httpClient: HTTPClient) async throws {
         let configuration = self.configuration
-        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        // The data directory holds the catalog and, by default, the objects: PHI, so owner-only (0700).
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
 
         let catalog: any Catalog
         var catalogServices: [any Service] = []
@@ -88,12 +90,17 @@ struct Application {
             let token = Self.generateToken()
             adminTokens.insert(token)
             if configuration.httpHostIsDefault { httpHost = "127.0.0.1" }
-            logger.warning("No DICOM_INGEST_ADMIN_TOKENS configured: REST API bound to \(httpHost); generated admin token for this run: \(token)")
+            try GeneratedToken.hand(token, dataDirectory: configuration.dataDirectory, httpHost: httpHost, logger: logger)
         }
+        // Roots are compared with the paths a store will really use, symlinks followed.
+        var storageAccess = configuration.storageAccess
+        storageAccess.roots = storageAccess.roots?.map(resolvedStoragePath)
         let apiConfiguration = APIConfiguration(
             host: httpHost, port: configuration.httpPort,
             tls: configuration.httpTLS.map { APIConfiguration.TLS(certificateFile: $0.certificateFile, privateKeyFile: $0.privateKeyFile) },
-            adminTokens: adminTokens, readTokens: configuration.readTokens)
+            adminTokens: adminTokens, readTokens: configuration.readTokens,
+            writeTimeout: configuration.httpWriteTimeout, maxConnections: configuration.httpMaxConnections,
+            storageAccess: storageAccess)
         let api = APIServer(
             configuration: apiConfiguration, catalog: catalog, listeners: supervisor,
             readiness: {
@@ -149,7 +156,7 @@ struct Application {
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardOutput(label: label)
                 handler.logLevel = level
-                return handler
+                return EscapingLogHandler(wrapping: handler)
             }
         case .json:
             LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }

@@ -29,6 +29,13 @@ struct ServiceConfiguration: Sendable {
     /// True when nothing configures a listener: the embedded default creates `default` on 11112 if the
     /// catalog has no listener at all.
     var wantsEmbeddedDefaultListener: Bool
+    /// Filesystem roots (DICOM_INGEST_STORAGE_ROOTS, default: the data directory) and S3 endpoints
+    /// (DICOM_INGEST_S3_ENDPOINTS, default: AWS and AWS_ENDPOINT_URL_S3) listeners may use.
+    var storageAccess: StorageAccessPolicy
+    /// Connections the REST API serves at once (DICOM_INGEST_HTTP_MAX_CONNECTIONS).
+    var httpMaxConnections: Int
+    /// How long a client may leave a response unread (DICOM_INGEST_HTTP_WRITE_TIMEOUT_SECONDS).
+    var httpWriteTimeout: Duration
 
     struct Invalid: Error, CustomStringConvertible {
         var variable: String
@@ -133,9 +140,45 @@ struct ServiceConfiguration: Sendable {
             }
         }
 
+        // What listeners may reach on the host. Lists are comma-separated; an explicit list replaces the default.
+        var roots: [String] = [dataDir]
+        if let raw = value("DICOM_INGEST_STORAGE_ROOTS") {
+            roots = []
+            for item in raw.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+                guard item.hasPrefix("/"), let root = StorageAccessPolicy.normalise(item) else {
+                    throw Invalid(variable: "DICOM_INGEST_STORAGE_ROOTS", message: "expected absolute paths without '..', got '\(item)'")
+                }
+                roots.append(root)
+            }
+        }
+        var endpoints = StorageAccessPolicy.EndpointPattern.aws
+        if let endpoint {
+            guard let pattern = StorageAccessPolicy.EndpointPattern(endpoint) else {
+                throw Invalid(variable: "AWS_ENDPOINT_URL_S3", message: "expected an http(s) URL of scheme, host and optional port, got '\(endpoint)'")
+            }
+            endpoints.append(pattern)
+        }
+        if let raw = value("DICOM_INGEST_S3_ENDPOINTS") {
+            endpoints = []
+            for item in raw.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+                guard let pattern = StorageAccessPolicy.EndpointPattern(item) else {
+                    throw Invalid(variable: "DICOM_INGEST_S3_ENDPOINTS",
+                                  message: "expected http(s)://host[:port] items (host may start with '*.', port may be '*'), got '\(item)'")
+                }
+                endpoints.append(pattern)
+            }
+        }
+        let storageAccess = StorageAccessPolicy(roots: roots, endpoints: endpoints)
+        for listener in seedListeners {
+            if let issue = storageAccess.validate(listener.storage).first {
+                throw Invalid(variable: issue.field == "storage.path" ? "DICOM_INGEST_STORAGE_ROOTS" : "DICOM_INGEST_S3_ENDPOINTS",
+                              message: "listener '\(listener.name)': \(issue.field) \(issue.message)")
+            }
+        }
+
         let grace = try int("DICOM_INGEST_SHUTDOWN_GRACE_SECONDS", 0...3600) ?? 30
         let poll = try int("DICOM_INGEST_LISTENER_POLL_SECONDS", 1...3600) ?? 5
-        return ServiceConfiguration(
+        let configuration = ServiceConfiguration(
             httpHost: value("DICOM_INGEST_HTTP_HOST") ?? "0.0.0.0",
             httpHostIsDefault: value("DICOM_INGEST_HTTP_HOST") == nil,
             httpPort: try int("DICOM_INGEST_HTTP_PORT", 0...65535) ?? 8080,
@@ -155,8 +198,16 @@ struct ServiceConfiguration: Sendable {
             // Only the zero-config default (embedded catalog, no S3 settings) invents a listener: a shared
             // PostgreSQL catalog is managed through the API or the seed variables.
             wantsEmbeddedDefaultListener: seedListeners.isEmpty && value("DICOM_INGEST_DATABASE_URL") == nil
-                && value("RECEIVE_BUCKET") == nil && value("RECEIVE_BUCKET_NAME") == nil
+                && value("RECEIVE_BUCKET") == nil && value("RECEIVE_BUCKET_NAME") == nil,
+            storageAccess: storageAccess,
+            httpMaxConnections: try int("DICOM_INGEST_HTTP_MAX_CONNECTIONS", 1...65_536) ?? 1024,
+            httpWriteTimeout: .seconds(try int("DICOM_INGEST_HTTP_WRITE_TIMEOUT_SECONDS", 1...3600) ?? 30)
         )
+        if configuration.wantsEmbeddedDefaultListener,
+           let issue = storageAccess.validate(configuration.embeddedDefaultListener().storage).first {
+            throw Invalid(variable: "DICOM_INGEST_STORAGE_ROOTS", message: "the embedded default listener's \(issue.field) \(issue.message)")
+        }
+        return configuration
     }
 
     /// The listener the embedded default creates when the catalog has none: port 11112, filesystem

@@ -25,7 +25,7 @@ struct RouterServiceTests {
         let failing = try await RouterHarness(readiness: [
             ReadinessCheck(name: "catalog", error: nil), ReadinessCheck(name: "s3:bucket", error: "connection refused"),
         ])
-        let r2 = await failing.send(.GET, "/readyz", token: nil)
+        let r2 = await failing.send(.GET, "/readyz", token: Tokens.read)
         #expect(r2.status == .serviceUnavailable)
         let checks = r2.jsonObject["checks"] as? [[String: Any]] ?? []
         #expect(checks.count == 2)

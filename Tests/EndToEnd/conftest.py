@@ -198,6 +198,9 @@ def service_env(s3_settings, database_url, data_dir, **extra):
         "AWS_SECRET_ACCESS_KEY": s3_settings["secret_key"],
         "AWS_REGION": s3_settings["region"],
         "AWS_ENDPOINT_URL_S3": s3_settings["endpoint"],
+        # Tests start their own S3 emulators on free loopback ports (test_faults); filesystem listeners
+        # store under the data directory, the default storage root.
+        "DICOM_INGEST_S3_ENDPOINTS": "http://127.0.0.1:*",
         "LOG_LEVEL": "INFO",
     })
     if database_url:

@@ -10,12 +10,14 @@ struct APIRoutes: Sendable {
     let listeners: any ListenerControl
     let readiness: @Sendable () async -> [ReadinessCheck]
     let metrics: @Sendable () async -> String
+    /// Where listeners may store (filesystem roots, S3 endpoints), enforced on create and update.
+    let storageAccess: StorageAccessPolicy
 
     func register(in router: inout RouterBuilder) {
         router.on(.GET, "/healthz", access: .open) { _ in
             try json(.ok, ["status": "ok"])
         }
-        router.on(.GET, "/readyz", access: .open) { _ in try await self.ready() }
+        router.on(.GET, "/readyz", access: .open) { context in try await self.ready(detail: context.isAuthenticated) }
         router.on(.GET, "/metrics", access: .open) { _ in
             APIResponse.text(.ok, await self.metrics(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
@@ -59,7 +61,7 @@ struct APIRoutes: Sendable {
         }
         router.on(.GET, "/v1/series/{seriesInstanceUID}/instances", access: .read) { context in
             let uid = try uidParameter(context, "seriesInstanceUID")
-            let page = try QueryParameters(context.request.rawQuery).page()
+            let page = try QueryParameters(context.request.rawQuery).page(.instances)
             let result = try await catalogCall { try await self.catalog.instances(seriesInstanceUID: uid, page: page) }
             return try json(.ok, PageDTO(items: result.items.map(InstanceDTO.init), nextCursor: result.nextCursor))
         }
@@ -73,7 +75,7 @@ struct APIRoutes: Sendable {
         router.on(.GET, "/v1/associations", access: .read) { context in
             let query = try QueryParameters(context.request.rawQuery)
             let listenerId = try query.uuid("listenerId")
-            let page = try query.page()
+            let page = try query.page(.associations)
             let result = try await catalogCall { try await self.catalog.associations(listenerId: listenerId, page: page) }
             return try json(.ok, PageDTO(items: result.items.map(AssociationDTO.init), nextCursor: result.nextCursor))
         }
@@ -102,11 +104,13 @@ struct APIRoutes: Sendable {
         var checks: [Check]
     }
 
-    private func ready() async throws -> APIResponse {
+    /// Anonymous callers (load balancers, probes) learn ready or not; the checks, which name buckets,
+    /// paths and errors, need a token.
+    private func ready(detail: Bool) async throws -> APIResponse {
         let checks = await readiness()
         let ready = checks.allSatisfy { $0.error == nil }
         let body = ReadinessBody(status: ready ? "ready" : "unavailable",
-                                 checks: checks.map { .init(name: $0.name, ok: $0.error == nil, error: $0.error) })
+                                 checks: detail ? checks.map { .init(name: $0.name, ok: $0.error == nil, error: $0.error) } : [])
         return try json(ready ? .ok : .serviceUnavailable, body)
     }
 
@@ -126,8 +130,8 @@ struct APIRoutes: Sendable {
         try requireContentType(context.request, accepted: ["application/json"])
         let document = try ListenerDocument.parseObject(context.request.body)
         let structural = ListenerDocument.check(document, against: ListenerDocument.create)
-        if !structural.isEmpty { throw Problem.validation(structural) }
-        var listener = try ListenerDocument.decode(document)
+        var listener = try ListenerDocument.decode(document, structural: structural, policy: storageAccess,
+                                                   resolvePath: resolvedStoragePath)
         let now = Date()
         listener.id = UUID()
         listener.state = .stopped
@@ -154,11 +158,18 @@ struct APIRoutes: Sendable {
            storage["backend"] == .string("s3"), storage["bucket"] == nil {
             structural.append(Problem.FieldError(field: "storage.bucket", message: "is required when the patch sets backend to s3"))
         }
-        if !structural.isEmpty { throw Problem.validation(structural) }
-        let merged = try ListenerDocument.writableDocument(of: current).merging(patch: patch)
-        let mergedErrors = ListenerDocument.check(merged, against: ListenerDocument.create)
-        if !mergedErrors.isEmpty { throw Problem.validation(mergedErrors) }
-        var listener = try ListenerDocument.decode(merged)
+        // Members of the patch that are structurally wrong are left out of the merge, so the value rules
+        // still run on the rest and every invalid field is named at once.
+        var sanitizedPatch = patch
+        for error in structural {
+            sanitizedPatch = sanitizedPatch.removing(ListenerDocument.pathComponents(error.field))
+        }
+        let merged = try ListenerDocument.writableDocument(of: current).merging(patch: sanitizedPatch)
+        let mergedErrors = ListenerDocument.check(merged, against: ListenerDocument.create).filter { merged in
+            !structural.contains { $0.field == merged.field }
+        }
+        var listener = try ListenerDocument.decode(merged, structural: structural + mergedErrors, policy: storageAccess,
+                                                   resolvePath: resolvedStoragePath)
         listener.id = current.id
         listener.createdAt = current.createdAt
         listener.state = current.state
@@ -188,7 +199,7 @@ struct APIRoutes: Sendable {
         filter.callingAETitle = try query.string("callingAETitle")
         filter.receivedFrom = try query.dateTime("receivedFrom")
         filter.receivedTo = try query.dateTime("receivedTo")
-        let page = try query.page()
+        let page = try query.page(.studies)
         let result = try await catalogCall { try await self.catalog.studies(filter: filter, page: page) }
         return try json(.ok, PageDTO(items: result.items.map(StudyDTO.init), nextCursor: result.nextCursor))
     }
@@ -218,6 +229,20 @@ func uidParameter(_ context: RequestContext, _ name: String) throws -> String {
     let value = context.parameter(name)
     guard UIDSyntax.isValid(value, .toleratingLeadingZeros) else { throw Problem.invalid(name, "must be a DICOM UID (digits and dots, at most 64 characters)") }
     return value
+}
+
+/// The path a filesystem store will really write under: symlinks in the part of `path` that exists are
+/// followed (the store's `open` of its root follows them too), the rest is appended as it is.
+public func resolvedStoragePath(_ path: String) -> String {
+    var existing = URL(fileURLWithPath: path)
+    var missing: [String] = []
+    while existing.path != "/" && !FileManager.default.fileExists(atPath: existing.path) {
+        missing.insert(existing.lastPathComponent, at: 0)
+        existing.deleteLastPathComponent()
+    }
+    var resolved = existing.resolvingSymlinksInPath().path
+    for component in missing { resolved += (resolved.hasSuffix("/") ? "" : "/") + component }
+    return resolved
 }
 
 /// 415 unless the body's media type (parameters such as charset ignored) is one of `accepted`.

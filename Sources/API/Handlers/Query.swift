@@ -44,7 +44,28 @@ struct QueryParameters {
         return date
     }
 
-    func page() throws -> PageRequest {
+    /// The form of each query's `cursor` (the patterns and lengths of openapi.yaml): a value of this form
+    /// is a position the catalog can continue after; any other is refused here, naming `cursor`.
+    enum CursorForm {
+        case studies, instances, associations
+
+        var pattern: String {
+            switch self {
+            case .studies: return #"^s-?[0-9]{1,19}_[0-9]+(\.[0-9]+)*$"#
+            case .instances: return #"^i-?[0-9]{1,19}_[0-9]+(\.[0-9]+)*$"#
+            case .associations: return "^a-?[0-9]{1,19}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+            }
+        }
+
+        var lengths: ClosedRange<Int> {
+            switch self {
+            case .studies, .instances: return 4...86
+            case .associations: return 39...58
+            }
+        }
+    }
+
+    func page(_ form: CursorForm) throws -> PageRequest {
         var page = PageRequest()
         if let raw = values["limit"] {
             guard let limit = Int(raw), (1...PageRequest.maximumLimit).contains(limit) else {
@@ -52,7 +73,12 @@ struct QueryParameters {
             }
             page.limit = limit
         }
-        page.cursor = try string("cursor", maxLength: 1024)
+        if let cursor = values["cursor"] {
+            guard form.lengths.contains(cursor.utf8.count), ListenerValidation.matches(cursor, form.pattern) else {
+                throw Problem.invalid("cursor", "must be the nextCursor of a previous page of this list")
+            }
+            page.cursor = cursor
+        }
         return page
     }
 

@@ -51,6 +51,21 @@ struct JSONBuffer {
         needsComma = false
     }
 
+    /// A member name only known at run time (escaped like a string value).
+    mutating func key(dynamic name: String) {
+        separate()
+        writeEscaped(name)
+        bytes.append(UInt8(ascii: ":"))
+        needsComma = false
+    }
+
+    /// A number already in JSON syntax.
+    mutating func rawNumber(_ text: String) {
+        separate()
+        bytes.append(contentsOf: Array(text.utf8))
+        needsComma = true
+    }
+
     mutating func null() {
         separate()
         appendStatic("null")

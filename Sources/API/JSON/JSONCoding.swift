@@ -32,9 +32,9 @@ enum JSONCoding {
         return decoder
     }
 
+    /// A response body: members in the order the type encodes them (the order of openapi.yaml).
     static func encode<T: Encodable>(_ value: T) throws -> ByteBuffer {
-        let data = try makeEncoder().encode(value)
-        return ByteBuffer(data: data)
+        try OrderedJSONEncoder().encode(value).buffer
     }
 
     /// For error bodies, which are built from strings only and cannot fail to encode.

@@ -135,17 +135,97 @@ enum ListenerDocument {
         return .object(members)
     }
 
-    /// Decodes a structurally valid document (defaults filled) and applies the value rules.
-    static func decode(_ value: JSONValue) throws -> ListenerConfig {
+    /// Decodes a document and applies the value rules and the operator's storage policy, naming every
+    /// invalid field at once: members with a structural error (`structural`, from `check`) are set aside
+    /// so that the value rules still run on everything else.
+    static func decode(_ value: JSONValue, structural: [Problem.FieldError] = [], policy: StorageAccessPolicy = .unrestricted,
+                       resolvePath: (String) -> String = { $0 }) throws -> ListenerConfig {
+        var document = value
+        var setAside: [String] = []
+        for error in structural {
+            var path = pathComponents(error.field)
+            guard !path.isEmpty else { continue }
+            if error.message == "is required" {
+                if path.count == 1 {
+                    // A required top-level member: a stand-in lets the other members be checked.
+                    document = document.setting(path, to: path[0] == "port" ? .integer(1) : .string("placeholder"))
+                    setAside.append(error.field)
+                    continue
+                }
+                path.removeLast()  // a required member of `tls`: set the whole object aside
+            }
+            if path == ["name"] || path == ["port"] {
+                // Required: a stand-in rather than a gap, so the document still decodes.
+                document = document.setting(path, to: path[0] == "port" ? .integer(1) : .string("placeholder"))
+            } else {
+                document = document.removing(path)
+            }
+            setAside.append(path.joined(separator: "."))
+        }
         let config: ListenerConfig
         do {
-            let data = try JSONEncoder().encode(value)
+            let data = try JSONEncoder().encode(document)
             config = try JSONCoding.makeDecoder().decode(ListenerConfig.self, from: data)
         } catch {
+            if !structural.isEmpty { throw Problem.validation(ordered(structural)) }
             throw Problem.malformedJSON("The listener could not be read from the request body.")
         }
-        let issues = ListenerValidation.validate(config)
-        if !issues.isEmpty { throw Problem.validation(issues.map(\.fieldError)) }
+        let issues = ListenerValidation.validate(config) + policy.validate(config.storage, resolve: resolvePath)
+        let valueErrors = issues.map(\.fieldError).filter { issue in
+            !setAside.contains { issue.field == $0 || issue.field.hasPrefix($0 + ".") || issue.field.hasPrefix($0 + "[") }
+        }
+        let all = structural + valueErrors
+        if !all.isEmpty { throw Problem.validation(ordered(all)) }
         return config
+    }
+
+    /// Top-level member order of `ListenerCreate` in openapi.yaml.
+    static let memberOrder = ["name", "enabled", "port", "bindAddress", "aeTitle", "requireCalledAETitle", "allowedCallingAETitles",
+                              "allowedPeers", "allowedSOPClasses", "tls", "storage", "limits"]
+
+    /// Field errors in the order of the members they name (a stable, readable order); within one
+    /// member, in the order they were found.
+    static func ordered(_ errors: [Problem.FieldError]) -> [Problem.FieldError] {
+        func rank(_ field: String) -> Int {
+            let top = field.split(whereSeparator: { $0 == "." || $0 == "[" }).first.map(String.init) ?? ""
+            return memberOrder.firstIndex(of: top) ?? memberOrder.count
+        }
+        return errors.enumerated().sorted { a, b in
+            let (ra, rb) = (rank(a.element.field), rank(b.element.field))
+            return ra != rb ? ra < rb : a.offset < b.offset
+        }.map(\.element)
+    }
+
+    /// `storage.bucket` → [storage, bucket]; an array element (`allowedPeers[2]`) stands for its array.
+    static func pathComponents(_ field: String) -> [String] {
+        var components: [String] = []
+        for part in field.split(separator: ".", omittingEmptySubsequences: true) {
+            if let bracket = part.firstIndex(of: "[") {
+                components.append(String(part[..<bracket]))
+                break
+            }
+            components.append(String(part))
+        }
+        return components
+    }
+}
+
+extension JSONValue {
+    /// This document without the member at `path` (unchanged when absent).
+    func removing(_ path: [String]) -> JSONValue {
+        guard let first = path.first, case .object(var members) = self else { return self }
+        if path.count == 1 {
+            members.removeValue(forKey: first)
+        } else if let child = members[first] {
+            members[first] = child.removing(Array(path.dropFirst()))
+        }
+        return .object(members)
+    }
+
+    /// This document with the member at `path` set to `value`.
+    func setting(_ path: [String], to value: JSONValue) -> JSONValue {
+        guard let first = path.first, case .object(var members) = self else { return self }
+        members[first] = path.count == 1 ? value : (members[first] ?? .object([:])).setting(Array(path.dropFirst()), to: value)
+        return .object(members)
     }
 }

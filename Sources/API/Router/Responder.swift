@@ -92,9 +92,8 @@ public struct Responder: Sendable {
         // HEAD is answered like GET, without the body (the connection handler drops it).
         if found == nil && request.method == .HEAD { found = getRoute }
 
-        var grant: TokenAuthenticator.Grant = .none
+        let grant = authenticator.grant(for: request.headers)
         if isProtected || found.map({ $0.0.access != .open }) == true {
-            grant = authenticator.grant(for: request.headers)
             if grant == .none { return (template, .failure(Problem.unauthorized)) }
         }
         guard let (route, parameters) = found else {
@@ -106,7 +105,7 @@ public struct Responder: Sendable {
         if route.access == .write && grant != .admin {
             return (template, .failure(Problem.forbidden))
         }
-        let context = RequestContext(request: request, parameters: parameters, logger: logger)
+        let context = RequestContext(request: request, parameters: parameters, logger: logger, isAuthenticated: grant != .none)
         do {
             return (template, .success(try await route.handler(context)))
         } catch {

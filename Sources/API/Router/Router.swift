@@ -14,6 +14,9 @@ public struct RequestContext: Sendable {
     public var request: APIRequest
     public var parameters: [String: String]
     public var logger: Logger
+    /// The request carried a valid read or admin token (also known on open routes, which answer
+    /// anonymous callers with less detail).
+    var isAuthenticated = false
 
     public func parameter(_ name: String) -> String { parameters[name] ?? "" }
 }

@@ -1,3 +1,5 @@
+public import Domain
+
 /// What the executable configures for the REST server.
 public struct APIConfiguration: Sendable {
     public struct TLS: Sendable, Hashable {
@@ -29,6 +31,13 @@ public struct APIConfiguration: Sendable {
     public var maxHeaderFieldSize: Int
     public var maxHeaderListSize: Int
     public var maxHeaderCount: Int
+    /// A response must be taken by the client (handed to the kernel) within this long of its first
+    /// byte; a client that stops reading is cut off instead of holding the connection forever.
+    public var writeTimeout: Duration
+    /// Connections open at once; further connections are closed as soon as they are accepted.
+    public var maxConnections: Int
+    /// Where listeners may store, enforced on create and update (the executable always restricts it).
+    public var storageAccess: StorageAccessPolicy
 
     public init(
         host: String = "0.0.0.0",
@@ -41,7 +50,10 @@ public struct APIConfiguration: Sendable {
         requestTimeout: Duration = .seconds(30),
         maxHeaderFieldSize: Int = 16 * 1024,
         maxHeaderListSize: Int = 32 * 1024,
-        maxHeaderCount: Int = 100
+        maxHeaderCount: Int = 100,
+        writeTimeout: Duration = .seconds(30),
+        maxConnections: Int = 1024,
+        storageAccess: StorageAccessPolicy = .unrestricted
     ) {
         self.host = host
         self.port = port
@@ -54,6 +66,9 @@ public struct APIConfiguration: Sendable {
         self.maxHeaderFieldSize = maxHeaderFieldSize
         self.maxHeaderListSize = maxHeaderListSize
         self.maxHeaderCount = maxHeaderCount
+        self.writeTimeout = writeTimeout
+        self.maxConnections = maxConnections
+        self.storageAccess = storageAccess
     }
 }
 

@@ -7,6 +7,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 public import ServiceLifecycle
+import Synchronization
 
 /// The REST control plane: our HTTP/1.1 server (NIOHTTP1 codec, one child task per connection in a
 /// discarding task group) in front of the frozen router.
@@ -41,7 +42,8 @@ public actor APIServer: Service {
         logger: Logger, metricsFactory: (any MetricsFactory)? = nil
     ) -> Responder {
         var router = RouterBuilder()
-        APIRoutes(catalog: catalog, listeners: listeners, readiness: readiness, metrics: metrics).register(in: &router)
+        APIRoutes(catalog: catalog, listeners: listeners, readiness: readiness, metrics: metrics,
+                  storageAccess: configuration.storageAccess).register(in: &router)
         return Responder(
             routes: router.routes,
             authenticator: TokenAuthenticator(adminTokens: configuration.adminTokens, readTokens: configuration.readTokens),
@@ -52,11 +54,7 @@ public actor APIServer: Service {
     public var boundPort: Int? { port }
 
     public func run() async throws {
-        let sslContext = try configuration.tls.map { tls in
-            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map { NIOSSLCertificateSource.certificate($0) }
-            let key = try NIOSSLPrivateKey(file: tls.privateKeyFile, format: .pem)
-            return try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
-        }
+        let sslContext = try configuration.tls.map { try NIOSSLContext(configuration: Self.tlsConfiguration($0)) }
         let configuration = self.configuration
         let limits = {
             var limits = NIOHTTPDecoderLimitConfiguration()
@@ -68,7 +66,9 @@ public actor APIServer: Service {
         let serverChannel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // TCP_NODELAY is an IPPROTO_TCP option: at SOL_SOCKET level its number is SO_DEBUG, which
+            // needs CAP_NET_ADMIN, so an unprivileged process failed every accepted connection.
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: false)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -78,7 +78,8 @@ public actor APIServer: Service {
                     }
                     try sync.addHandler(ConnectionTimeoutHandler(
                         idleTimeout: TimeAmount(configuration.idleTimeout),
-                        requestTimeout: TimeAmount(configuration.requestTimeout)))
+                        requestTimeout: TimeAmount(configuration.requestTimeout),
+                        writeTimeout: TimeAmount(configuration.writeTimeout)))
                     try sync.addHandler(HTTPResponseEncoder())
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
                         leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop, limitConfiguration: limits)))
@@ -97,12 +98,24 @@ public actor APIServer: Service {
         ])
         let responder = self.responder
         let logger = self.logger
+        let open = OpenConnections(limit: configuration.maxConnections)
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 try await serverChannel.executeThenClose { inbound in
                     for try await connection in inbound {
+                        guard open.admit() else {
+                            // Over the cap: closed before a byte is read, so a flood of connections costs a
+                            // file descriptor for a moment, not a task and buffers each. Counted, and logged
+                            // only at debug level, so a flood cannot flood the log as well.
+                            Counter(label: "http_connections_refused_total").increment()
+                            logger.debug("REST connection refused: connection limit reached",
+                                         metadata: ["limit": .stringConvertible(configuration.maxConnections)])
+                            connection.close(promise: nil)
+                            continue
+                        }
                         group.addTask {
                             await APIServer.serve(connection, responder: responder, logger: logger)
+                            open.release()
                         }
                     }
                 }
@@ -112,6 +125,27 @@ public actor APIServer: Service {
         }
         logger.info("REST API stopped")
     }
+
+    /// TLS 1.2 or newer; for TLS 1.2 only the forward-secret AEAD suites RFC 9325 §4.2 recommends (the
+    /// TLS 1.3 suites are all AEAD). No renegotiation.
+    static func tlsConfiguration(_ tls: APIConfiguration.TLS) throws -> TLSConfiguration {
+        let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: tls.privateKeyFile, format: .pem)
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.cipherSuiteValues = tlsCipherSuites
+        configuration.renegotiationSupport = .none
+        return configuration
+    }
+
+    static let tlsCipherSuites: [NIOTLSCipher] = [
+        .TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        .TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        .TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        .TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        .TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        .TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ]
 
     /// One connection: requests are answered strictly in order (pipelining keeps its order for free).
     static func serve(_ channel: any Channel, responder: Responder, logger: Logger) async {
@@ -171,5 +205,28 @@ public actor APIServer: Service {
         } else if keepAliveHTTP10 {
             response.headers.replaceOrAdd(name: "Connection", value: "keep-alive")
         }
+    }
+}
+
+/// The number of connections being served, against the configured cap.
+final class OpenConnections: Sendable {
+    private let count = Mutex(0)
+    let limit: Int
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Counts one more connection, unless the cap is reached.
+    func admit() -> Bool {
+        count.withLock { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func release() {
+        count.withLock { $0 -= 1 }
     }
 }

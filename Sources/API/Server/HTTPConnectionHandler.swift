@@ -139,9 +139,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 }
 
-/// Cuts off connections that sit idle between requests (`idleTimeout`) or take too long to send one
-/// request (`requestTimeout` from its first byte: a client trickling bytes is closed). Sits in front
-/// of the HTTP decoder so it sees raw bytes; learns of request and response boundaries through
+/// Cuts off connections that sit idle between requests (`idleTimeout`), take too long to send one
+/// request (`requestTimeout` from its first byte: a client trickling bytes is closed), or do not take
+/// what we write (`writeTimeout` from the moment bytes are waiting for the client: a client that stops
+/// reading would otherwise hold the connection, its task and the response forever). Sits in front of
+/// the HTTP decoder so it sees raw bytes; learns of request and response boundaries through
 /// `ConnectionEvent`s sent outbound by `HTTPConnectionHandler`.
 final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
@@ -151,14 +153,40 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private let idleTimeout: TimeAmount
     private let requestTimeout: TimeAmount
+    private let writeTimeout: TimeAmount
     private var receiving = false
     private var pendingResponses = 0
     private var closing = false
     private var timer: Scheduled<Void>?
+    /// Writes handed to the channel and not yet written to the socket.
+    private var pendingWrites = 0
+    private var writeTimer: Scheduled<Void>?
 
-    init(idleTimeout: TimeAmount, requestTimeout: TimeAmount) {
+    init(idleTimeout: TimeAmount, requestTimeout: TimeAmount, writeTimeout: TimeAmount = .seconds(30)) {
         self.idleTimeout = idleTimeout
         self.requestTimeout = requestTimeout
+        self.writeTimeout = writeTimeout
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let written = promise ?? context.eventLoop.makePromise(of: Void.self)
+        pendingWrites += 1
+        if writeTimer == nil {
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            writeTimer = context.eventLoop.scheduleTask(in: writeTimeout) {
+                loopBound.value.close(promise: nil)
+            }
+        }
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        written.futureResult.whenComplete { _ in
+            let handler = handler.value
+            handler.pendingWrites -= 1
+            if handler.pendingWrites == 0 {
+                handler.writeTimer?.cancel()
+                handler.writeTimer = nil
+            }
+        }
+        context.write(data, promise: written)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -173,12 +201,16 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        writeTimer?.cancel()
+        writeTimer = nil
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        writeTimer?.cancel()
+        writeTimer = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

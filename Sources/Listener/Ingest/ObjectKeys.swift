@@ -11,25 +11,8 @@ public import Foundation
 /// value is reduced to `[A-Za-z0-9._-]` with `.`/`..` segments replaced, so no `/`, `..` or control
 /// character from the wire reaches a key.
 public struct ObjectKeyLayout: Sendable, Hashable {
-    public enum Placeholder: String, Sendable, CaseIterable {
-        case studyInstanceUID = "StudyInstanceUID"
-        case seriesInstanceUID = "SeriesInstanceUID"
-        case sopInstanceUID = "SOPInstanceUID"
-        case modality = "Modality"
-        case callingAETitle = "CallingAETitle"
-        case calledAETitle = "CalledAETitle"
-        case listenerName = "ListenerName"
-        /// `YYYYMMDD` (UTC) of the receive.
-        case receivedDate = "ReceivedDate"
-
-        /// Placeholders whose value comes from the data set (the rest is known when the C-STORE starts).
-        public var comesFromDataSet: Bool {
-            switch self {
-            case .studyInstanceUID, .seriesInstanceUID, .modality: return true
-            default: return false
-            }
-        }
-    }
+    /// The placeholders a template may use (shared with the validation of the REST API).
+    public typealias Placeholder = KeyTemplate.Placeholder
 
     public struct Values: Sendable, Hashable {
         public var studyInstanceUID: String?
@@ -151,27 +134,18 @@ public struct ObjectKeyLayout: Sendable, Hashable {
     }
 
     private static func parse(_ template: String) throws -> [Segment] {
-        var segments: [Segment] = []
-        var literal = ""
-        var iterator = template.makeIterator()
-        while let ch = iterator.next() {
-            if ch == "{" {
-                var name = ""
-                var closed = false
-                while let inner = iterator.next() {
-                    if inner == "}" { closed = true; break }
-                    name.append(inner)
+        do {
+            return try KeyTemplate.parse(template).map { part in
+                switch part {
+                case .literal(let literal): return .literal(sanitizeLiteral(literal))
+                case .placeholder(let placeholder): return .placeholder(placeholder)
                 }
-                guard closed else { throw KeyError.unterminatedPlaceholder }
-                guard let placeholder = Placeholder(rawValue: name) else { throw KeyError.unknownPlaceholder(name) }
-                if !literal.isEmpty { segments.append(.literal(sanitizeLiteral(literal))); literal = "" }
-                segments.append(.placeholder(placeholder))
-            } else {
-                literal.append(ch)
             }
+        } catch .unknownPlaceholder(let name) {
+            throw KeyError.unknownPlaceholder(name)
+        } catch .unterminatedPlaceholder {
+            throw KeyError.unterminatedPlaceholder
         }
-        if !literal.isEmpty { segments.append(.literal(sanitizeLiteral(literal))) }
-        return segments
     }
 
     /// Literal parts of a template may contain `/` (folders) but nothing else outside the safe set.

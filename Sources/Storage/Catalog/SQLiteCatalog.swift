@@ -6,6 +6,14 @@ import NIOPosix
 import SQLiteNIO
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The zero-config single-node catalog in one SQLite file (WAL mode, foreign keys on, busy timeout,
 /// `synchronous=FULL` so a committed instance row survives power loss: it is the C-STORE commit point).
 ///
@@ -17,14 +25,18 @@ public final class SQLiteCatalog: Catalog, Service {
     private let core: CatalogCore
     private let logger: Logger
 
-    /// Creates the parent folder of `path` when missing. The file is opened on first use.
+    /// Creates the parent folder of `path` (0700) and the file (0600) when missing: the catalog holds
+    /// patient names and IDs, and SQLite gives its WAL and shared-memory files the database file's mode.
+    /// The file is opened on first use.
     public init(path: String, logger: Logger) throws {
         let url = URL(fileURLWithPath: path)
         do {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
         } catch {
             throw CatalogError(.unavailable, detail: "cannot create the folder of the SQLite catalog: \(error.localizedDescription)")
         }
+        try createOwnerOnlyFile(url.path)
         self.database = SQLiteCatalogDatabase(path: url.path, logger: logger)
         self.core = CatalogCore(database: database, logger: logger)
         self.logger = logger
@@ -150,6 +162,17 @@ struct SQLiteSession: SQLSession {
         } catch let error as SQLiteError where Self.isPermanent(error.reason) {
             throw SQLPermanentError(kind: "sqlite \(error.reason)")
         }
+    }
+}
+
+/// Creates an empty file with mode 0600 unless one exists (SQLite treats an empty file as an empty
+/// database and keeps the mode).
+private func createOwnerOnlyFile(_ path: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    if fd >= 0 {
+        close(fd)
+    } else if errno != EEXIST {
+        throw CatalogError(.unavailable, detail: "cannot create the SQLite catalog file: \(String(cString: strerror(errno)))")
     }
 }
 

@@ -16,7 +16,10 @@ import Darwin
 /// Safety: every folder on the way is opened relative to the previous one with `O_NOFOLLOW`, and the
 /// file is created with `O_EXCL | O_NOFOLLOW` and renamed into place (`rename` replaces a symlink, it
 /// does not follow it), so no key and no symlink inside the root can make us write outside it.
-/// Durability: temp file in the target folder, `fsync`, `rename`, `fsync` of the folder.
+/// Durability: temp file in the target folder, `fsync`, `rename`, `fsync` of the folder; every folder
+/// we create is `fsync`ed into its parent, so a synced object is never left in a folder that a crash
+/// forgets. Objects are PHI: files are created 0600 and folders 0700 (owner only, whatever the umask
+/// leaves).
 public struct FilesystemObjectStore: ObjectStore {
     /// Absolute root path.
     public let root: String
@@ -264,19 +267,54 @@ enum FileOps {
         }
     }
 
+    /// Mode of the folders we create (owner only: they name studies and hold PHI).
+    static let folderMode: mode_t = 0o700
+    /// Mode of the objects we create.
+    static let fileMode: mode_t = 0o600
+
     /// Opens (creating it and its parents when missing) the root folder.
     static func openRoot(_ root: String) throws -> Int32 {
         var fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd < 0 && errno == ENOENT {
-            do {
-                try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-            } catch {
-                throw ObjectStoreError(.unavailable, detail: "filesystem: cannot create root folder")
-            }
+            try createFolders(root)
             fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         }
         guard fd >= 0 else { throw Self.error("open root", errno) }
         return fd
+    }
+
+    /// `mkdir -p` of an absolute path, each new folder 0700 and synced into its parent.
+    static func createFolders(_ path: String) throws {
+        var dir = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else { throw Self.error("open /", errno) }
+        for segment in path.split(separator: "/").map(String.init) {
+            let next: Int32
+            do {
+                next = try openOrCreateFolder(in: dir, segment, create: true)
+            } catch {
+                close(dir)
+                throw error
+            }
+            close(dir)
+            dir = next
+        }
+        close(dir)
+    }
+
+    /// Opens the folder `name` in `dir` without following a symlink; when `create` and it is missing,
+    /// creates it (0700) and syncs `dir` so the new entry is durable. Does not close `dir`.
+    static func openOrCreateFolder(in dir: Int32, _ name: String, create: Bool) throws -> Int32 {
+        var next = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if next < 0 && errno == ENOENT && create {
+            if mkdirat(dir, name, folderMode) == 0 {
+                guard fsync(dir) == 0 else { throw Self.error("fsync folder", errno) }
+            } else if errno != EEXIST {
+                throw Self.error("mkdir", errno)
+            }
+            next = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        }
+        guard next >= 0 else { throw Self.error("open folder", errno) }
+        return next
     }
 
     /// Walks the key's folders from the root without following symlinks, creating missing ones.
@@ -285,18 +323,14 @@ enum FileOps {
         let name = segments.removeLast()
         var dir = try openRoot(root)
         for segment in segments {
-            var next = openat(dir, segment, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            if next < 0 && errno == ENOENT && create {
-                if mkdirat(dir, segment, 0o755) != 0 && errno != EEXIST {
-                    let code = errno
-                    close(dir)
-                    throw Self.error("mkdir", code)
-                }
-                next = openat(dir, segment, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let next: Int32
+            do {
+                next = try openOrCreateFolder(in: dir, segment, create: create)
+            } catch {
+                close(dir)
+                throw error
             }
-            let code = errno
             close(dir)
-            guard next >= 0 else { throw Self.error("open folder", code) }
             dir = next
         }
         return (dir, name)
@@ -305,7 +339,7 @@ enum FileOps {
     static func openForWrite(root: String, key: String) throws -> (directory: Int32, file: Int32, tempName: String, finalName: String) {
         let (dir, name) = try openParent(root: root, key: key, create: true)
         let tempName = ".\(name.prefix(100)).tmp-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
-        let fd = openat(dir, tempName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        let fd = openat(dir, tempName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fileMode)
         guard fd >= 0 else {
             let code = errno
             close(dir)
