@@ -12,15 +12,8 @@ public import NIOSSL
 /// | set            | true                       | a certificate chaining to the CA is required |
 /// | nil            | true                       | refused as a configuration error             |
 public enum ListenerTLS {
-    /// TLS 1.2 suites allowed by RFC 9325 §4.2 (forward secrecy, AEAD only).
-    public static let cipherSuites: [NIOTLSCipher] = [
-        .TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-        .TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-        .TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-        .TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-        .TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-        .TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-    ]
+    /// TLS 1.2 suites allowed by RFC 9325 §4.2 (forward secrecy, AEAD only): `TLSPolicy`'s.
+    public static let cipherSuites: [NIOTLSCipher] = TLSPolicy.tls12CipherSuites.map(NIOTLSCipher.init(rawValue:))
 
     public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
         public let description: String

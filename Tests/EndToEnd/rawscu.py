@@ -112,6 +112,12 @@ def send_dataset_bytes(sock, data, peer_max, context_id=1):
 
 
 def read_response_status(sock):
+    status, comment, _ = read_response(sock)
+    return status, comment
+
+
+def read_response(sock):
+    """The next DIMSE response command: (status, error comment or None, the command set as a pydicom Dataset)."""
     command = b""
     while True:
         pdu_type, body = read_pdu(sock)
@@ -124,7 +130,7 @@ def read_response_status(sock):
             offset += 4 + length
             if control & 0x02:
                 ds = pydicom.dcmread(DicomBytesIO(command), force=True)
-                return int(ds[0x00000900].value), (ds[0x00000902].value if 0x00000902 in ds else None)
+                return int(ds[0x00000900].value), (ds[0x00000902].value if 0x00000902 in ds else None), ds
 
 
 def release(sock):

@@ -58,28 +58,11 @@ def send_store(port, sop_instance_bytes, dataset):
     try:
         sock.sendall(rawscu.pdata(1, 0x03, raw_c_store_command(CT_IMAGE_STORAGE, sop_instance_bytes)))
         rawscu.send_dataset_bytes(sock, dataset, peer_max)
-        status, comment, command = read_response(sock)
+        status, comment, command = rawscu.read_response(sock)
         rawscu.release(sock)
         return status, comment, command
     finally:
         sock.close()
-
-
-def read_response(sock):
-    command = b""
-    while True:
-        pdu_type, body = rawscu.read_pdu(sock)
-        assert pdu_type == 0x04, f"expected P-DATA-TF, got {pdu_type:#x}"
-        offset = 0
-        while offset < len(body):
-            length = struct.unpack(">I", body[offset:offset + 4])[0]
-            control = body[offset + 5]
-            command += body[offset + 6:offset + 4 + length]
-            offset += 4 + length
-            if control & 0x02:
-                ds = pydicom.dcmread(DicomBytesIO(command), force=True)
-                comment = ds[0x00000902].value if 0x00000902 in ds else None
-                return int(ds[0x00000900].value), comment, ds
 
 
 def echo(port, calling="ECHOSCU"):

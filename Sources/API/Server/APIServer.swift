@@ -138,14 +138,8 @@ public actor APIServer: Service {
         return configuration
     }
 
-    static let tlsCipherSuites: [NIOTLSCipher] = [
-        .TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-        .TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-        .TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-        .TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-        .TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-        .TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-    ]
+    /// `TLSPolicy`'s suites, as the DIMSE listeners use them.
+    static let tlsCipherSuites: [NIOTLSCipher] = TLSPolicy.tls12CipherSuites.map(NIOTLSCipher.init(rawValue:))
 
     /// One connection: requests are answered strictly in order (pipelining keeps its order for free).
     static func serve(_ channel: any Channel, responder: Responder, logger: Logger) async {
