@@ -49,6 +49,8 @@ private final class Session {
     var outcome: AssociationOutcome = .aborted
     /// Why the association ended, for the log line.
     var endReason = "connection closed"
+    /// The listener is stopping: end the association as soon as no message is in flight.
+    var draining = false
     /// The C-STORE or other message whose data set is arriving.
     var inFlight: InFlight?
 
@@ -101,6 +103,10 @@ private final class Session {
                 pending = try await perform(action)
                 continue
             }
+            if draining && isIdle {
+                endForDrain()
+                return
+            }
             // Waiting for the peer: ARTIM before the association and after it ended; the DIMSE timeout while it is up.
             switch machine.state {
             case .sta2, .sta13: timer.arm(.artim, seconds: limits.networkTimeoutSeconds)
@@ -117,6 +123,11 @@ private final class Session {
                 continue
             } catch is CancellationError {
                 throw CancellationError()
+            } catch is PDUInbound.DrainRequested {
+                // Checked at the top of the loop: idle now, or after the message in flight is answered.
+                timer.disarm()
+                draining = true
+                continue
             } catch {
                 timer.disarm()
                 await transportFailed(error)
@@ -230,7 +241,9 @@ private final class Session {
             reject = .calledAETitleNotRecognized
         } else if !allowedCalling.isEmpty && !allowedCalling.contains(calling) {
             reject = .callingAETitleNotRecognized
-        } else if !association.admission.admit() {
+        } else if draining || !association.admission.admit() {
+            // A request that arrives while the listener stops is refused as transient: the sender retries
+            // it on another node or after the restart.
             reject = .localLimitExceeded
         } else {
             reject = nil
@@ -286,6 +299,10 @@ private final class Session {
             await sink.associationRejected(RejectedAssociation(
                 listener: config, callingAETitle: "", calledAETitle: "", peerAddress: association.peer.address,
                 reason: RejectReason.tlsHandshakeFailed))
+        } else if context == nil {
+            // Lost before any association: a port scan or a connect flood would otherwise write one info
+            // line per connection. An association that was accepted is always logged.
+            logger.debug("transport error before association", metadata: ["error": "\(error)"])
         } else {
             logger.info("transport error", metadata: ["error": "\(error)"])
         }
@@ -520,6 +537,26 @@ private final class Session {
             await receiver.cancel()
         }
         inFlight = nil
+    }
+
+    /// No message is in flight (nothing half received, no answer owed) in a state where waiting for the
+    /// peer is all that is left: before the A-ASSOCIATE-RQ, or an established association between messages.
+    private var isIdle: Bool {
+        inFlight == nil && assembler.isIdle && (machine.state == .sta2 || machine.state == .sta6)
+    }
+
+    /// The listener is stopping and this association is idle. An acceptor cannot request a release
+    /// (PS3.8 §7.2), so it aborts (A-ABORT, source service-user); every instance it answered is stored,
+    /// and the sender opens a new association, on another node behind a load balancer, for the rest.
+    private func endForDrain() {
+        outcome = context == nil ? outcome : .aborted
+        endReason = context == nil ? "listener stopping before association" : "listener stopping: idle association aborted"
+        let channel = association.channel
+        if context != nil {
+            logger.info("A-ABORT sent: listener stopping, association idle")
+            channel.writeAndFlush(PDU.abort(.serviceUser), promise: nil)
+        }
+        channel.close(promise: nil)
     }
 
     /// The listener is stopping and the grace period is over: A-ABORT, then close.

@@ -45,6 +45,10 @@ final class DICOMListener: Sendable {
         var unclaimed: [ObjectIdentifier: any Channel] = [:]
         /// Connections without an accepted association yet, bounded per listener and per peer address.
         var unassociated = UnassociatedConnections()
+        /// The inbound side of every connection being served, to wake it when the listener drains.
+        var serving: [ObjectIdentifier: PDUInbound] = [:]
+        /// `stop` was called: connections served from now on are told to drain at once.
+        var draining = false
     }
 
     /// A connection as the child channel initializer leaves it: reading is off (and stays off: the
@@ -146,6 +150,14 @@ final class DICOMListener: Sendable {
                     group.cancelAll()
                 case .stopRequested(let grace):
                     serverChannel.channel.close(promise: nil)
+                    // Associations between instances end now (A-ABORT); one with an instance in flight
+                    // ends as soon as it is answered. So the process exits when the last instance is
+                    // stored, not at the end of the grace period.
+                    let serving = shared.withLockedValue { shared in
+                        shared.draining = true
+                        return Array(shared.serving.values)
+                    }
+                    for inbound in serving { inbound.requestDrain() }
                     if let grace, grace > .zero, !Task.isCancelled {
                         group.addTask {
                             do { try await Task.sleep(for: grace) } catch { return .graceExpired }
@@ -172,8 +184,9 @@ final class DICOMListener: Sendable {
         finished.succeed()
     }
 
-    /// Closes the port now, lets associations run for up to `gracePeriod`, then aborts what is left
-    /// (A-ABORT, in-flight C-STOREs cancelled). Returns when everything has ended.
+    /// Closes the port now, ends idle associations at once and the others as soon as their instance in
+    /// flight is answered, for up to `gracePeriod`; then aborts what is left (A-ABORT, in-flight C-STOREs
+    /// cancelled). Returns when everything has ended.
     func stop(gracePeriod: Duration) async {
         stopRequester.yield(gracePeriod)
         stopRequester.finish()
@@ -230,6 +243,13 @@ final class DICOMListener: Sendable {
                 channel.close(promise: nil)
                 return
             }
+            let key = ObjectIdentifier(inbound)
+            let draining = shared.withLockedValue { shared in
+                shared.serving[key] = inbound
+                return shared.draining
+            }
+            if draining { inbound.requestDrain() }
+            defer { _ = shared.withLockedValue { $0.serving.removeValue(forKey: key) } }
             let admission = ConnectionAdmission(listener: self, ticket: ticket)
             let association = Association(channel: channel, inbound: inbound, peer: peer, rules: rules, admission: admission, logger: logger)
             await association.run()

@@ -33,7 +33,13 @@ final class PDUInbound: ChannelInboundHandler, RemovableChannelHandler, @uncheck
         /// The stream's end: nil while open; then the error to throw once (or none) before nil forever.
         var end: EndState?
         var cancelled = false
+        /// The listener is draining and the consumer has not yet been told (see `requestDrain`).
+        var drainPending = false
     }
+
+    /// Thrown once by `next()` after `requestDrain()`, to a consumer waiting for (or about to wait for) a
+    /// PDU that has not arrived: the association decides whether it is idle and may end.
+    struct DrainRequested: Error {}
 
     private enum EndState {
         case error(any Error)
@@ -90,6 +96,10 @@ final class PDUInbound: ChannelInboundHandler, RemovableChannelHandler, @uncheck
     /// stream is finished. Called with the lock held.
     private func takeReady() throws -> PDU? {
         if let pdu = state.buffer.popFirst() { return pdu }
+        if state.drainPending, state.end == nil {
+            state.drainPending = false
+            throw DrainRequested()
+        }
         if case .error(let error)? = state.end {
             state.end = .finished
             throw error
@@ -105,6 +115,21 @@ final class PDUInbound: ChannelInboundHandler, RemovableChannelHandler, @uncheck
         } else {
             eventLoop.execute { self.readIfNeeded() }
         }
+    }
+
+    /// The listener stops: wakes the consumer if it waits for a PDU (a PDU already buffered is delivered
+    /// first), so an idle association can end at once instead of holding the shutdown for the grace period.
+    func requestDrain() {
+        let waiter: CheckedContinuation<PDU?, any Error>? = lock.withLock {
+            guard state.end == nil else { return nil }
+            guard let waiter = state.waiter, state.buffer.isEmpty else {
+                state.drainPending = true
+                return nil
+            }
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume(throwing: DrainRequested())
     }
 
     // MARK: Event loop side

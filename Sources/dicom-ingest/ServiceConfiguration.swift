@@ -176,7 +176,8 @@ struct ServiceConfiguration: Sendable {
             }
         }
 
-        let grace = try int("DICOM_INGEST_SHUTDOWN_GRACE_SECONDS", 0...3600) ?? 30
+        // Below the 30 s after which ECS (stopTimeout) and Kubernetes (terminationGracePeriodSeconds) kill by default.
+        let grace = try int("DICOM_INGEST_SHUTDOWN_GRACE_SECONDS", 0...3600) ?? 25
         let poll = try int("DICOM_INGEST_LISTENER_POLL_SECONDS", 1...3600) ?? 5
         let configuration = ServiceConfiguration(
             httpHost: value("DICOM_INGEST_HTTP_HOST") ?? "0.0.0.0",

@@ -80,24 +80,48 @@ struct AssociationLifecycleTests {
         #expect(sink.ended.map(\.1) == [.aborted])
     }
 
-    @Test func stopLetsRunningAssociationsFinishWithinTheGracePeriod() async throws {
-        let directory = try TemporaryDirectory()
+    /// Orchestrators stop a task with SIGTERM and kill it after a fixed time; an association kept open
+    /// between studies must not hold the shutdown for the grace period. An acceptor cannot request a
+    /// release (PS3.8 §7.2): an idle association gets an A-ABORT at once.
+    @Test func stopEndsAnIdleAssociationAtOnce() async throws {
         let sink = RecordingSink()
-        try await withListener(sink: sink) { port, listener in
-            let peer = try PeerProcess(["hold", "--port", "\(port)"], directory: directory.url.path)
+        try await withListener(listenerConfig { $0.limits.dimseTimeoutSeconds = 600 }, sink: sink) { port, listener in
+            let peer = try PeerProcess(["idle", "--port", "\(port)"], directory: FileManager.default.temporaryDirectory.path)
             #expect(await eventually { sink.accepted.count == 1 })
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await listener.stop(gracePeriod: .seconds(60)) }
-                // The port closes at once; the running association keeps going.
-                #expect(await eventually { await !canConnect(port: port) })
-                try peer.send("go")
-                let out = try #require(await peer.result())
-                #expect(out["echoResponseType"] as? Int == 4)
-                #expect(out["releaseResponseType"] as? Int == 6)
-                try await group.waitForAll()
+            // Bounded: the stop must end long before its 600 s grace period (and the 600 s DIMSE timeout).
+            let stoppedFirst = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { await listener.stop(gracePeriod: .seconds(600)); return true }
+                group.addTask { try? await Task.sleep(for: .seconds(60)); return false }
+                let first = await group.next()!
+                group.cancelAll()
+                return first
             }
+            #expect(stoppedFirst, "stop waited for the grace period instead of ending the idle association")
+            let out = try #require(await peer.result())
+            #expect(out["associateResponseType"] as? Int == 2)
+            #expect(out["received"] as? [Int] == [7], "A-ABORT, then close: \(out)")
         }
-        #expect(sink.ended.map(\.1) == [.released])
+        #expect(sink.ended.map(\.1) == [.aborted])
+    }
+
+    /// An instance in flight when the listener stops is received, stored and answered; then the now idle
+    /// association gets its A-ABORT, without waiting for the end of the grace period.
+    @Test func stopLetsTheInstanceInFlightFinishThenAborts() async throws {
+        let directory = try TemporaryDirectory()
+        let (instances, _) = try await makeInstances(in: directory.path("in"), count: 1, pixelBytes: 20_000)
+        let sink = RecordingSink()
+        // The response is held back 2 s after the sink has stored the instance: the stop comes in between.
+        try await withListener(listenerConfig { $0.limits.cstoreDelayMs = 2_000 }, sink: sink) { port, listener in
+            let peer = try PeerProcess(["storewait", "--port", "\(port)", "--file", instances[0].path],
+                                       directory: directory.url.path)
+            #expect(await eventually { sink.stored.count == 1 })
+            await listener.stop(gracePeriod: .seconds(600))
+            let result = try #require(await peer.result())
+            // The C-STORE-RSP (P-DATA-TF), then the A-ABORT of the drain.
+            #expect(result["received"] as? [[String: Int]] == [["type": 4], ["type": 7, "source": 0, "reason": 0]], "\(result)")
+        }
+        #expect(sink.stored.map(\.request.affectedSOPInstanceUID) == [instances[0].sopInstanceUID])
+        #expect(sink.ended.map(\.1) == [.aborted])
     }
 
     @Test func stopAbortsWhatIsLeftAfterTheGracePeriod() async throws {
