@@ -66,11 +66,12 @@ def transfer_syntax(path):
     return str(_read(path).file_meta.TransferSyntaxUID)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def mixed_folder(tmp_path_factory):
     """The end-to-end corpus (every transfer syntax family: uncompressed, deflate, JPEG, JPEG-LS,
     JPEG 2000, RLE, video, HTJ2K) with SOP Instance UIDs of its own, in a folder with a subfolder so the
-    recursion is exercised."""
+    recursion is exercised. One per test: each test sends to a listener of its own, and a UID stored
+    through one listener is refused on another (0111)."""
     root = tmp_path_factory.mktemp("readme-mixed")
     build = tmp_path_factory.mktemp("readme-build")
     os.makedirs(root / "series-2")

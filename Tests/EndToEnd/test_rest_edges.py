@@ -416,7 +416,8 @@ def test_objects_folders_and_catalog_are_owner_only_and_new_folders_are_synced(b
         if "<unfinished ...>" not in line:
             return line.rstrip().endswith("= 0")
         pid = line.split()[0]
-        resumed = next((later for later in calls[index + 1:] if later.startswith(pid + " <... mkdirat resumed>")), "")
+        resumed_line = re.compile(r"^" + pid + r"\s+<\.\.\. mkdirat resumed>")  # strace pads the pid column
+        resumed = next((later for later in calls[index + 1:] if resumed_line.match(later)), "")
         return resumed.rstrip().endswith("= 0")
     for index, line in enumerate(calls):
         m = mkdirat.search(line)
