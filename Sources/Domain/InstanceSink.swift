@@ -94,6 +94,8 @@ public struct StoreStatus: Sendable, Hashable, CustomStringConvertible {
     public static func duplicateSOPInstance(_ comment: String) -> StoreStatus { StoreStatus(code: 0x0111, errorComment: comment) }
     /// Processing failure (0110).
     public static func processingFailure(_ comment: String) -> StoreStatus { StoreStatus(code: 0x0110, errorComment: comment) }
+    /// Warning: Data Set does not match SOP Class (B007): stored as sent, but not a valid instance.
+    public static func dataSetDoesNotMatchSOPClassWarning(_ comment: String) -> StoreStatus { StoreStatus(code: 0xB007, errorComment: comment) }
 
     public var isSuccess: Bool { code == 0x0000 }
     public var isWarning: Bool { code == 0x0001 || (code & 0xF000) == 0xB000 || code == 0x0107 || code == 0x0116 }

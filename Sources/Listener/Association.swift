@@ -357,7 +357,7 @@ private final class Session {
                     response = CEchoResponse(respondingTo: request).commandSet
                 }
             } catch {
-                response = StatusOnlyResponse(respondingTo: command, status: 0x0120, errorComment: "missing Message ID").commandSet
+                response = StatusOnlyResponse(respondingTo: command, status: DIMSEStatus.missingAttribute, errorComment: "missing Message ID").commandSet
             }
             logger.debug("C-ECHO")
             try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: false)
@@ -368,7 +368,7 @@ private final class Session {
                 request = try CStoreRequest(command)
             } catch {
                 // Well-formed command, missing a required field: PS3.7 C.5.3 Missing Attribute.
-                let response = StatusOnlyResponse(respondingTo: command, status: 0x0120, errorComment: "\(error.code)").commandSet
+                let response = StatusOnlyResponse(respondingTo: command, status: DIMSEStatus.missingAttribute, errorComment: "\(error.code)").commandSet
                 try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: true)
                 return nil
             }

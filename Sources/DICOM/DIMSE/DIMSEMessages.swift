@@ -58,6 +58,8 @@ public enum DIMSEStatus {
     public static let duplicateInvocation: UInt16 = 0x0210
     /// Unrecognized operation: the command field is not one this SCP performs on this context.
     public static let unrecognizedOperation: UInt16 = 0x0211
+    /// Missing Attribute: a required command element is absent (PS3.7 §C.5).
+    public static let missingAttribute: UInt16 = 0x0120
     /// Invalid Object Instance: the SOP Instance UID violates the UID construction rules (PS3.7 §C.5).
     public static let invalidObjectInstance: UInt16 = 0x0117
     /// Mistyped argument.

@@ -390,7 +390,7 @@ actor IngestReceiver: InstanceReceiver {
             comment = "Unreadable from offset \(damage.offset)\(damage.tag.map { " at \($0)" } ?? ""); stored as sent"
         }
         guard let comment else { return .success }
-        return StoreStatus(code: 0xB007, errorComment: comment)
+        return .dataSetDoesNotMatchSOPClassWarning(comment)
     }
 
     /// Ends this C-STORE with `status`: aborts any partial upload, counts and records the failure.
