@@ -56,6 +56,18 @@ def wait_for(predicate, timeout=30.0, interval=0.1, what="condition"):
     raise AssertionError(f"timed out waiting for {what}: {last!r}")
 
 
+def report(request, line):
+    """Writes `line` to the terminal even though output is captured (pytest -q in scripts/test)."""
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    with capture.global_and_fixture_disabled():
+        if reporter:
+            reporter.write_line("")
+            reporter.write_line(line)
+        else:
+            print(line)
+
+
 class Service:
     """One running `dicom-ingest serve` process."""
 

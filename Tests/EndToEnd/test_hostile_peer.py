@@ -22,7 +22,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
 import conftest
-from conftest import READ_TOKEN, Service, free_port, service_env
+from conftest import READ_TOKEN, Service, free_port, report, service_env
 
 CALLED = "HOSTILE"
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -1163,18 +1163,6 @@ def reset_in_the_middle_of_a_data_set(port, service):
 # ---- Runner -------------------------------------------------------------------------------------
 
 _alive_after = []
-
-
-def report(request, line):
-    """Writes `line` to the terminal even though output is captured (pytest -q in scripts/test)."""
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    with capture.global_and_fixture_disabled():
-        if reporter:
-            reporter.write_line("")
-            reporter.write_line(line)
-        else:
-            print(line)
 
 
 class Hostile:

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 import conftest
-from conftest import ADMIN_TOKEN, Service, free_port, service_env
+from conftest import ADMIN_TOKEN, Service, free_port, report, service_env
 
 MIB = 1 << 20
 WAIT_S = 30
@@ -300,18 +300,6 @@ def authorization_of_16_kib(port):
 # ---- Runner -------------------------------------------------------------------------------------
 
 _alive_after = []
-
-
-def report(request, line):
-    """Writes `line` to the terminal even though output is captured (pytest -q in scripts/test)."""
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    with capture.global_and_fixture_disabled():
-        if reporter:
-            reporter.write_line("")
-            reporter.write_line(line)
-        else:
-            print(line)
 
 
 @pytest.fixture(scope="module")
