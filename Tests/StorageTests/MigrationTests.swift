@@ -49,7 +49,6 @@ struct MigrationTests {
         #expect(statements[0] == #"CREATE TABLE a (x text DEFAULT 'semi;colon', "odd;name" int)"#)
         #expect(statements[1].hasSuffix("INSERT INTO a VALUES ('it''s; fine')"))
         #expect(statements[2] == "SELECT 1")
-        #expect(numberedPlaceholders("SELECT ? WHERE a = '?' AND b = ?") == "SELECT $1 WHERE a = '?' AND b = $2")
     }
 
     /// Calls `body` with a function that migrates one and the same fresh database with a given list.

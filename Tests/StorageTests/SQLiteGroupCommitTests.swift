@@ -17,7 +17,7 @@ struct SQLiteGroupCommitTests {
         let database = SQLiteCatalogDatabase(path: dir.appendingPathComponent("t.sqlite").path, logger: catalogTestLogger)
         do {
             _ = try await database.write { session in
-                try await session.query("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)", [])
+                try await session.query("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
             }
             try await body(database)
         } catch {
@@ -35,7 +35,7 @@ struct SQLiteGroupCommitTests {
             let results = try await withThrowingTaskGroup(of: (Int, Result<Int, Refused>).self) { group in
                 group.addTask {
                     let value = try await database.write { session in
-                        try await session.query("INSERT INTO t (k, v) VALUES (?, ?)", [.int(-1), .text("first")])
+                        try await session.query("INSERT INTO t (k, v) VALUES (\(Int64(-1)), \("first"))")
                         for await _ in gate.stream { break }
                         return -1
                     }
@@ -45,7 +45,7 @@ struct SQLiteGroupCommitTests {
                     group.addTask {
                         do {
                             let value = try await database.write { session in
-                                try await session.query("INSERT INTO t (k, v) VALUES (?, ?)", [.int(Int64(i)), .text("v\(i)")])
+                                try await session.query("INSERT INTO t (k, v) VALUES (\(i), \("v\(i)"))")
                                 if i % 7 == 3 { throw Refused(index: i) }
                                 // Optional results come back unchanged through the queue.
                                 let none: Int? = nil
@@ -73,7 +73,7 @@ struct SQLiteGroupCommitTests {
                 }
             }
             let rows = try await database.read { session in
-                try await session.query("SELECT k FROM t ORDER BY k", []).map { try $0.int64(0) }
+                try await session.query("SELECT k FROM t ORDER BY k").map { try $0.decode("k", as: Int64.self) }
             }
             let expected = [-1] + (0..<count).filter { $0 % 7 != 3 }.map(Int64.init)
             #expect(rows == expected, "every write committed except the refused ones")

@@ -60,34 +60,24 @@ extension CatalogDatabase {
                 version bigint PRIMARY KEY,
                 name text NOT NULL,
                 checksum text NOT NULL,
-                applied_at \(timestamp) NOT NULL
+                applied_at \(unsafeRaw: timestamp) NOT NULL
             )
-            """, [])
-        let rows = try await session.query("SELECT version, checksum FROM schema_migrations ORDER BY version", [])
-        let applied = try rows.map { AppliedMigration(version: try $0.int(0), checksum: try $0.string(1)) }
+            """)
+        let rows = try await session.query("SELECT version, checksum FROM schema_migrations ORDER BY version")
+        let applied = try rows.map { AppliedMigration(version: try $0.decode("version"), checksum: try $0.decode("checksum")) }
         let pending = try MigrationPlan.pending(known: migrations, applied: applied)
         for migration in pending {
             guard transaction else {
-                for statement in splitSQLStatements(migration.sql) {
-                    try await session.query(statement, [])
-                }
-                try await session.query(
-                    "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
-                    [.int(migration.version), .text(migration.name), .text(migration.checksum), .date(Date())])
+                try await apply(migration, using: session)
                 continue
             }
-            try await session.query("BEGIN", [])
+            try await session.query("BEGIN")
             do {
-                for statement in splitSQLStatements(migration.sql) {
-                    try await session.query(statement, [])
-                }
-                try await session.query(
-                    "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
-                    [.int(migration.version), .text(migration.name), .text(migration.checksum), .date(Date())])
-                try await session.query("COMMIT", [])
+                try await apply(migration, using: session)
+                try await session.query("COMMIT")
             } catch {
                 do {
-                    try await session.query("ROLLBACK", [])
+                    try await session.query("ROLLBACK")
                 } catch {
                     // The statement error below is the one worth reporting; a failed rollback
                     // means the connection is gone, and with it the transaction.
@@ -97,4 +87,72 @@ extension CatalogDatabase {
         }
         return pending
     }
+
+    /// The statements of one file, then its `schema_migrations` row.
+    private func apply(_ migration: Migration, using session: any SQLSession) async throws {
+        for statement in splitSQLStatements(migration.sql) {
+            // The text of a migration file shipped in the binary, not a value from outside.
+            try await session.query(SQLStatement(unsafeSQL: statement))
+        }
+        try await session.query("""
+            INSERT INTO schema_migrations (version, name, checksum, applied_at)
+            VALUES (\(migration.version), \(migration.name), \(migration.checksum), \(Date()))
+            """)
+    }
+}
+
+/// Splits `sql` at `;` outside string literals, quoted identifiers and comments. Both drivers run one
+/// statement per call, so a migration file is applied statement by statement.
+func splitSQLStatements(_ sql: String) -> [String] {
+    var statements: [String] = []
+    var current = ""
+    var chars = Array(sql)
+    chars.append("\n")
+    var i = 0
+    while i < chars.count - 1 {
+        let c = chars[i]
+        if c == "-" && chars[i + 1] == "-" {
+            while i < chars.count && chars[i] != "\n" { i += 1 }
+            current.append("\n")
+            i += 1
+            continue
+        }
+        if c == "/" && chars[i + 1] == "*" {
+            i += 2
+            while i < chars.count - 1 && !(chars[i] == "*" && chars[i + 1] == "/") { i += 1 }
+            i += 2
+            current.append(" ")
+            continue
+        }
+        if c == "'" || c == "\"" {
+            current.append(c)
+            i += 1
+            while i < chars.count - 1 {
+                current.append(chars[i])
+                if chars[i] == c {
+                    if chars[i + 1] == c {  // doubled quote inside the literal
+                        current.append(chars[i + 1])
+                        i += 2
+                        continue
+                    }
+                    break
+                }
+                i += 1
+            }
+            i += 1
+            continue
+        }
+        if c == ";" {
+            let trimmed = current.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !trimmed.isEmpty { statements.append(trimmed) }
+            current = ""
+            i += 1
+            continue
+        }
+        current.append(c)
+        i += 1
+    }
+    let trimmed = current.trimmingCharacters(in: .whitespacesAndNewlines)
+    if !trimmed.isEmpty { statements.append(trimmed) }
+    return statements
 }

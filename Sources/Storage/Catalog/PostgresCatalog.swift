@@ -1,5 +1,5 @@
 public import Domain
-public import Foundation
+import Foundation
 public import Logging
 import NIOCore
 import NIOSSL
@@ -7,17 +7,15 @@ import PostgresNIO
 public import ServiceLifecycle
 
 /// The production catalog on PostgreSQL, over postgres-nio's `PostgresClient` (a connection pool).
+/// The SQL lives in `SQLCatalog`; this type provides the pool, transactions and the lifecycle.
 ///
 /// A `Service`: `run()` runs the pool and must run in the ServiceGroup (first, so it stops last) before
 /// any query can complete. Every value reaches the server as a bound parameter (`PostgresBindings`);
 /// the SQL text holds only constant fragments chosen by this module.
-public final class PostgresCatalog: Catalog, Service {
+public final class PostgresCatalog: Catalog, SQLCatalog, Service {
     private let client: PostgresClient
-    private let database: PostgresCatalogDatabase
-    private let core: CatalogCore
-    private let logger: Logger
-    /// Bounds `migrate()`, waiting for another node's migration included.
-    private let migrationTimeout: Duration = .seconds(300)
+    let database: PostgresCatalogDatabase
+    let logger: Logger
 
     /// `postgres://user:password@host:port/database?sslmode=disable|prefer|require|verify-full[&sslrootcert=/path.pem]`
     /// (also `postgresql://`). Without `sslmode`, TLS is tried and not required (libpq's `prefer`).
@@ -27,7 +25,6 @@ public final class PostgresCatalog: Catalog, Service {
         let configuration = try PostgresURL.configuration(url)
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.database = PostgresCatalogDatabase(client: client, logger: logger, operationTimeout: operationTimeout)
-        self.core = CatalogCore(database: database, logger: logger)
         self.logger = logger
     }
 
@@ -39,108 +36,17 @@ public final class PostgresCatalog: Catalog, Service {
     /// nodes starting together apply each file once. Throws `CatalogError(.schemaMismatch)` when an applied
     /// file changed or the database is ahead of this binary. Needs `run()` to be running.
     public func migrate() async throws {
-        try await migrate(EmbeddedMigrations.postgres)
+        try await runMigrations(EmbeddedMigrations.postgres)
     }
 
     /// `migrate()` with an explicit list (tests use it to simulate edited or unknown files).
     public func migrate(_ migrations: [Migration]) async throws {
-        do {
-            let database = self.database
-            let applied = try await database.withDeadline(migrationTimeout) { try await database.migrate(migrations) }
-            if !applied.isEmpty {
-                logger.info("applied catalog migrations", metadata: ["versions": "\(applied.map(\.version))"])
-            }
-        } catch let error as CatalogError {
-            throw error
-        } catch {
-            logger.error("catalog migration failed", metadata: ["error": "\(String(reflecting: error))"])
-            throw CatalogError(.unavailable, detail: "catalog migration failed: \(CatalogCore.safeSummary(error))")
-        }
+        try await runMigrations(migrations)
     }
 
+    /// A round trip, bounded to 5 seconds so that `/readyz` answers while the database is unreachable.
     public func ping() async throws {
-        let core = self.core
-        try await database.withDeadline(.seconds(5)) { try await core.ping() }
-    }
-
-    public func listListeners() async throws -> [ListenerConfig] { try await core.listListeners() }
-    public func listener(id: UUID) async throws -> ListenerConfig? { try await core.listener(id: id) }
-    public func createListener(_ listener: ListenerConfig) async throws { try await core.createListener(listener) }
-    public func updateListener(_ listener: ListenerConfig) async throws { try await core.updateListener(listener) }
-    public func deleteListener(id: UUID) async throws { try await core.deleteListener(id: id) }
-    public func setListenerState(id: UUID, state: ListenerState, error: String?) async throws {
-        try await core.setListenerState(id: id, state: state, error: error)
-    }
-
-    public func startAssociation(_ association: AssociationRecord) async throws { try await core.startAssociation(association) }
-    public func endAssociation(id: UUID, outcome: AssociationOutcome, endedAt: Date) async throws {
-        try await core.endAssociation(id: id, outcome: outcome, endedAt: endedAt)
-    }
-    @discardableResult
-    public func recordInstance(_ instance: InstanceRecord) async throws -> InstanceRecord { try await core.recordInstance(instance) }
-    public func recordFailure(associationId: UUID) async throws { try await core.recordFailure(associationId: associationId) }
-    public func addRejectedAttempts(associationId: UUID, count: Int) async throws {
-        try await core.addRejectedAttempts(associationId: associationId, count: count)
-    }
-
-    /// Newest first by `firstReceivedAt` (then study UID): a study's first receive time never changes,
-    /// so pages stay exact while studies keep receiving instances.
-    public func studies(filter: StudyFilter, page: PageRequest) async throws -> Page<StudySummary> {
-        try await core.studies(filter: filter, page: page)
-    }
-    public func study(uid: String) async throws -> StudySummary? { try await core.study(uid: uid) }
-    public func series(studyInstanceUID: String) async throws -> [SeriesSummary] { try await core.series(studyInstanceUID: studyInstanceUID) }
-    public func instances(seriesInstanceUID: String, page: PageRequest) async throws -> Page<InstanceRecord> {
-        try await core.instances(seriesInstanceUID: seriesInstanceUID, page: page)
-    }
-    public func instance(sopInstanceUID: String) async throws -> InstanceRecord? { try await core.instance(sopInstanceUID: sopInstanceUID) }
-    public func associations(listenerId: UUID?, page: PageRequest) async throws -> Page<AssociationRecord> {
-        try await core.associations(listenerId: listenerId, page: page)
-    }
-    public func stats() async throws -> CatalogStats { try await core.stats() }
-}
-
-/// Parses a libpq-style URL into a `PostgresClient.Configuration`.
-enum PostgresURL {
-    static func configuration(_ text: String) throws -> PostgresClient.Configuration {
-        guard let components = URLComponents(string: text),
-              components.scheme == "postgres" || components.scheme == "postgresql",
-              let host = components.host, !host.isEmpty
-        else {
-            throw CatalogError(.unavailable, detail: "catalog URL must look like postgres://user:password@host:port/database")
-        }
-        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
-        let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, last in last })
-        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-        if let rootCertificate = query["sslrootcert"], !rootCertificate.isEmpty {
-            tlsConfiguration.trustRoots = .file(rootCertificate)
-        }
-        let tls: PostgresClient.Configuration.TLS
-        switch query["sslmode"] ?? "prefer" {
-        case "disable":
-            tls = .disable
-        case "allow", "prefer":
-            tlsConfiguration.certificateVerification = .none
-            tls = .prefer(tlsConfiguration)
-        case "require":
-            // libpq's `require`: encrypted, certificate not checked.
-            tlsConfiguration.certificateVerification = .none
-            tls = .require(tlsConfiguration)
-        case "verify-ca":
-            tlsConfiguration.certificateVerification = .noHostnameVerification
-            tls = .require(tlsConfiguration)
-        case "verify-full":
-            tlsConfiguration.certificateVerification = .fullVerification
-            tls = .require(tlsConfiguration)
-        default:
-            throw CatalogError(.unavailable, detail: "unsupported sslmode (use disable, prefer, require, verify-ca or verify-full)")
-        }
-        var configuration = PostgresClient.Configuration(
-            host: host, port: components.port ?? 5432,
-            username: components.user ?? "postgres", password: components.password,
-            database: database.isEmpty ? nil : database, tls: tls)
-        configuration.options.maximumConnections = 20
-        return configuration
+        try await database.withDeadline(.seconds(5)) { [self] in try await roundTrip() }
     }
 }
 
@@ -161,7 +67,8 @@ struct PostgresSession: SQLSession {
     let logger: Logger
 
     @discardableResult
-    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
+    func query(_ statement: SQLStatement) async throws -> [SQLRow] {
+        let binds = statement.binds
         var bindings = PostgresBindings(capacity: binds.count)
         for value in binds {
             switch value {
@@ -173,15 +80,21 @@ struct PostgresSession: SQLSession {
             case .time(let v): bindings.append(PostgresTimestamp(unixMicros: v))
             }
         }
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: numberedPlaceholders(sql), binds: bindings), logger: logger)
+        let query = PostgresQuery(unsafeSQL: statement.sql(for: .postgres), binds: bindings)
+        let rows = try await connection.query(query, logger: logger)
         var result: [SQLRow] = []
+        var columns: SQLColumns?
         for try await row in rows {
+            var names: [String] = []
             var values: [SQLValue] = []
             values.reserveCapacity(row.count)
             for cell in row {
+                if columns == nil { names.append(cell.columnName) }
                 values.append(try Self.value(cell))
             }
-            result.append(SQLRow(values: values))
+            let rowColumns = columns ?? SQLColumns(names)
+            columns = rowColumns
+            result.append(SQLRow(columns: rowColumns, values: values))
         }
         return result
     }
@@ -203,11 +116,11 @@ struct PostgresSession: SQLSession {
         case .uuid: return .uuid(try cell.decode(UUID.self))
         case .timestamptz, .timestamp:
             guard cell.format == .binary, bytes.readableBytes == 8, let micros = bytes.readInteger(as: Int64.self) else {
-                throw SQLDecodingError(column: cell.columnIndex)
+                throw SQLDecodingError(column: cell.columnName, reason: "is not a binary timestamp")
             }
             return .time(micros + CatalogTime.postgresToUnixMicros)
         case .void: return .null
-        default: throw SQLDecodingError(column: cell.columnIndex)
+        default: throw SQLDecodingError(column: cell.columnName, reason: "has a type the catalog does not read (\(cell.dataType))")
         }
     }
 }
@@ -221,6 +134,8 @@ struct PostgresCatalogDatabase: CatalogDatabase {
 
     /// Key of the advisory lock that serialises migrators across nodes ("dicomigr" in ASCII).
     static let migrationLockKey: Int64 = 0x6469_636F_6D69_6772
+    /// Bounds `migrate`, waiting for another node's migration included.
+    static let migrationTimeout: Duration = .seconds(300)
 
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
         try await withDeadline(operationTimeout) { try await writeRetrying(body) }
@@ -233,17 +148,17 @@ struct PostgresCatalogDatabase: CatalogDatabase {
             do {
                 return try await client.withConnection { connection in
                     let session = PostgresSession(connection: connection, logger: logger)
-                    try await session.query("BEGIN", [])
+                    try await session.query("BEGIN")
                     do {
                         let value = try await body(session)
-                        try await session.query("COMMIT", [])
+                        try await session.query("COMMIT")
                         return value
                     } catch {
                         // After a failed COMMIT the server has already ended the transaction and this
                         // ROLLBACK only warns. If even ROLLBACK fails, the connection's state is unknown:
                         // close it so the pool never hands out a connection inside a transaction.
                         do {
-                            try await session.query("ROLLBACK", [])
+                            try await session.query("ROLLBACK")
                         } catch {
                             do {
                                 try await connection.close()
@@ -305,14 +220,19 @@ struct PostgresCatalogDatabase: CatalogDatabase {
         }
     }
 
-    /// Applies migrations under `pg_advisory_lock`, on one connection (advisory locks belong to a session).
+    /// Applies migrations under `pg_advisory_lock`, on one connection (advisory locks belong to a session),
+    /// within `migrationTimeout`.
     func migrate(_ migrations: [Migration]) async throws -> [Migration] {
+        try await withDeadline(Self.migrationTimeout) { try await migrateLocked(migrations) }
+    }
+
+    private func migrateLocked(_ migrations: [Migration]) async throws -> [Migration] {
         try await client.withConnection { connection in
             let session = PostgresSession(connection: connection, logger: logger)
             do {
-                try await session.query("SELECT pg_advisory_lock(?)", [.int(Self.migrationLockKey)])
+                try await session.query("SELECT pg_advisory_lock(\(Self.migrationLockKey))")
                 let applied = try await applyMigrations(migrations, using: session)
-                try await session.query("SELECT pg_advisory_unlock(?)", [.int(Self.migrationLockKey)])
+                try await session.query("SELECT pg_advisory_unlock(\(Self.migrationLockKey))")
                 return applied
             } catch {
                 // Closing ends the session: the advisory lock (even one granted after a cancelled wait)

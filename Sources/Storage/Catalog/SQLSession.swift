@@ -10,87 +10,135 @@ enum SQLValue: Sendable, Hashable {
     case uuid(UUID)
     /// Microseconds since 1970-01-01 UTC (`timestamptz` in PostgreSQL, integer in SQLite).
     case time(Int64)
-
-    static func text(_ value: String?) -> SQLValue { value.map(SQLValue.text) ?? .null }
-    static func int(_ value: Int?) -> SQLValue { value.map { .int(Int64($0)) } ?? .null }
-    static func int(_ value: Int) -> SQLValue { .int(Int64(value)) }
-    static func date(_ value: Date) -> SQLValue { .time(CatalogTime.micros(value)) }
-    static func date(_ value: Date?) -> SQLValue { value.map { .time(CatalogTime.micros($0)) } ?? .null }
 }
 
-/// One result row, decoded by position.
+/// The column names of a result, shared by all of its rows.
+struct SQLColumns: Sendable {
+    private let index: [String: Int]
+
+    /// The first of two columns with the same name wins; the catalog's statements name each column once.
+    init(_ names: [String]) {
+        index = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    func position(of name: String) -> Int? { index[name] }
+}
+
+/// One result row, read by column name (`SELECT … AS name` where an expression has no column name).
 struct SQLRow: Sendable {
-    var values: [SQLValue]
+    let columns: SQLColumns
+    let values: [SQLValue]
 
-    subscript(_ index: Int) -> SQLValue { values[index] }
+    /// The raw value of `column`; a column the statement does not return is an error.
+    func value(_ column: String) throws -> SQLValue {
+        guard let position = columns.position(of: column), position < values.count else {
+            throw SQLDecodingError(column: column, reason: "is not in the result")
+        }
+        return values[position]
+    }
 
-    func string(_ index: Int) throws -> String {
-        guard let value = optionalString(index) else { throw SQLDecodingError(column: index) }
+    /// `column` as `T`; NULL decodes only into an optional.
+    func decode<T: SQLDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
+        guard let value = T(sqlValue: try value(column)) else {
+            throw SQLDecodingError(column: column, reason: "holds a value of another type")
+        }
         return value
     }
 
-    func optionalString(_ index: Int) -> String? {
-        if case .text(let value) = values[index] { return value }
-        return nil
+    /// `column`, a JSON document stored as text, decoded as `T`.
+    func json<T: Decodable>(_ column: String, as type: T.Type = T.self) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(try decode(column, as: String.self).utf8))
     }
 
-    func int64(_ index: Int) throws -> Int64 {
-        guard let value = optionalInt64(index) else { throw SQLDecodingError(column: index) }
-        return value
-    }
-
-    func optionalInt64(_ index: Int) -> Int64? {
-        switch values[index] {
-        case .int(let value): return value
-        case .bool(let value): return value ? 1 : 0
-        default: return nil
-        }
-    }
-
-    func int(_ index: Int) throws -> Int { Int(try int64(index)) }
-    func optionalInt(_ index: Int) -> Int? { optionalInt64(index).map { Int($0) } }
-
-    func bool(_ index: Int) throws -> Bool {
-        switch values[index] {
-        case .bool(let value): return value
-        case .int(let value): return value != 0
-        default: throw SQLDecodingError(column: index)
-        }
-    }
-
-    func uuid(_ index: Int) throws -> UUID {
-        switch values[index] {
-        case .uuid(let value): return value
-        case .text(let text):
-            guard let value = UUID(uuidString: text) else { throw SQLDecodingError(column: index) }
-            return value
-        default: throw SQLDecodingError(column: index)
-        }
-    }
-
-    func date(_ index: Int) throws -> Date {
-        guard let value = optionalDate(index) else { throw SQLDecodingError(column: index) }
-        return value
-    }
-
-    func optionalDate(_ index: Int) -> Date? {
-        switch values[index] {
-        case .time(let micros), .int(let micros): return CatalogTime.date(micros)
-        default: return nil
-        }
-    }
-
-    func micros(_ index: Int) throws -> Int64 {
-        switch values[index] {
+    /// A timestamp column as microseconds since 1970, exactly as stored (keyset cursors compare these).
+    func micros(_ column: String) throws -> Int64 {
+        switch try value(column) {
         case .time(let micros), .int(let micros): return micros
-        default: throw SQLDecodingError(column: index)
+        default: throw SQLDecodingError(column: column, reason: "is not a timestamp")
         }
     }
 }
 
+/// A Swift value a row column decodes into. `nil` means the column holds another type (or NULL).
+protocol SQLDecodable {
+    init?(sqlValue: SQLValue)
+}
+
+extension String: SQLDecodable {
+    init?(sqlValue: SQLValue) {
+        guard case .text(let value) = sqlValue else { return nil }
+        self = value
+    }
+}
+
+extension Int64: SQLDecodable {
+    init?(sqlValue: SQLValue) {
+        switch sqlValue {
+        case .int(let value): self = value
+        case .bool(let value): self = value ? 1 : 0
+        default: return nil
+        }
+    }
+}
+
+extension Int: SQLDecodable {
+    init?(sqlValue: SQLValue) {
+        guard let wide = Int64(sqlValue: sqlValue), let value = Int(exactly: wide) else { return nil }
+        self = value
+    }
+}
+
+/// A boolean is a `boolean` in PostgreSQL and 0 or 1 in SQLite.
+extension Bool: SQLDecodable {
+    init?(sqlValue: SQLValue) {
+        switch sqlValue {
+        case .bool(let value): self = value
+        case .int(let value): self = value != 0
+        default: return nil
+        }
+    }
+}
+
+/// A UUID is a `uuid` in PostgreSQL and text in SQLite.
+extension UUID: SQLDecodable {
+    init?(sqlValue: SQLValue) {
+        switch sqlValue {
+        case .uuid(let value): self = value
+        case .text(let text):
+            guard let value = UUID(uuidString: text) else { return nil }
+            self = value
+        default: return nil
+        }
+    }
+}
+
+/// A timestamp is a `timestamptz` in PostgreSQL and integer microseconds in SQLite.
+extension Date: SQLDecodable {
+    init?(sqlValue: SQLValue) {
+        switch sqlValue {
+        case .time(let micros), .int(let micros): self = CatalogTime.date(micros)
+        default: return nil
+        }
+    }
+}
+
+/// NULL decodes into `nil`; anything else must decode into `Wrapped`.
+extension Optional: SQLDecodable where Wrapped: SQLDecodable {
+    init?(sqlValue: SQLValue) {
+        if case .null = sqlValue {
+            self = .none
+            return
+        }
+        guard let value = Wrapped(sqlValue: sqlValue) else { return nil }
+        self = .some(value)
+    }
+}
+
+/// A result column that is missing or holds an unexpected type. Names the column, never its value.
 struct SQLDecodingError: Error, CustomStringConvertible {
-    var column: Int
-    var description: String { "unexpected value type in result column \(column)" }
+    var column: String
+    var reason: String
+    var description: String { "result column \(column) \(reason)" }
 }
 
 /// A unique or primary key constraint refused a write. `constraint` is the constraint name
@@ -107,10 +155,10 @@ struct SQLPermanentError: Error {
     var kind: String
 }
 
-/// One connection (inside or outside a transaction). Statements use `?` placeholders.
+/// One connection (inside or outside a transaction), which renders each statement in its dialect.
 protocol SQLSession {
     @discardableResult
-    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow]
+    func query(_ statement: SQLStatement) async throws -> [SQLRow]
 }
 
 enum SQLDialect: Sendable {
@@ -118,7 +166,7 @@ enum SQLDialect: Sendable {
     case sqlite
 }
 
-/// What the shared catalog logic needs of a database.
+/// What the SQL catalog needs of a database: sessions, transactions and the dialect to write for.
 protocol CatalogDatabase: Sendable {
     var dialect: SQLDialect { get }
     /// Runs `body` in one write transaction, retrying it when the database asks for a retry
@@ -126,94 +174,6 @@ protocol CatalogDatabase: Sendable {
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T
     /// Runs `body` on one connection outside any explicit transaction.
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T
-}
-
-/// Appends SQL fragments and their bound values together, so a `?` never drifts from its value.
-struct SQLBuilder {
-    var sql: String = ""
-    var binds: [SQLValue] = []
-
-    init(_ sql: String = "", _ binds: SQLValue...) {
-        self.sql = sql
-        self.binds = binds
-    }
-
-    mutating func append(_ fragment: String, _ values: SQLValue...) {
-        sql += fragment
-        binds += values
-    }
-}
-
-/// Splits `sql` at `;` outside string literals, quoted identifiers and comments. Both drivers run one
-/// statement per call, so a migration file is applied statement by statement.
-func splitSQLStatements(_ sql: String) -> [String] {
-    var statements: [String] = []
-    var current = ""
-    var chars = Array(sql)
-    chars.append("\n")
-    var i = 0
-    while i < chars.count - 1 {
-        let c = chars[i]
-        if c == "-" && chars[i + 1] == "-" {
-            while i < chars.count && chars[i] != "\n" { i += 1 }
-            current.append("\n")
-            i += 1
-            continue
-        }
-        if c == "/" && chars[i + 1] == "*" {
-            i += 2
-            while i < chars.count - 1 && !(chars[i] == "*" && chars[i + 1] == "/") { i += 1 }
-            i += 2
-            current.append(" ")
-            continue
-        }
-        if c == "'" || c == "\"" {
-            current.append(c)
-            i += 1
-            while i < chars.count - 1 {
-                current.append(chars[i])
-                if chars[i] == c {
-                    if chars[i + 1] == c {  // doubled quote inside the literal
-                        current.append(chars[i + 1])
-                        i += 2
-                        continue
-                    }
-                    break
-                }
-                i += 1
-            }
-            i += 1
-            continue
-        }
-        if c == ";" {
-            let trimmed = current.trimmingCharacters(in: .whitespacesAndNewlines)
-            if !trimmed.isEmpty { statements.append(trimmed) }
-            current = ""
-            i += 1
-            continue
-        }
-        current.append(c)
-        i += 1
-    }
-    let trimmed = current.trimmingCharacters(in: .whitespacesAndNewlines)
-    if !trimmed.isEmpty { statements.append(trimmed) }
-    return statements
-}
-
-/// Replaces each `?` outside string literals with `$1`, `$2`, ... for PostgreSQL.
-func numberedPlaceholders(_ sql: String) -> String {
-    var out = ""
-    out.reserveCapacity(sql.utf8.count + 16)
-    var inQuote = false
-    var n = 0
-    for c in sql {
-        if c == "'" { inQuote.toggle() }
-        if c == "?" && !inQuote {
-            n += 1
-            out += "$\(n)"
-        } else {
-            out.append(c)
-        }
-    }
-    return out
+    /// Applies the migrations this database lacks, one migrator at a time; returns those applied.
+    func migrate(_ migrations: [Migration]) async throws -> [Migration]
 }

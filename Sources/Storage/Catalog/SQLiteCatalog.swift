@@ -1,5 +1,5 @@
 public import Domain
-public import Foundation
+import Foundation
 public import Logging
 public import ServiceLifecycle
 import NIOPosix
@@ -20,10 +20,9 @@ import Darwin
 /// Safe from many tasks at once: writes run one transaction at a time on a writer connection, reads
 /// use a separate connection that WAL lets proceed while a write is in progress.
 /// A `Service` only to close the file on shutdown; it also works without `run()`.
-public final class SQLiteCatalog: Catalog, Service {
-    private let database: SQLiteCatalogDatabase
-    private let core: CatalogCore
-    private let logger: Logger
+public final class SQLiteCatalog: Catalog, SQLCatalog, Service {
+    let database: SQLiteCatalogDatabase
+    let logger: Logger
 
     /// Creates the parent folder of `path` (0700) and the file (0600) when missing: the catalog holds
     /// patient names and IDs, and SQLite gives its WAL and shared-memory files the database file's mode.
@@ -38,7 +37,6 @@ public final class SQLiteCatalog: Catalog, Service {
         }
         try createOwnerOnlyFile(url.path)
         self.database = SQLiteCatalogDatabase(path: url.path, logger: logger)
-        self.core = CatalogCore(database: database, logger: logger)
         self.logger = logger
     }
 
@@ -61,61 +59,17 @@ public final class SQLiteCatalog: Catalog, Service {
     /// apply each file once). Throws `CatalogError(.schemaMismatch)` when an applied file changed or
     /// the file is ahead of this binary.
     public func migrate() async throws {
-        try await migrate(EmbeddedMigrations.sqlite)
+        try await runMigrations(EmbeddedMigrations.sqlite)
     }
 
     /// `migrate()` with an explicit list (tests use it to simulate edited or unknown files).
     public func migrate(_ migrations: [Migration]) async throws {
-        do {
-            let applied = try await database.migrate(migrations)
-            if !applied.isEmpty {
-                logger.info("applied catalog migrations", metadata: ["versions": "\(applied.map(\.version))"])
-            }
-        } catch let error as CatalogError {
-            throw error
-        } catch {
-            logger.error("catalog migration failed", metadata: ["error": "\(error)"])
-            throw CatalogError(.unavailable, detail: "catalog migration failed: \(CatalogCore.safeSummary(error))")
-        }
+        try await runMigrations(migrations)
     }
 
-    public func ping() async throws { try await core.ping() }
-
-    public func listListeners() async throws -> [ListenerConfig] { try await core.listListeners() }
-    public func listener(id: UUID) async throws -> ListenerConfig? { try await core.listener(id: id) }
-    public func createListener(_ listener: ListenerConfig) async throws { try await core.createListener(listener) }
-    public func updateListener(_ listener: ListenerConfig) async throws { try await core.updateListener(listener) }
-    public func deleteListener(id: UUID) async throws { try await core.deleteListener(id: id) }
-    public func setListenerState(id: UUID, state: ListenerState, error: String?) async throws {
-        try await core.setListenerState(id: id, state: state, error: error)
+    public func ping() async throws {
+        try await roundTrip()
     }
-
-    public func startAssociation(_ association: AssociationRecord) async throws { try await core.startAssociation(association) }
-    public func endAssociation(id: UUID, outcome: AssociationOutcome, endedAt: Date) async throws {
-        try await core.endAssociation(id: id, outcome: outcome, endedAt: endedAt)
-    }
-    @discardableResult
-    public func recordInstance(_ instance: InstanceRecord) async throws -> InstanceRecord { try await core.recordInstance(instance) }
-    public func recordFailure(associationId: UUID) async throws { try await core.recordFailure(associationId: associationId) }
-    public func addRejectedAttempts(associationId: UUID, count: Int) async throws {
-        try await core.addRejectedAttempts(associationId: associationId, count: count)
-    }
-
-    /// Newest first by `firstReceivedAt` (then study UID): a study's first receive time never changes,
-    /// so pages stay exact while studies keep receiving instances.
-    public func studies(filter: StudyFilter, page: PageRequest) async throws -> Page<StudySummary> {
-        try await core.studies(filter: filter, page: page)
-    }
-    public func study(uid: String) async throws -> StudySummary? { try await core.study(uid: uid) }
-    public func series(studyInstanceUID: String) async throws -> [SeriesSummary] { try await core.series(studyInstanceUID: studyInstanceUID) }
-    public func instances(seriesInstanceUID: String, page: PageRequest) async throws -> Page<InstanceRecord> {
-        try await core.instances(seriesInstanceUID: seriesInstanceUID, page: page)
-    }
-    public func instance(sopInstanceUID: String) async throws -> InstanceRecord? { try await core.instance(sopInstanceUID: sopInstanceUID) }
-    public func associations(listenerId: UUID?, page: PageRequest) async throws -> Page<AssociationRecord> {
-        try await core.associations(listenerId: listenerId, page: page)
-    }
-    public func stats() async throws -> CatalogStats { try await core.stats() }
 }
 
 struct SQLiteSession: SQLSession {
@@ -133,8 +87,8 @@ struct SQLiteSession: SQLSession {
     }
 
     @discardableResult
-    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        let data: [SQLiteData] = binds.map { value in
+    func query(_ statement: SQLStatement) async throws -> [SQLRow] {
+        let data: [SQLiteData] = statement.binds.map { value in
             switch value {
             case .null: .null
             case .text(let v): .text(v)
@@ -145,8 +99,11 @@ struct SQLiteSession: SQLSession {
             }
         }
         do {
-            return try await connection.query(sql, data).map { row in
-                SQLRow(values: row.columns.map { column in
+            let rows = try await connection.query(statement.sql(for: .sqlite), data)
+            guard let first = rows.first else { return [] }
+            let columns = SQLColumns(first.columns.map(\.name))
+            return rows.map { row in
+                SQLRow(columns: columns, values: row.columns.map { column in
                     switch column.data {
                     case .integer(let v): .int(Int64(v))
                     case .text(let v): .text(v)
@@ -274,31 +231,31 @@ struct SQLiteCatalogDatabase: CatalogDatabase {
         do {
             return try await writer.with { connection in
                 let session = SQLiteSession(connection: connection)
-                try await session.query("BEGIN IMMEDIATE", [])
+                try await session.query("BEGIN IMMEDIATE")
                 var results: [Result<any Sendable, any Error>] = []
                 do {
                     if bodies.count == 1 {
                         results.append(.success(try await bodies[0](session)))
                     } else {
                         for body in bodies {
-                            try await session.query("SAVEPOINT group_commit", [])
+                            try await session.query("SAVEPOINT group_commit")
                             do {
                                 let value = try await body(session)
-                                try await session.query("RELEASE group_commit", [])
+                                try await session.query("RELEASE group_commit")
                                 results.append(.success(value))
                             } catch {
                                 // Undo this write alone; if even that fails the transaction is gone and
                                 // every write of the batch fails (below).
-                                try await session.query("ROLLBACK TO group_commit", [])
-                                try await session.query("RELEASE group_commit", [])
+                                try await session.query("ROLLBACK TO group_commit")
+                                try await session.query("RELEASE group_commit")
                                 results.append(.failure(error))
                             }
                         }
                     }
-                    try await session.query("COMMIT", [])
+                    try await session.query("COMMIT")
                 } catch {
                     do {
-                        try await session.query("ROLLBACK", [])
+                        try await session.query("ROLLBACK")
                     } catch {
                         // Nothing more to undo: SQLite already rolled back (e.g. after a failed COMMIT).
                     }
@@ -341,70 +298,4 @@ struct SQLiteCatalogDatabase: CatalogDatabase {
 
 private struct Boxed<T: Sendable>: Sendable {
     let value: T
-}
-
-/// The queue behind `SQLiteCatalogDatabase.write`: at most one batch runs at a time; whoever finds none
-/// running leads, runs its own write with everything queued, and hands the lead to the next waiter.
-final class GroupCommit: Sendable {
-    typealias Body = @Sendable (any SQLSession) async throws -> any Sendable
-
-    /// Writes per transaction at most; the rest wait for the next one.
-    static let maximumBatch = 64
-
-    private enum Signal {
-        case done(Result<any Sendable, any Error>)
-        case lead
-    }
-
-    private struct Waiter {
-        let body: Body
-        let continuation: CheckedContinuation<Signal, Never>
-    }
-
-    private struct State {
-        var leading = false
-        var waiting: [Waiter] = []
-    }
-
-    private let state = Mutex(State())
-
-    func submit(_ body: @escaping Body,
-                run: @Sendable ([Body]) async -> [Result<any Sendable, any Error>]) async throws -> any Sendable {
-        let signal = await withCheckedContinuation { (continuation: CheckedContinuation<Signal, Never>) in
-            let lead = state.withLock { state -> Bool in
-                if state.leading {
-                    state.waiting.append(Waiter(body: body, continuation: continuation))
-                    return false
-                }
-                state.leading = true
-                return true
-            }
-            if lead { continuation.resume(returning: .lead) }
-        }
-        switch signal {
-        case .done(let result):
-            return try result.get()
-        case .lead:
-            let others = state.withLock { state -> [Waiter] in
-                let count = min(state.waiting.count, Self.maximumBatch - 1)
-                defer { state.waiting.removeFirst(count) }
-                return Array(state.waiting.prefix(count))
-            }
-            let results = await run([body] + others.map(\.body))
-            for (waiter, result) in zip(others, results.dropFirst()) {
-                waiter.continuation.resume(returning: .done(result))
-            }
-            // Hand the lead on (the next waiter runs its own write with whatever queued meanwhile), so
-            // this caller answers now instead of serving later batches.
-            let next = state.withLock { state -> Waiter? in
-                if state.waiting.isEmpty {
-                    state.leading = false
-                    return nil
-                }
-                return state.waiting.removeFirst()
-            }
-            next?.continuation.resume(returning: .lead)
-            return try results[0].get()
-        }
-    }
 }

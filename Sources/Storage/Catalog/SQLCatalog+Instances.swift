@@ -1,0 +1,174 @@
+import Domain
+import Foundation
+
+/// The `instances` table: one row per SOP Instance UID, written by the C-STORE commit.
+extension SQLCatalog {
+    /// Upsert by SOP Instance UID plus the aggregates, in one transaction.
+    ///
+    /// The insert is `ON CONFLICT DO NOTHING`: of two concurrent first receives one inserts, the other
+    /// waits for it (PostgreSQL) and then takes the repeat path, which locks the row before reading the
+    /// values it replaces, so the aggregate deltas are always computed against the committed row.
+    ///
+    /// A repeat from another listener is refused inside the same transaction (the row stays as it was):
+    /// the duplicate policy is per listener, and a row is never re-pointed to another listener's target.
+    @discardableResult
+    public func recordInstance(_ sent: InstanceRecord) async throws -> InstanceRecord {
+        let record: InstanceRecord
+        do {
+            record = try sent.catalogNormalised()
+        } catch let error as CatalogValueError {
+            throw CatalogError(.invalidValue, field: error.field, detail: error.description)
+        }
+        let receivedAt = max(record.receivedAt, record.lastReceivedAt)
+        let replaced = InstanceRow.replacedFields(record)
+        let replacedNames = SQLStatement(unsafeSQL: replaced.map(\.column).joined(separator: ", "))
+        let replacedValues = SQLStatement.joined(replaced.map { "\($0.value)" })
+        let insert: SQLStatement = """
+            INSERT INTO instances (\(replacedNames), sop_instance_uid, received_at, last_received_at, receive_count)
+            VALUES (\(replacedValues), \(record.sopInstanceUID), \(record.receivedAt), \(receivedAt), 1)
+            ON CONFLICT (sop_instance_uid) DO NOTHING
+            RETURNING \(InstanceRow.columns)
+            """
+        let update: SQLStatement = """
+            UPDATE instances SET \(SQLStatement.joined(replaced.map { "\(unsafeRaw: $0.column) = \($0.value)" })),
+                last_received_at = CASE WHEN last_received_at > \(receivedAt) THEN last_received_at ELSE \(receivedAt) END,
+                receive_count = receive_count + 1
+            WHERE sop_instance_uid = \(record.sopInstanceUID)
+            RETURNING \(InstanceRow.columns)
+            """
+        let lock: SQLStatement = dialect == .postgres ? " FOR UPDATE" : ""
+        let previousRow: SQLStatement = """
+            SELECT series_instance_uid, study_instance_uid, size_bytes, listener_id FROM instances
+            WHERE sop_instance_uid = \(record.sopInstanceUID)\(lock)
+            """
+        let countAssociation: SQLStatement = """
+            UPDATE associations SET instances_received = instances_received + 1,
+                bytes_received = bytes_received + \(record.sizeBytes)
+            WHERE id = \(record.associationId)
+            """
+        let postgres = dialect == .postgres
+        // PostgreSQL: the association counter rides on the insert (a data-modifying WITH), one round trip less.
+        let first: SQLStatement = postgres ? "WITH counted AS (\(countAssociation)) \(insert)" : insert
+
+        return try await write { session in
+            let stored: InstanceRecord
+            var previous: PreviousInstance?
+            if let row = try await session.query(first).first {
+                stored = try InstanceRecord(row: row)
+            } else {
+                guard let old = try await session.query(previousRow).first else {
+                    // Deleted between the two statements: nothing in this catalog deletes instances.
+                    throw CatalogError(.unavailable, detail: "instance row vanished during upsert; retry")
+                }
+                guard try old.decode("listener_id", as: UUID.self) == record.listenerId else {
+                    throw CatalogError(.conflict, field: "listenerId", detail: "SOP Instance UID is held by another listener")
+                }
+                previous = PreviousInstance(series: try old.decode("series_instance_uid"),
+                                            study: try old.decode("study_instance_uid"), size: try old.decode("size_bytes"))
+                guard let row = try await session.query(update).first else {
+                    throw CatalogError(.unavailable, detail: "instance row vanished during upsert; retry")
+                }
+                stored = try InstanceRecord(row: row)
+            }
+            try await updateAggregates(stored: stored, previous: previous, session: session)
+            if !postgres {
+                try await session.query(countAssociation)
+            }
+            return stored
+        }
+    }
+
+    public func instance(sopInstanceUID: String) async throws -> InstanceRecord? {
+        try await read { session in
+            try await session.query("SELECT \(InstanceRow.columns) FROM instances WHERE sop_instance_uid = \(sopInstanceUID)")
+                .first.map(InstanceRecord.init(row:))
+        }
+    }
+
+    /// Instances of one series by instance number (absent last), then SOP Instance UID.
+    public func instances(seriesInstanceUID: String, page: PageRequest) async throws -> Page<InstanceRecord> {
+        let limit = page.clampedLimit
+        let orderKey = InstanceRow.orderKey
+        var statement: SQLStatement = """
+            SELECT \(InstanceRow.columns), \(orderKey) AS order_key FROM instances
+            WHERE series_instance_uid = \(seriesInstanceUID)
+            """
+        if let cursor = try page.cursor.map({ try CatalogCursor.decode($0, kind: .instances) }) {
+            statement += " AND (\(orderKey), sop_instance_uid) > (\(cursor.key), \(cursor.id))"
+        }
+        statement += " ORDER BY \(orderKey), sop_instance_uid LIMIT \(limit + 1)"
+        let query = statement
+        let rows = try await read { session in try await session.query(query) }
+        let items = try rows.prefix(limit).map(InstanceRecord.init(row:))
+        var next: String?
+        if rows.count > limit, let last = rows.prefix(limit).last {
+            next = CatalogCursor(kind: .instances, key: try last.decode("order_key"),
+                                 id: try last.decode("sop_instance_uid")).encoded()
+        }
+        return Page(items: items, nextCursor: next)
+    }
+}
+
+/// What a repeat replaces of the row it finds: the aggregates move its size out of its old series and study.
+struct PreviousInstance {
+    var series: String
+    var study: String
+    var size: Int64
+}
+
+/// How an `InstanceRecord` maps to a row of `instances`.
+enum InstanceRow {
+    static let columns = SQLStatement(unsafeSQL: """
+        sop_instance_uid, sop_class_uid, series_instance_uid, study_instance_uid, instance_number,
+        transfer_syntax_uid, size_bytes, stored_bytes, object_uri, metadata_uri, sha256, listener_id,
+        association_id, calling_ae_title, called_ae_title, peer_address, received_at, last_received_at,
+        receive_count, patient_id, patient_name, patient_birth_date, patient_sex, study_date, study_time,
+        study_description, accession_number, series_number, series_description, modality, number_of_frames
+        """)
+
+    /// The sort key of a series' instances. Must match the expression of `instances_series_number_idx`.
+    static let orderKey = SQLStatement(unsafeSQL: "COALESCE(instance_number, 9223372036854775807)")
+
+    /// The columns a repeat replaces (all but the UID, `received_at`, `last_received_at`, `receive_count`),
+    /// with their values.
+    static func replacedFields(_ r: InstanceRecord) -> [(column: String, value: SQLValue)] {
+        func value<V: SQLBindable>(_ v: V?) -> SQLValue { v?.sqlValue ?? .null }
+        return [
+            ("sop_class_uid", value(r.sopClassUID)), ("series_instance_uid", value(r.seriesInstanceUID)),
+            ("study_instance_uid", value(r.studyInstanceUID)), ("instance_number", value(r.instanceNumber)),
+            ("transfer_syntax_uid", value(r.transferSyntaxUID)), ("size_bytes", value(r.sizeBytes)),
+            ("stored_bytes", value(r.storedBytes)), ("object_uri", value(r.objectUri)),
+            ("metadata_uri", value(r.metadataUri)), ("sha256", value(r.sha256)), ("listener_id", value(r.listenerId)),
+            ("association_id", value(r.associationId)), ("calling_ae_title", value(r.callingAETitle)),
+            ("called_ae_title", value(r.calledAETitle)), ("peer_address", value(r.peerAddress)),
+            ("patient_id", value(r.patientId)), ("patient_name", value(r.patientName)),
+            ("patient_birth_date", value(r.patientBirthDate)), ("patient_sex", value(r.patientSex)),
+            ("study_date", value(r.studyDate)), ("study_time", value(r.studyTime)),
+            ("study_description", value(r.studyDescription)), ("accession_number", value(r.accessionNumber)),
+            ("series_number", value(r.seriesNumber)), ("series_description", value(r.seriesDescription)),
+            ("modality", value(r.modality)), ("number_of_frames", value(r.numberOfFrames)),
+        ]
+    }
+}
+
+extension InstanceRecord {
+    init(row: SQLRow) throws {
+        self.init(
+            sopInstanceUID: try row.decode("sop_instance_uid"), sopClassUID: try row.decode("sop_class_uid"),
+            seriesInstanceUID: try row.decode("series_instance_uid"), studyInstanceUID: try row.decode("study_instance_uid"),
+            instanceNumber: try row.decode("instance_number"), transferSyntaxUID: try row.decode("transfer_syntax_uid"),
+            sizeBytes: try row.decode("size_bytes"), storedBytes: try row.decode("stored_bytes"),
+            objectUri: try row.decode("object_uri"), metadataUri: try row.decode("metadata_uri"),
+            sha256: try row.decode("sha256"), listenerId: try row.decode("listener_id"),
+            associationId: try row.decode("association_id"), callingAETitle: try row.decode("calling_ae_title"),
+            calledAETitle: try row.decode("called_ae_title"), peerAddress: try row.decode("peer_address"),
+            receivedAt: try row.decode("received_at"), lastReceivedAt: try row.decode("last_received_at", as: Date.self),
+            receiveCount: try row.decode("receive_count"), patientId: try row.decode("patient_id"),
+            patientName: try row.decode("patient_name"), patientBirthDate: try row.decode("patient_birth_date"),
+            patientSex: try row.decode("patient_sex"), studyDate: try row.decode("study_date"),
+            studyTime: try row.decode("study_time"), studyDescription: try row.decode("study_description"),
+            accessionNumber: try row.decode("accession_number"), seriesNumber: try row.decode("series_number"),
+            seriesDescription: try row.decode("series_description"), modality: try row.decode("modality"),
+            numberOfFrames: try row.decode("number_of_frames"))
+    }
+}
