@@ -2,7 +2,6 @@ public import Domain
 import Foundation
 public import Logging
 import NIOCore
-import NIOSSL
 import PostgresNIO
 public import ServiceLifecycle
 

@@ -19,6 +19,7 @@ import Darwin
 ///
 /// Safe from many tasks at once: writes run one transaction at a time on a writer connection, reads
 /// use a separate connection that WAL lets proceed while a write is in progress.
+/// The SQL lives in `SQLCatalog`; this type provides the connections, the group commit and the lifecycle.
 /// A `Service` only to close the file on shutdown; it also works without `run()`.
 public final class SQLiteCatalog: Catalog, SQLCatalog, Service {
     let database: SQLiteCatalogDatabase
@@ -107,7 +108,8 @@ struct SQLiteSession: SQLSession {
                     switch column.data {
                     case .integer(let v): .int(Int64(v))
                     case .text(let v): .text(v)
-                    case .float(let v): .int(Int64(v))
+                    // No catalog column is a float; one would be an integer SQLite stored as REAL.
+                    case .float(let v): Int64(exactly: v.rounded(.towardZero)).map(SQLValue.int) ?? .null
                     case .null: .null
                     case .blob: .null
                     }
@@ -216,7 +218,7 @@ struct SQLiteCatalogDatabase: CatalogDatabase {
     /// the next one, each inside its own SAVEPOINT (so one that fails is undone alone and gets its own
     /// error), and share its COMMIT, the one WAL fsync (`synchronous=FULL`). Every caller returns only
     /// after the commit that holds its changes, exactly as with a transaction of its own; a lone write
-    /// runs at once, as before.
+    /// runs at once, in a transaction of its own.
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
         // Boxed, so that a T that is itself optional survives the trip through `any Sendable` unchanged.
         let value = try await group.submit({ session in Boxed(value: try await body(session)) }, run: runBatch)
