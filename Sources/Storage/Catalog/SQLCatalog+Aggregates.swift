@@ -19,25 +19,13 @@ extension SQLCatalog {
                 seriesCount = 0
                 seriesBytes = stored.sizeBytes - previous.size
             } else {
-                try await session.query("""
-                    UPDATE series SET instance_count = instance_count - 1, total_bytes = total_bytes - \(previous.size)
-                    WHERE series_instance_uid = \(previous.series)
-                    """)
-                try await session.query("""
-                    DELETE FROM series WHERE series_instance_uid = \(previous.series) AND instance_count <= 0
-                    """)
+                try await remove(size: previous.size, from: .series, uid: previous.series, session: session)
             }
             if previous.study == stored.studyInstanceUID {
                 studyCount = 0
                 studyBytes = stored.sizeBytes - previous.size
             } else {
-                try await session.query("""
-                    UPDATE studies SET instance_count = instance_count - 1, total_bytes = total_bytes - \(previous.size)
-                    WHERE study_instance_uid = \(previous.study)
-                    """)
-                try await session.query("""
-                    DELETE FROM studies WHERE study_instance_uid = \(previous.study) AND instance_count <= 0
-                    """)
+                try await remove(size: previous.size, from: .studies, uid: previous.study, session: session)
             }
             if previous.series != stored.seriesInstanceUID || previous.study != stored.studyInstanceUID {
                 recomputeStudies.append(previous.study)
@@ -107,6 +95,31 @@ extension SQLCatalog {
                     modalities = (\(modalities))
                 WHERE study_instance_uid = \(uid)
                 """)
+        }
+    }
+
+    /// Takes one instance of `size` bytes out of a series or study row, and deletes the row when that
+    /// was its last instance.
+    private func remove(size: Int64, from aggregate: Aggregate, uid: String, session: any SQLSession) async throws {
+        try await session.query("""
+            UPDATE \(unsafeRaw: aggregate.rawValue) SET instance_count = instance_count - 1, total_bytes = total_bytes - \(size)
+            WHERE \(unsafeRaw: aggregate.key) = \(uid)
+            """)
+        try await session.query("""
+            DELETE FROM \(unsafeRaw: aggregate.rawValue) WHERE \(unsafeRaw: aggregate.key) = \(uid) AND instance_count <= 0
+            """)
+    }
+}
+
+/// A table of per-instance totals, named as in SQL, with its key column.
+enum Aggregate: String {
+    case series
+    case studies
+
+    var key: String {
+        switch self {
+        case .series: "series_instance_uid"
+        case .studies: "study_instance_uid"
         }
     }
 }

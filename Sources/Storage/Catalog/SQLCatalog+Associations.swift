@@ -43,7 +43,6 @@ extension SQLCatalog {
 
     /// Newest first: `started_at` descending, then `id` descending.
     public func associations(listenerId: UUID?, page: PageRequest) async throws -> Page<AssociationRecord> {
-        let limit = page.clampedLimit
         var statement: SQLStatement = "SELECT \(AssociationRow.columns) FROM associations WHERE 1 = 1"
         if let listenerId { statement += " AND listener_id = \(listenerId)" }
         if let cursor = try page.cursor.map({ try CatalogCursor.decode($0, kind: .associations) }) {
@@ -52,16 +51,10 @@ extension SQLCatalog {
             }
             statement += " AND (started_at, id) < (\(SQLValue.time(cursor.key)), \(id))"
         }
-        statement += " ORDER BY started_at DESC, id DESC LIMIT \(limit + 1)"
-        let query = statement
-        let rows = try await read { session in try await session.query(query) }
-        let items = try rows.prefix(limit).map(AssociationRecord.init(row:))
-        var next: String?
-        if rows.count > limit, let last = rows.prefix(limit).last {
-            next = CatalogCursor(kind: .associations, key: try last.micros("started_at"),
-                                 id: try last.decode("id", as: UUID.self).uuidString).encoded()
+        statement += " ORDER BY started_at DESC, id DESC"
+        return try await keysetPage(statement, limit: page.clampedLimit, item: AssociationRecord.init(row:)) { last in
+            CatalogCursor(kind: .associations, key: try last.micros("started_at"), id: try last.decode("id", as: UUID.self).uuidString)
         }
-        return Page(items: items, nextCursor: next)
     }
 }
 

@@ -87,7 +87,6 @@ extension SQLCatalog {
 
     /// Instances of one series by instance number (absent last), then SOP Instance UID.
     public func instances(seriesInstanceUID: String, page: PageRequest) async throws -> Page<InstanceRecord> {
-        let limit = page.clampedLimit
         let orderKey = InstanceRow.orderKey
         var statement: SQLStatement = """
             SELECT \(InstanceRow.columns), \(orderKey) AS order_key FROM instances
@@ -96,16 +95,10 @@ extension SQLCatalog {
         if let cursor = try page.cursor.map({ try CatalogCursor.decode($0, kind: .instances) }) {
             statement += " AND (\(orderKey), sop_instance_uid) > (\(cursor.key), \(cursor.id))"
         }
-        statement += " ORDER BY \(orderKey), sop_instance_uid LIMIT \(limit + 1)"
-        let query = statement
-        let rows = try await read { session in try await session.query(query) }
-        let items = try rows.prefix(limit).map(InstanceRecord.init(row:))
-        var next: String?
-        if rows.count > limit, let last = rows.prefix(limit).last {
-            next = CatalogCursor(kind: .instances, key: try last.decode("order_key"),
-                                 id: try last.decode("sop_instance_uid")).encoded()
+        statement += " ORDER BY \(orderKey), sop_instance_uid"
+        return try await keysetPage(statement, limit: page.clampedLimit, item: InstanceRecord.init(row:)) { last in
+            CatalogCursor(kind: .instances, key: try last.decode("order_key"), id: try last.decode("sop_instance_uid"))
         }
-        return Page(items: items, nextCursor: next)
     }
 }
 

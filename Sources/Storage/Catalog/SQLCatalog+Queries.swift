@@ -6,7 +6,6 @@ extension SQLCatalog {
     /// Newest first by `first_received_at`, then study UID descending: a study's first receive time
     /// never changes, so pages stay exact while studies keep receiving instances.
     public func studies(filter: StudyFilter, page: PageRequest) async throws -> Page<StudySummary> {
-        let limit = page.clampedLimit
         var statement: SQLStatement = "SELECT \(StudyRow.columns) FROM studies s WHERE 1 = 1"
         if let v = filter.patientId { statement += " AND s.patient_id = \(v)" }
         if let v = filter.patientName { statement += " AND s.patient_name_lower LIKE \(likePattern(v)) ESCAPE '\\'" }
@@ -28,16 +27,10 @@ extension SQLCatalog {
         if let cursor = try page.cursor.map({ try CatalogCursor.decode($0, kind: .studies) }) {
             statement += " AND (s.first_received_at, s.study_instance_uid) < (\(SQLValue.time(cursor.key)), \(cursor.id))"
         }
-        statement += " ORDER BY s.first_received_at DESC, s.study_instance_uid DESC LIMIT \(limit + 1)"
-        let query = statement
-        let rows = try await read { session in try await session.query(query) }
-        let items = try rows.prefix(limit).map(StudySummary.init(row:))
-        var next: String?
-        if rows.count > limit, let last = rows.prefix(limit).last {
-            next = CatalogCursor(kind: .studies, key: try last.micros("first_received_at"),
-                                 id: try last.decode("study_instance_uid")).encoded()
+        statement += " ORDER BY s.first_received_at DESC, s.study_instance_uid DESC"
+        return try await keysetPage(statement, limit: page.clampedLimit, item: StudySummary.init(row:)) { last in
+            CatalogCursor(kind: .studies, key: try last.micros("first_received_at"), id: try last.decode("study_instance_uid"))
         }
-        return Page(items: items, nextCursor: next)
     }
 
     public func study(uid: String) async throws -> StudySummary? {

@@ -45,6 +45,22 @@ extension SQLCatalog {
         }
     }
 
+    /// One page of a keyset query. `statement` ends in the ORDER BY of its sort key and runs for one row
+    /// more than `limit`: that row only says another page follows, which starts after the sort key of
+    /// the page's last row (`cursor`).
+    func keysetPage<Item: Sendable & Hashable & Codable>(
+        _ statement: SQLStatement, limit: Int, item: (SQLRow) throws -> Item, cursor: (SQLRow) throws -> CatalogCursor
+    ) async throws -> Page<Item> {
+        let query = statement + " LIMIT \(limit + 1)"
+        let rows = try await read { session in try await session.query(query) }
+        let items = try rows.prefix(limit).map(item)
+        var next: String?
+        if rows.count > limit, let last = rows.prefix(limit).last {
+            next = try cursor(last).encoded()
+        }
+        return Page(items: items, nextCursor: next)
+    }
+
     /// One round trip to the database, for `/readyz`.
     func roundTrip() async throws {
         try await read { session in
