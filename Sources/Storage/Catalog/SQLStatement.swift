@@ -79,9 +79,11 @@ struct SQLStatement: Sendable, Hashable {
     }
 }
 
+/// Literal text is a `StaticString`, so only text written in the source can become SQL this way: a
+/// runtime `String` has to go through `init(unsafeSQL:)` or `\(unsafeRaw:)`.
 extension SQLStatement: ExpressibleByStringInterpolation {
-    init(stringLiteral value: String) {
-        self.init(unsafeSQL: value)
+    init(stringLiteral value: StaticString) {
+        self.init(unsafeSQL: value.description)
     }
 
     init(stringInterpolation: StringInterpolation) {
@@ -95,9 +97,8 @@ extension SQLStatement: ExpressibleByStringInterpolation {
             fragments.reserveCapacity(2 * interpolationCount + 1)
         }
 
-        mutating func appendLiteral(_ literal: String) {
-            guard !literal.isEmpty else { return }
-            fragments.append(.sql(literal))
+        mutating func appendLiteral(_ literal: StaticString) {
+            appendSQL(literal.description)
         }
 
         /// A value: always a bound parameter.
@@ -118,7 +119,12 @@ extension SQLStatement: ExpressibleByStringInterpolation {
         /// Text spliced into the SQL as it is. Only for identifiers and fragments chosen from a fixed
         /// set in this module; a value from outside goes through `\(value)`.
         mutating func appendInterpolation(unsafeRaw text: String) {
-            appendLiteral(text)
+            appendSQL(text)
+        }
+
+        private mutating func appendSQL(_ text: String) {
+            guard !text.isEmpty else { return }
+            fragments.append(.sql(text))
         }
     }
 }
