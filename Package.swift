@@ -148,9 +148,17 @@ let package = Package(
             path: "Benchmarks/ListenerBench",
             swiftSettings: swiftSettings
         ),
+        // What every test target shares: running external tools, temporary directories, the setup error,
+        // `eventually`.
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "DICOMTests",
             dependencies: [
+                "TestSupport",
                 "DICOM",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -160,13 +168,14 @@ let package = Package(
         ),
         .testTarget(
             name: "DomainTests",
-            dependencies: ["Domain"],
+            dependencies: ["TestSupport", "Domain"],
             exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ListenerTests",
             dependencies: [
+                "TestSupport",
                 // Storage: the commit tests run the sink against the real SQLite catalog and filesystem store.
                 "Listener", "DICOM", "Domain", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -185,6 +194,7 @@ let package = Package(
         .testTarget(
             name: "StorageTests",
             dependencies: [
+                "TestSupport",
                 "Storage", "Domain",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -201,6 +211,7 @@ let package = Package(
         .testTarget(
             name: "APITests",
             dependencies: [
+                "TestSupport",
                 "API", "Domain", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -218,6 +229,7 @@ let package = Package(
         .testTarget(
             name: "dicom-ingestTests",
             dependencies: [
+                "TestSupport",
                 "dicom-ingest", "Domain",
                 .product(name: "Logging", package: "swift-log"),
             ],

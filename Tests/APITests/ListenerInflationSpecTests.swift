@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import TestSupport
 import Testing
 
 /// openapi.yaml declares the same bounds and defaults for `limits.maxInflatedBytes` and
@@ -14,9 +15,9 @@ import Testing
             facts["required"] = schemas["ListenerLimits"]["required"]
             print(json.dumps(facts))
             """
-        let result = try await runOffPool("/usr/bin/env", ["python3", "-c", program, repositoryRoot.appendingPathComponent("openapi.yaml").path])
+        let result = try await Subprocess.runOffPool("python3", ["-c", program, repositoryRoot.appendingPathComponent("openapi.yaml").path])
         try #require(result.status == 0, "reading openapi.yaml failed (pip install pyyaml):\n\(result.output)")
-        let facts = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let facts = try #require(try JSONSerialization.jsonObject(with: result.stdoutData) as? [String: Any])
         #expect(facts["MaxInflatedBytes"] as? [Int] == [ListenerValidation.maxInflatedBytesRange.lowerBound,
                                                         ListenerValidation.maxInflatedBytesRange.upperBound])
         #expect(facts["MaxInflationRatio"] as? [Int] == [ListenerValidation.maxInflationRatioRange.lowerBound,

@@ -8,6 +8,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+import TestSupport
 import Testing
 
 @Suite("Live server on port 0")
@@ -277,11 +278,10 @@ struct LiveServerExtraTests {
     }
 
     @Test func servesTLSWithCertificateFiles() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("api-tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryDirectory("api-tls")
         let cert = dir.appendingPathComponent("cert.pem").path
         let key = dir.appendingPathComponent("key.pem").path
-        let made = try await runOffPool("/usr/bin/openssl", [
+        let made = try await Subprocess.runOffPool("/usr/bin/openssl", [
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
             "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
         ])

@@ -3,6 +3,7 @@ import Domain
 import Foundation
 import MetricsTestKit
 import NIOHTTP1
+import TestSupport
 import Testing
 
 @Suite("Router: service routes, auth, errors")

@@ -1,5 +1,6 @@
 import DICOM
 import Foundation
+import TestSupport
 import Testing
 
 /// SpecificCharacterSet against pydicom: `Scripts/charset_oracle.py` prints pydicom's decoding of every text
@@ -39,36 +40,27 @@ import Testing
         var pydicomError: String?
     }
 
-    static let oracle: Result<[Case], OracleError> = loadOracle()
+    static let oracle: Result<[Case], TestSetupError> = loadOracle()
 
-    struct OracleError: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    static func loadOracle() -> Result<[Case], OracleError> {
+    static func loadOracle() -> Result<[Case], TestSetupError> {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("Scripts/charset_oracle.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path]
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
+        let result: ProcessOutput
         do {
-            try process.run()
+            result = try Subprocess.python([script.path], installHint: "install Python 3 with pydicom 3")
+        } catch let error as TestSetupError {
+            return .failure(error)
         } catch {
-            return .failure(OracleError(description: "cannot run python3 (install Python 3 with pydicom 3): \(error)"))
+            return .failure(TestSetupError("cannot run python3 (install Python 3 with pydicom 3): \(error)"))
         }
-        let data = readToEndRetryingEINTR(output.fileHandleForReading)
-        let messages = String(decoding: readToEndRetryingEINTR(errors.fileHandleForReading), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            return .failure(OracleError(description: "charset_oracle.py failed (needs `pip install pydicom==3.*`): \(messages)"))
+        guard result.status == 0 else {
+            return .failure(TestSetupError("charset_oracle.py failed (needs `pip install pydicom==3.*`): \(result.stderr)"))
         }
+        let data = result.stdoutData
         guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
             let rawCases = root["cases"] as? [[String: Any]]
         else {
-            return .failure(OracleError(description: "charset_oracle.py printed no JSON cases"))
+            return .failure(TestSetupError("charset_oracle.py printed no JSON cases"))
         }
         var cases: [Case] = []
         for raw in rawCases {
@@ -204,15 +196,9 @@ import Testing
     func tablesUpToDate() throws {
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         let committed = folder.appendingPathComponent("../../Sources/DICOM/DataSet/CharacterSetTables.swift")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", folder.appendingPathComponent("Scripts/charset_tables.py").path]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let generated = String(decoding: readToEndRetryingEINTR(output.fileHandleForReading), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let result = try Subprocess.python([folder.appendingPathComponent("Scripts/charset_tables.py").path])
+        let generated = result.stdout
+        #expect(result.status == 0)
         // The first line names the Python version; the tables themselves must be identical.
         let expected = try String(contentsOf: committed, encoding: .utf8)
         #expect(generated.split(separator: "\n").dropFirst() == expected.split(separator: "\n").dropFirst(),

@@ -1,6 +1,7 @@
 import DICOM
 import Foundation
 import NIOCore
+import TestSupport
 import Testing
 
 /// Data sets an attacker or a broken device sends: deflate bombs (PS3.5 §A.5), values that cannot be
@@ -54,7 +55,7 @@ import Testing
             open(sys.argv[3], 'wb').write(b''.join(parts))
             """
         let output = try Oracle.python(["-c", program, headFile.path, String(zeros), out.path])
-        guard output.status == 0 else { throw Oracle.Failure(description: "python zlib failed: \(output.stderr)") }
+        guard output.status == 0 else { throw TestSetupError("python zlib failed: \(output.stderr)") }
         return Array(try Data(contentsOf: out))
     }
 

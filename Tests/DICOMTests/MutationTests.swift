@@ -1,6 +1,7 @@
 import DICOM
 import Foundation
 import NIOCore
+import TestSupport
 import Testing
 
 /// Hostile input: ≥ 10,000 mutations of corpus files (truncation, random bytes, huge lengths, deep

@@ -1,6 +1,7 @@
 import DICOM
 import Foundation
 import NIOCore
+import TestSupport
 import Testing
 
 /// Part10 header + the original data set bytes must read back cleanly in pydicom and DCMTK.

@@ -1,6 +1,7 @@
 import DICOM
 import Foundation
 import NIOCore
+import TestSupport
 import Testing
 
 /// Every file of pydicom's test_files and charset_files folders, plus synthetic files written by pydicom:

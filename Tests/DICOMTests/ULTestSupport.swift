@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import TestSupport
 import Testing
 
 /// Fixtures written by Scripts/ul_make_fixtures.py (pynetdicom encodings and DCMTK captures).
@@ -67,42 +68,24 @@ struct ULSeededGenerator: RandomNumberGenerator {
 
 /// Runs Scripts/ul_decode_pdus.py (pynetdicom) over PDUs we encoded; one JSON object per PDU.
 enum ULPynetdicom {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
     static func decode(_ pdus: [ByteBuffer]) throws -> [[String: Any]] {
         let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts")
-        let input = FileManager.default.temporaryDirectory.appendingPathComponent("ul_pdus_\(UUID().uuidString).hex")
-        defer { try? FileManager.default.removeItem(at: input) }
+        let directory = try TemporaryDirectory("ul-pdus")
+        let input = directory.url.appendingPathComponent("pdus.hex")
         let lines = pdus.map { buffer in buffer.readableBytesView.map { byte in
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex
         }.joined() }
         try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", scripts.appendingPathComponent("ul_decode_pdus.py").path, input.path]
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("ul_pdus_\(UUID().uuidString).json")
-        defer { try? FileManager.default.removeItem(at: output) }
-        FileManager.default.createFile(atPath: output.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: output)
-        process.standardOutput = handle
-        do {
-            try process.run()
-        } catch {
-            throw Failure(description: "cannot run python3 (needs pynetdicom: pip install pynetdicom): \(error)")
+        let result = try Subprocess.python([scripts.appendingPathComponent("ul_decode_pdus.py").path, input.path],
+                                           installHint: "needs pynetdicom: pip install pynetdicom")
+        guard result.status == 0 else {
+            throw TestSetupError("ul_decode_pdus.py failed (status \(result.status)); is pynetdicom installed?\n\(result.stderr)")
         }
-        process.waitUntilExit()
-        try handle.close()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "ul_decode_pdus.py failed (status \(process.terminationStatus)); is pynetdicom installed?")
-        }
-        let text = try String(contentsOf: output, encoding: .utf8)
-        return try text.split(separator: "\n").map { line in
+        return try result.stdout.split(separator: "\n").map { line in
             guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-                throw Failure(description: "unexpected output line")
+                throw TestSetupError("unexpected output line")
             }
             return object
         }

@@ -2,15 +2,14 @@ import Crypto
 import Domain
 import Foundation
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import Storage
 
 @Suite struct FilesystemObjectStoreTests {
     func makeRoot() throws -> String {
-        let path = NSTemporaryDirectory() + "fs-store-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
+        try makeTemporaryDirectory("fs-store").path
     }
 
     func files(under root: String) -> [String] {
@@ -143,27 +142,10 @@ enum GzipTestTool {
     }
 
     private static func run(_ arguments: [String], input: Data?) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/gzip")
-        process.arguments = arguments
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        let stdin = Pipe()
-        if input != nil { process.standardInput = stdin }
-        try process.run()
-        if let input {
-            // Write on another thread so a full stdout pipe cannot deadlock us.
-            let writer = Thread {
-                stdin.fileHandleForWriting.write(input)
-                try? stdin.fileHandleForWriting.close()
-            }
-            writer.start()
+        let result = try Subprocess.run("/bin/gzip", arguments, stdin: input, installHint: "apt-get install gzip")
+        guard result.status == 0 else {
+            throw TestSetupError("gzip -dc failed with status \(result.status)")
         }
-        let out = readToEndRetryingEINTR(stdout.fileHandleForReading)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestSetupError("gzip -dc failed with status \(process.terminationStatus)")
-        }
-        return out
+        return result.stdoutData
     }
 }

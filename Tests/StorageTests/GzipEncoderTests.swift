@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import Storage
@@ -89,10 +90,8 @@ import Testing
 
         #expect(try GzipTestTool.decompress(compressed) == original)
 
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gzip-engines-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let gz = directory.appendingPathComponent("out.gz"), raw = directory.appendingPathComponent("raw")
+        let directory = try TemporaryDirectory("gzip-engines")
+        let gz = directory.url.appendingPathComponent("out.gz"), raw = directory.url.appendingPathComponent("raw")
         try compressed.write(to: gz)
         try original.write(to: raw)
         let script = """
@@ -105,16 +104,8 @@ import Testing
             assert d.eof and d.unused_data == b"", "more than one gzip member"
             print("ok")
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, gz.path, raw.path]
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stdout
-        try process.run()
-        let output = String(decoding: readToEndRetryingEINTR(stdout.fileHandleForReading), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0 && output.hasPrefix("ok"), "\(output)")
+        let result = try Subprocess.python(["-c", script, gz.path, raw.path])
+        #expect(result.status == 0 && result.stdout.hasPrefix("ok"), "\(result.output)")
     }
 
     @Test func levelZeroStoresOnEitherEngine() throws {

@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import Storage
@@ -25,19 +26,10 @@ import Testing
         let env = try S3TestEnvironment.load()
         let key = S3TestEnvironment.uniquePrefix("large") + "/200MiB.dcm"
         let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["--testing-library", "swift-testing", "--filter", "S3MemoryProbe"]
-        var environment = ProcessInfo.processInfo.environment
-        environment[S3MemoryProbe.keyVariable] = key
-        process.environment = environment
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: readToEndRetryingEINTR(stdout.fileHandleForReading), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "probe failed:\n\(output.suffix(3000))")
+        let result = try Subprocess.run(executable, ["--testing-library", "swift-testing", "--filter", "S3MemoryProbe"],
+                                        environment: [S3MemoryProbe.keyVariable: key])
+        let output = result.stdout
+        #expect(result.status == 0, "probe failed:\n\(output.suffix(3000))")
         let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("rss-probe: ") },
                                 "no report from the probe:\n\(output.suffix(3000))")
         let report = try JSONDecoder().decode(ProbeReport.self, from: Data(line.dropFirst("rss-probe: ".count).utf8))

@@ -7,6 +7,7 @@ import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import TestSupport
 import Testing
 
 @testable import Storage
@@ -83,28 +84,14 @@ struct S3TestEnvironment: Sendable {
     }
 
     func runPython(_ script: String, arguments: [String]) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script] + arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["TEST_S3_ENDPOINT"] = endpoint
-        environment["TEST_S3_ACCESS_KEY_ID"] = accessKeyId
-        environment["TEST_S3_SECRET_ACCESS_KEY"] = secretAccessKey
-        environment["TEST_S3_BUCKET"] = bucket
-        environment["TEST_S3_REGION"] = region
-        process.environment = environment
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let out = readToEndRetryingEINTR(stdout.fileHandleForReading)
-        let err = readToEndRetryingEINTR(stderr.fileHandleForReading)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestSetupError("python3 (boto3) failed with \(process.terminationStatus): \(String(decoding: err, as: UTF8.self).suffix(2000))")
+        let result = try Subprocess.python(["-c", script] + arguments, environment: [
+            "TEST_S3_ENDPOINT": endpoint, "TEST_S3_ACCESS_KEY_ID": accessKeyId,
+            "TEST_S3_SECRET_ACCESS_KEY": secretAccessKey, "TEST_S3_BUCKET": bucket, "TEST_S3_REGION": region,
+        ], installHint: "pip install boto3")
+        guard result.status == 0 else {
+            throw TestSetupError("python3 (boto3) failed with \(result.status): \(result.stderr.suffix(2000))")
         }
-        return out
+        return result.stdoutData
     }
 
     static let inspectScript = #"""
@@ -148,11 +135,6 @@ if "uploads_prefix" in cmd:
     out["uploads"] = [u["Key"] for u in r.get("Uploads", []) if u["Key"].startswith(cmd["uploads_prefix"])]
 print(json.dumps(out))
 """#
-}
-
-struct TestSetupError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// Deterministic pseudo-random bytes produced chunk by chunk, hashed as they go, so a 200 MiB object
