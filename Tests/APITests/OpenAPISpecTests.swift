@@ -8,7 +8,7 @@ import Testing
 struct OpenAPISpecTests {
     @Test func embeddedSpecMatchesTheFile() throws {
         let file = try String(contentsOf: repositoryRoot.appendingPathComponent("openapi.yaml"), encoding: .utf8)
-        #expect(OpenAPISpec.yaml == file, "Sources/API/OpenAPISpec.swift is stale: run scripts/embed-openapi")
+        #expect(OpenAPISpec.yaml == file, "Sources/API/Generated/OpenAPISpec.swift is stale: run scripts/generate/openapi")
     }
 
     @Test func isValidOpenAPI31() async throws {

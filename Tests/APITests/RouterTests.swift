@@ -46,7 +46,7 @@ struct RouterServiceTests {
         #expect(spec.status == .ok)
         #expect(spec.headers.first(name: "Content-Type") == "application/yaml")
         let file = try String(contentsOf: repositoryRoot.appendingPathComponent("openapi.yaml"), encoding: .utf8)
-        #expect(spec.bodyString == file, "served spec differs from openapi.yaml: run scripts/embed-openapi")
+        #expect(spec.bodyString == file, "served spec differs from openapi.yaml: run scripts/generate/openapi")
         try await expectConformsToSpec(h.recorder.all)
     }
 
