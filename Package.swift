@@ -125,7 +125,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Benchmark of the codec (issue 3): `swift run -c release codec-bench`. Not a test.
+        // Benchmark of the codec: `scripts/bench codec` (`swift run -c release codec-bench`). Not a test.
         .executableTarget(
             name: "codec-bench",
             dependencies: [
@@ -135,7 +135,7 @@ let package = Package(
             path: "Benchmarks/CodecBench",
             swiftSettings: swiftSettings
         ),
-        // The listener with a discarding sink (issue 4 benchmark): `swift run -c release listener-bench PORT`.
+        // The listener with a discarding sink, driven by `scripts/bench listener`.
         .executableTarget(
             name: "listener-bench",
             dependencies: [

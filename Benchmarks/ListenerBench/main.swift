@@ -3,7 +3,7 @@
 //
 //   swift run -c release listener-bench PORT     # serves until SIGTERM/SIGINT
 //
-// scripts/bench-listener sends to it and to DCMTK storescp (tmpfs) in the same run.
+// scripts/bench listener sends to it and to DCMTK storescp (tmpfs) in the same run.
 import Domain
 import Foundation
 import Listener

@@ -36,7 +36,7 @@ import Testing
         let partSize = S3Configuration.defaultPartSize
         // VmHWM after the upload minus VmRSS before it: an upper bound of the growth.
         let growth = report.highWaterMark - report.baselineRSS
-        // Not an assertion: scripts/bench-storage-upload collects this line for BENCHMARKS.md.
+        // Not an assertion: scripts/bench storage-upload collects this line for BENCHMARKS.md.
         print("bench: 200 MiB streamed upload (\(partSize / Self.mib) MiB parts, 64 KiB writes): \(String(format: "%.2f", report.seconds)) s, "
             + "\(String(format: "%.1f", 200 / report.seconds)) MiB/s, RSS before \(report.baselineRSS / Self.mib) MiB, "
             + "peak sampled \(report.peakRSS / Self.mib) MiB, VmHWM \(report.highWaterMark / Self.mib) MiB, growth ≤ \(growth / Self.mib) MiB")

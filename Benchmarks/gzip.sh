@@ -2,7 +2,7 @@
 # gzip encoders on the benchmark's pixel data: zlib levels 1/5/6, ISA-L igzip levels 0-3 (streaming, as the
 # service uses them) and libdeflate 1/6 (whole-buffer only, for scale). CPU MB/s on one core and ratio.
 #
-#   scripts/bench-gzip [--workdir DIR]     (default /tmp/dicom-ingest-bench; corpora are generated, never committed)
+#   scripts/bench gzip [--workdir DIR]     (default /tmp/dicom-ingest-bench; corpora are generated, never committed)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 workdir=/tmp/dicom-ingest-bench
@@ -17,7 +17,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 mkdir -p "$workdir"
 gcc -O2 -o "$workdir/gzip_codecs" "$root/Benchmarks/GzipCodecs/gzip_codecs.c" -lz -lisal -ldeflate
-dirs=$(cd "$root/scripts/bench_lib" && python3 -c "
+dirs=$(cd "$root/Benchmarks/bench_lib" && python3 -c "
 from pathlib import Path
 import corpus
 for s in (corpus.ct_spec(50), corpus.mr_spec(200)):

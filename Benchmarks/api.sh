@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Issue 6 benchmark: requests/s and p99 latency of GET /v1/studies (filters + paging) with 100,000 studies /
+# requests/s and p99 latency of GET /v1/studies (filters + paging) with 100,000 studies /
 # 1,000,000 instances in PostgreSQL, measured with wrk at 200 concurrent connections.
 #
-#   scripts/bench-api [--studies N] [--series-per-study N] [--instances-per-series N] [--duration S] [--connections N]
-#   BENCH_API_PERF=/tmp/api.perf.data scripts/bench-api    # also a perf CPU profile of the service under wrk
+#   scripts/bench api [--studies N] [--series-per-study N] [--instances-per-series N] [--duration S] [--connections N]
+#   BENCH_API_PERF=/tmp/api.perf.data scripts/bench api    # also a perf CPU profile of the service under wrk
 #
 # Starts its own PostgreSQL (scripts/services), seeds the catalog tables directly with generate_series
 # (what the ingest would have written), runs the release binary against it and drives it with wrk.

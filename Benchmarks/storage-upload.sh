@@ -4,7 +4,7 @@
 # prints the figures it reports (wall time, MiB/s, process RSS baseline/peak/growth).
 #
 #   scripts/services start /tmp/devsvc && source /tmp/devsvc/env   # or an env with TEST_S3_* set
-#   scripts/bench-storage-upload [RUNS]
+#   scripts/bench storage-upload [RUNS]
 #
 # The figures include moto (a Python server on the same 2 cores), so they bound our client from below;
 # the RSS growth is what the "≤ ~3 parts" limit is about.

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Issue 4 benchmark: the listener alone (listener-bench: DIMSE runtime + discarding sink) against DCMTK
+# The listener alone (listener-bench: DIMSE runtime + discarding sink) against DCMTK
 # storescp writing to tmpfs, receiving the same corpus from DCMTK storescu over 1 and 4 associations,
 # interleaved A B A B in the same run.
 #
-#   scripts/bench-listener [CORPUS_DIR] [RUNS]     # default: scripts/bench's ct corpus, 3 runs
+#   scripts/bench listener [CORPUS_DIR] [RUNS]     # default: the receiver benchmark's ct corpus, 3 runs
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 corpus=${1:-/tmp/dicom-ingest-bench/corpus/ct-600x512x512x1}

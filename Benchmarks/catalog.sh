@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Inserts/s of instance rows for the PostgreSQL and SQLite catalogs (recordInstance: upsert + aggregates
 # + association counters, one transaction each), sequential and from 8 concurrent tasks.
-#   scripts/bench-catalog [COUNT]      (default 5000; needs TEST_POSTGRES_URL, e.g. `source /tmp/devsvc/env`)
+#   scripts/bench catalog [COUNT]      (default 5000; needs TEST_POSTGRES_URL, e.g. `source /tmp/devsvc/env`)
 # Debug build, as `swift test` builds it; the two catalogs run one after the other.
 set -euo pipefail
 cd "$(dirname "$0")/.."
