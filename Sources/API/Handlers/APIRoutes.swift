@@ -207,13 +207,16 @@ struct APIRoutes: Sendable {
 
 // MARK: helpers
 
-func json<T: Encodable>(_ status: HTTPResponseStatus, _ value: T) throws -> APIResponse {
-    if let writable = value as? any JSONBufferWritable {
-        var buffer = JSONBuffer()
-        writable.write(to: &buffer)
-        return APIResponse(status: status, headers: ["Content-Type": "application/json"], body: buffer.buffer)
-    }
-    return APIResponse(status: status, headers: ["Content-Type": "application/json"], body: try JSONCoding.encode(value))
+/// A catalog body (studies, series, instances, associations), written by `JSONBuffer`.
+func json(_ status: HTTPResponseStatus, _ value: some JSONBufferWritable) throws -> APIResponse {
+    var buffer = JSONBuffer()
+    value.write(to: &buffer)
+    return APIResponse(status: status, headers: ["Content-Type": "application/json"], body: buffer.buffer)
+}
+
+/// Any other body (listeners, stats), written by `JSONEncoder`.
+func json(_ status: HTTPResponseStatus, _ value: some Encodable) throws -> APIResponse {
+    APIResponse(status: status, headers: ["Content-Type": "application/json"], body: try JSONCoding.encode(value))
 }
 
 func uidParameter(_ context: RequestContext, _ name: String) throws -> String {
