@@ -1,4 +1,4 @@
-// Listener benchmark peer (issue 4): the DIMSE runtime with a discarding instance sink, so a sender's
+// Listener benchmark peer: the DIMSE runtime with a discarding instance sink, so a sender's
 // throughput measures the listener alone (PDU decoding, DIMSE reassembly, backpressure, responses).
 //
 //   swift run -c release listener-bench PORT     # serves until SIGTERM/SIGINT

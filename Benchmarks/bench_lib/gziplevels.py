@@ -1,7 +1,7 @@
 """zlib (gzip) level trade-off on the corpus itself: MB/s of input and ratio per level, one core.
 
 Python's zlib module is the same C zlib the Swift target links (CZlib), so this is the library's own speed
-without any receiver around it; it informs the default gzip level of issue 7 goal 2.
+without any receiver around it; it informs the default gzip level.
 """
 from __future__ import annotations
 

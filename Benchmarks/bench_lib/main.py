@@ -24,7 +24,7 @@ DEFAULT_VARIANTS = ["ingest-fs-gzip", "ingest-fs-nometa", "ingest-s3-nogzip"]
 SCALING_RECEIVERS = ["ingest-fs", "dcmtk"]
 DEFAULT_SCALING_RECEIVERS = ["ingest-fs"]
 # To stay under 20 min with the default sizes, the big corpus skips what its figures do not need unless
-# --all-cells: the tmpfs pair (issue 4's ratio is about 1 and 4 associations of ct / mr-small), and the S3
+# --all-cells: the tmpfs pair (the listener ratio is about 1 and 4 associations of ct / mr-small), and the S3
 # receivers at 1 association (the S3 goals are about ct / mr-small; big on S3 is the memory figure at 3).
 BIG_SKIP_ALWAYS = {"dcmtk-tmpfs", "ingest-tmpfs"}
 BIG_SKIP_SINGLE = {"reference", "ingest-s3", "ingest-s3-nogzip", "ingest-s3-nometa"}

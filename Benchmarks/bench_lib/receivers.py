@@ -116,7 +116,7 @@ class Receiver:
 @dataclass
 class DcmtkStorescp(Receiver):
     """`storescp --fork -od DIR +xa PORT`: one process per association, like a deployment that must accept
-    parallel associations. tmpfs=True writes to /dev/shm (issue 4's listener ratio anchor)."""
+    parallel associations. tmpfs=True writes to /dev/shm (the anchor of the listener ratio)."""
 
     tmpfs: bool = False
     outdir: Path | None = None
@@ -197,7 +197,7 @@ class DicomIngest(Receiver):
     database: str = ""
     storage_path: Path | None = None
     services: Services | None = None
-    tmpfs: bool = False  # data folder (SQLite) and objects on /dev/shm: issue 4's listener ratio
+    tmpfs: bool = False  # data folder (SQLite) and objects on /dev/shm: the listener ratio
     shm: Path | None = None
 
     def _http(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:

@@ -155,7 +155,7 @@ def memory_table(results: list[dict], labels: dict[str, str]) -> str:
 
 
 def listener_ratio_table(results: list[dict], labels: dict[str, str]) -> str:
-    """Issue 4: dicom-ingest with the lightest sink on tmpfs vs. storescp writing to tmpfs, same cells."""
+    """The listener ratio: dicom-ingest with the lightest sink on tmpfs vs. storescp writing to tmpfs, same cells."""
     cells = group(results)
     rows = []
     for (corpus, assoc, key), cell in sorted(cells.items()):
