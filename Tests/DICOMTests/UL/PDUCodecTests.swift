@@ -94,7 +94,7 @@ struct PDUGoldenPynetdicomTests {
     }
 
     @Test func rejectReasonValues() {
-        // PS3.8 Table 9-21 as issue 4 lists them: (result, source, reason).
+        // The rejections of PS3.8 Table 9-21 the listener sends: (result, source, reason).
         let table: [(AssociateReject, UInt8, UInt8, UInt8)] = [
             (.calledAETitleNotRecognized, 1, 1, 7),
             (.callingAETitleNotRecognized, 1, 1, 3),

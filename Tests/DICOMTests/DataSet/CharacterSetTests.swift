@@ -43,8 +43,7 @@ import Testing
     static let oracle: Result<[Case], TestSetupError> = loadOracle()
 
     static func loadOracle() -> Result<[Case], TestSetupError> {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("Scripts/charset_oracle.py")
+        let script = Oracle.scripts.appendingPathComponent("charset_oracle.py")
         let result: ProcessOutput
         do {
             result = try Subprocess.python([script.path], installHint: "install Python 3 with pydicom 3")
