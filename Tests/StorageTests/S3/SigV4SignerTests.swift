@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import TestSupport
 import Testing
 
 @testable import Storage
@@ -48,8 +49,7 @@ struct SigV4Vectors: Decodable {
     var presigned: [PresignVector]
 
     static func load() throws -> SigV4Vectors {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/sigv4/vectors.json")
+        let path = repositoryRoot.appendingPathComponent("Tests/StorageTests/Fixtures/sigv4/vectors.json")
         return try JSONDecoder().decode(SigV4Vectors.self, from: Data(contentsOf: path))
     }
 
