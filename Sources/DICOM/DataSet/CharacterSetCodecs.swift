@@ -127,18 +127,20 @@ enum TextCodec: Sendable, Hashable {
     }
 
     private static func gb2312Step(_ bytes: ArraySlice<UInt8>, _ i: Int) -> Step {
-        let c = bytes[i]
-        if c < 0x80 { return .character(UInt32(c), consumed: 1) }
-        guard i + 1 < bytes.endIndex else { return .incomplete }
-        let value = CharacterSetTables.gb2312[c ^ 0x80, bytes[i + 1] ^ 0x80]
-        return value == 0 ? .illegal(length: 1) : .character(UInt32(value), consumed: 2)
+        pairStep(bytes, i, CharacterSetTables.gb2312, xor: 0x80)
     }
 
     private static func gbkStep(_ bytes: ArraySlice<UInt8>, _ i: Int) -> Step {
+        pairStep(bytes, i, CharacterSetTables.gbk, xor: 0)
+    }
+
+    /// ASCII below 0x80; otherwise a lead and a trail byte looked up in `table`, both XORed with `xor`
+    /// (0x80 for an EUC form over a GL-indexed table).
+    private static func pairStep(_ bytes: ArraySlice<UInt8>, _ i: Int, _ table: DoubleByteTable, xor: UInt8) -> Step {
         let c = bytes[i]
         if c < 0x80 { return .character(UInt32(c), consumed: 1) }
         guard i + 1 < bytes.endIndex else { return .incomplete }
-        let value = CharacterSetTables.gbk[c, bytes[i + 1]]
+        let value = table[c ^ xor, bytes[i + 1] ^ xor]
         return value == 0 ? .illegal(length: 1) : .character(UInt32(value), consumed: 2)
     }
 
