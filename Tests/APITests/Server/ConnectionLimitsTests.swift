@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import TestSupport
 import Testing
 
 /// A live server with the given configuration on 127.0.0.1:0, shut down gracefully after `body`.
@@ -16,12 +17,8 @@ private func withServer<T>(_ configure: (inout APIConfiguration) -> Void, _ body
     let group = ServiceGroup(services: [server], gracefulShutdownSignals: [], cancellationSignals: [], logger: quietLogger("test.group"))
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
-        var port: Int?
-        for _ in 0..<500 where port == nil {
-            port = await server.boundPort
-            if port == nil { try await Task.sleep(for: .milliseconds(10)) }
-        }
-        let bound = try #require(port)
+        _ = await eventually(timeout: .seconds(5), interval: .milliseconds(10)) { await server.boundPort != nil }
+        let bound = try #require(await server.boundPort)
         do {
             let result = try await body(bound)
             await group.triggerGracefulShutdown()
@@ -52,13 +49,13 @@ struct ConnectionLimitsTests {
             #expect(third.text.isEmpty)
 
             first.close()
-            var served = false
-            for _ in 0..<100 where !served {  // the slot is released once the server sees the close
+            // The slot is released once the server sees the close.
+            let served = try await eventually(timeout: .seconds(30), interval: .milliseconds(50)) {
                 let next = try await RawConnection.connect(port: port)
                 try? await next.send("GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-                served = try await next.waitForResponses(1).first?.status == 200
+                let status = try await next.waitForResponses(1).first?.status
                 next.close()
-                if !served { try await Task.sleep(for: .milliseconds(50)) }
+                return status == 200
             }
             #expect(served)
             second.close()
@@ -86,8 +83,8 @@ struct ConnectionLimitsTests {
                 channel.read()
             }
             // Bounded by polling: either the server's close arrives or every response does.
-            for _ in 0..<600 where !counter.isClosed && counter.responses < count {
-                try await Task.sleep(for: .milliseconds(50))
+            _ = await eventually(timeout: .seconds(30), interval: .milliseconds(50)) {
+                counter.isClosed || counter.responses >= count
             }
             #expect(counter.isClosed || !channel.isActive, "the server kept a connection whose client did not read")
             #expect(counter.responses < count)
