@@ -14,9 +14,9 @@ enum ULFixtures {
     /// The named PDU fixture; fails the test (with what to run) if it is missing.
     static func bytes(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> ByteBuffer {
         guard let text = try? String(contentsOf: url(name), encoding: .utf8) else {
-            Issue.record("missing fixture \(name).hex: run python3 Tests/DICOMTests/Scripts/ul_make_fixtures.py",
-                         sourceLocation: sourceLocation)
-            throw FixtureMissing()
+            let message = "missing fixture \(name).hex: run python3 Tests/DICOMTests/Scripts/ul_make_fixtures.py"
+            Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
+            throw TestSetupError(message)
         }
         return ByteBuffer(bytes: try hex(text.trimmingCharacters(in: .whitespacesAndNewlines)))
     }
@@ -26,7 +26,6 @@ enum ULFixtures {
         return files.filter { $0.hasPrefix(prefix) && $0.hasSuffix(".hex") }.map { String($0.dropLast(4)) }.sorted()
     }
 
-    struct FixtureMissing: Error {}
     struct BadHex: Error {}
 
     static func hex(_ text: String) throws -> [UInt8] {
