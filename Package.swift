@@ -125,7 +125,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Benchmark of the codec (issue 3): `swift run -c release codec-bench`. Not a test.
+        // Benchmark of the codec: `scripts/bench codec` (`swift run -c release codec-bench`). Not a test.
         .executableTarget(
             name: "codec-bench",
             dependencies: [
@@ -135,7 +135,7 @@ let package = Package(
             path: "Benchmarks/CodecBench",
             swiftSettings: swiftSettings
         ),
-        // The listener with a discarding sink (issue 4 benchmark): `swift run -c release listener-bench PORT`.
+        // The listener with a discarding sink, driven by `scripts/bench listener`.
         .executableTarget(
             name: "listener-bench",
             dependencies: [
@@ -148,9 +148,17 @@ let package = Package(
             path: "Benchmarks/ListenerBench",
             swiftSettings: swiftSettings
         ),
+        // What every test target shares: running external tools, temporary directories, the setup error,
+        // `eventually`.
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "DICOMTests",
             dependencies: [
+                "TestSupport",
                 "DICOM",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -160,13 +168,14 @@ let package = Package(
         ),
         .testTarget(
             name: "DomainTests",
-            dependencies: ["Domain"],
+            dependencies: ["TestSupport", "Domain"],
             exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ListenerTests",
             dependencies: [
+                "TestSupport",
                 // Storage: the commit tests run the sink against the real SQLite catalog and filesystem store.
                 "Listener", "DICOM", "Domain", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -185,6 +194,7 @@ let package = Package(
         .testTarget(
             name: "StorageTests",
             dependencies: [
+                "TestSupport",
                 "Storage", "Domain",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -201,6 +211,7 @@ let package = Package(
         .testTarget(
             name: "APITests",
             dependencies: [
+                "TestSupport",
                 "API", "Domain", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -218,6 +229,7 @@ let package = Package(
         .testTarget(
             name: "dicom-ingestTests",
             dependencies: [
+                "TestSupport",
                 "dicom-ingest", "Domain",
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,5 +1,5 @@
-// Codec benchmark (issue 3): metadata extraction from a ~0.5 MB CT and pass-through of a ~150 MB
-// multiframe, in MB/s on one core. Release only: `swift run -c release codec-bench`.
+// Codec benchmark: metadata extraction from a ~0.5 MB CT and pass-through of a ~150 MB
+// multiframe, in MB/s on one core. Release only: `scripts/bench codec`.
 // The data sets are built in memory (explicit VR little endian) and fed to `MetadataExtractor` in
 // PDV-sized chunks, as the listener feeds it; nothing is timed in tests.
 import DICOM

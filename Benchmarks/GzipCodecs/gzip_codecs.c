@@ -4,7 +4,7 @@
  *                            an upload feeds its encoder (libdeflate has no streaming API: it gets the
  *                            whole file at once, which is why it cannot be our encoder; it is measured
  *                            for scale).
- * Built by scripts/bench-gzip with gcc against zlib, ISA-L (libisal-dev) and libdeflate (libdeflate-dev).
+ * Built by scripts/bench gzip with gcc against zlib, ISA-L (libisal-dev) and libdeflate (libdeflate-dev).
  * Output: one line per encoder and level: name level MB/s(cpu) ratio(input/output). */
 #include <isa-l/igzip_lib.h>
 #include <libdeflate.h>

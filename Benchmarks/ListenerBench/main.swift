@@ -1,9 +1,9 @@
-// Listener benchmark peer (issue 4): the DIMSE runtime with a discarding instance sink, so a sender's
+// Listener benchmark peer: the DIMSE runtime with a discarding instance sink, so a sender's
 // throughput measures the listener alone (PDU decoding, DIMSE reassembly, backpressure, responses).
 //
 //   swift run -c release listener-bench PORT     # serves until SIGTERM/SIGINT
 //
-// scripts/bench-listener sends to it and to DCMTK storescp (tmpfs) in the same run.
+// scripts/bench listener sends to it and to DCMTK storescp (tmpfs) in the same run.
 import Domain
 import Foundation
 import Listener

@@ -2,8 +2,8 @@ import Domain
 import Foundation
 import Logging
 
-/// Everything `dicom-ingest serve` reads at start: the service settings of the REST contract (issue 6),
-/// the seed's environment options (issue 5), and the listeners they imply.
+/// Everything `dicom-ingest serve` reads at start: the service settings of the REST contract, the seed's
+/// environment options, and the listeners they imply.
 struct ServiceConfiguration: Sendable {
     enum LogFormat: String, Sendable { case text, json }
 

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Storage
+import TestSupport
 import Testing
 
 /// A real `APIServer` on 127.0.0.1:0 with short timeouts, run in a `ServiceGroup` for the body's
@@ -28,13 +29,8 @@ func withLiveServer<T>(
     let group = ServiceGroup(services: [server], gracefulShutdownSignals: [], cancellationSignals: [], logger: quietLogger("test.group"))
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
-        var port: Int?
-        for _ in 0..<500 {  // up to 5 s for the bind
-            port = await server.boundPort
-            if port != nil { break }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        let boundPort = try #require(port, "the API server did not bind within 5 s")
+        _ = await eventually(timeout: .seconds(5), interval: .milliseconds(10)) { await server.boundPort != nil }
+        let boundPort = try #require(await server.boundPort, "the API server did not bind within 5 s")
         do {
             let result = try await body(boundPort, catalog, group)
             await group.triggerGracefulShutdown()
@@ -101,12 +97,7 @@ final class RawConnection: Sendable {
     /// Waits (polling, bounded by `timeout`) until `done` holds; returns whether it did.
     @discardableResult
     func wait(timeout: Duration = .seconds(30), until done: (RawConnection) -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if done(self) { return true }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        return done(self)
+        await eventually(timeout: timeout, interval: .milliseconds(5)) { done(self) }
     }
 
     func waitForResponses(_ count: Int, timeout: Duration = .seconds(30)) async throws -> [RawResponse] {

@@ -1,25 +1,27 @@
 @testable import API
 import Domain
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("openapi.yaml")
 struct OpenAPISpecTests {
     @Test func embeddedSpecMatchesTheFile() throws {
         let file = try String(contentsOf: repositoryRoot.appendingPathComponent("openapi.yaml"), encoding: .utf8)
-        #expect(OpenAPISpec.yaml == file, "Sources/API/OpenAPISpec.swift is stale: run scripts/embed-openapi")
+        #expect(OpenAPISpec.yaml == file, "Sources/API/Generated/OpenAPISpec.swift is stale: run scripts/generate/openapi")
     }
 
     @Test func isValidOpenAPI31() async throws {
-        let result = try await runOffPool("/bin/bash", [repositoryRoot.appendingPathComponent("scripts/contract-test").path])
+        let result = try await Subprocess.runOffPool("/bin/bash", [repositoryRoot.appendingPathComponent("scripts/contract-test").path],
+                                                   currentDirectory: repositoryRoot)
         #expect(result.status == 0, "openapi-spec-validator rejected openapi.yaml (pip install openapi-spec-validator):\n\(result.output)")
     }
 
     @Test func listenerRulesAreTheValidatorsRules() async throws {
         let script = repositoryRoot.appendingPathComponent("Tests/APITests/Scripts/spec_facts.py").path
-        let result = try await runOffPool("/usr/bin/env", ["python3", script])
+        let result = try await Subprocess.runOffPool("python3", [script], currentDirectory: repositoryRoot)
         try #require(result.status == 0, "spec_facts.py failed (pip install pyyaml):\n\(result.output)")
-        let facts = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let facts = try #require(try JSONSerialization.jsonObject(with: result.stdoutData) as? [String: Any])
         typealias P = ListenerValidation.Pattern
         let patterns: [(String, String)] = [
             ("ListenerName", P.name), ("AETitle", P.aeTitle), ("IPAddress", P.ipAddress), ("CIDR", P.cidr),
@@ -51,11 +53,11 @@ struct SchemathesisContractTests {
     @Test(.timeLimit(.minutes(10)))
     func schemathesisPassesAllChecks() async throws {
         try await withLiveServer { port, _, _ in
-            let result = try await runOffPool("/usr/bin/env", [
-                "CONTRACT_MAX_EXAMPLES=\(ProcessInfo.processInfo.environment["CONTRACT_MAX_EXAMPLES"] ?? "20")",
-                "/bin/bash", repositoryRoot.appendingPathComponent("scripts/contract-test").path,
-                "http://127.0.0.1:\(port)", Tokens.admin,
-            ])
+            let result = try await Subprocess.runOffPool(
+                "/bin/bash",
+                [repositoryRoot.appendingPathComponent("scripts/contract-test").path, "http://127.0.0.1:\(port)", Tokens.admin],
+                environment: ["CONTRACT_MAX_EXAMPLES": ProcessInfo.processInfo.environment["CONTRACT_MAX_EXAMPLES"] ?? "20"],
+                currentDirectory: repositoryRoot)
             #expect(result.status == 0, "schemathesis found contract violations (pip install schemathesis):\n\(result.output.suffix(20_000))")
         }
     }

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Storage
+import TestSupport
 import Testing
 
 /// Records every `reconcileNow()` so tests can see that writes apply listeners at once.
@@ -29,7 +30,7 @@ enum Tokens {
 
 /// A real embedded catalog (SQLite, migrated) in a fresh temporary folder.
 func makeCatalog() async throws -> SQLiteCatalog {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("api-tests-\(UUID().uuidString)")
+    let dir = try makeTemporaryDirectory("api-tests")
     let catalog = try SQLiteCatalog(path: dir.appendingPathComponent("catalog.sqlite").path, logger: Logger(label: "test.catalog"))
     try await catalog.migrate()
     return catalog
@@ -117,53 +118,13 @@ final class ResponseRecorder: @unchecked Sendable {
     }
 }
 
-var repositoryRoot: URL {
-    // Tests/APITests/TestSupport.swift → repository root.
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-}
-
-struct ProcessResult {
-    var status: Int32
-    var output: String
-}
-
-/// Runs a tool and returns its exit status and combined output. Fails the test when it cannot start.
-func run(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> ProcessResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.currentDirectoryURL = repositoryRoot
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    let input = Pipe()
-    process.standardInput = input
-    try process.run()
-    if let stdin { input.fileHandleForWriting.write(stdin) }
-    try input.fileHandleForWriting.close()
-    let data = readToEndRetryingEINTR(output.fileHandleForReading)
-    process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
-}
-
-/// `run` on a thread of its own, so a waiting child process never blocks Swift's cooperative pool
-/// (2 threads here), which the servers under test need.
-func runOffPool(_ executable: String, _ arguments: [String], stdin: Data? = nil) async throws -> ProcessResult {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            continuation.resume(with: Result { try run(executable, arguments, stdin: stdin) })
-        }
-        thread.start()
-    }
-}
-
 /// Validates every recorded response against openapi.yaml (status documented for the operation,
 /// content type, body schema, required headers) with Tests/APITests/Scripts/validate_responses.py.
 func expectConformsToSpec(_ entries: [ResponseRecorder.Entry], sourceLocation: SourceLocation = #_sourceLocation) async throws {
     #expect(!entries.isEmpty, "no responses recorded", sourceLocation: sourceLocation)
     let data = try JSONEncoder().encode(entries)
     let script = repositoryRoot.appendingPathComponent("Tests/APITests/Scripts/validate_responses.py").path
-    let result = try await runOffPool("/usr/bin/env", ["python3", script], stdin: data)
+    let result = try await Subprocess.runOffPool("python3", [script], stdin: data, currentDirectory: repositoryRoot)
     #expect(result.status == 0, "responses do not match openapi.yaml (needs pip packages jsonschema, pyyaml):\n\(result.output)",
             sourceLocation: sourceLocation)
 }

@@ -1,6 +1,7 @@
 import DICOM
 import Foundation
 import NIOCore
+import TestSupport
 import Testing
 
 /// Runs the Python oracle scripts (pydicom) and DCMTK, and feeds files to our codec.
@@ -8,48 +9,16 @@ enum Oracle {
     static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts")
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    /// Runs a program to completion (python3 with pydicom 3, or DCMTK).
+    static func run(_ executable: String, _ arguments: [String]) throws -> ProcessOutput {
+        try Subprocess.run(executable, arguments, installHint: "Install it (python3 with pydicom 3, DCMTK).")
     }
 
-    struct Output {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+    static func python(_ arguments: [String]) throws -> ProcessOutput {
+        try run("python3", arguments)
     }
 
-    /// Runs a program to completion; stdout/stderr are read concurrently so neither pipe can fill up.
-    static func run(_ executable: String, _ arguments: [String]) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        do {
-            try process.run()
-        } catch {
-            throw Failure(description: "cannot start \(executable): \(error). Install it (python3 with pydicom 3, DCMTK).")
-        }
-        let group = DispatchGroup()
-        nonisolated(unsafe) var stdoutData = Data(), stderrData = Data()
-        group.enter()
-        DispatchQueue.global().async {
-            stdoutData = readToEndRetryingEINTR(out.fileHandleForReading)
-            group.leave()
-        }
-        stderrData = readToEndRetryingEINTR(err.fileHandleForReading)
-        group.wait()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-                      stderr: String(decoding: stderrData, as: UTF8.self))
-    }
-
-    static func python(_ arguments: [String]) throws -> Output {
-        try run("/usr/bin/env", ["python3"] + arguments)
-    }
-
-    static func script(_ name: String, _ arguments: [String]) throws -> Output {
+    static func script(_ name: String, _ arguments: [String]) throws -> ProcessOutput {
         let output = try python([scripts.appendingPathComponent(name).path] + arguments)
         return output
     }
@@ -58,22 +27,20 @@ enum Oracle {
     static func pydicomData() throws -> URL {
         let output = try python(["-c", "import pydicom,os;print(os.path.dirname(pydicom.__file__))"])
         guard output.status == 0 else {
-            throw Failure(description: "python3 cannot import pydicom (pip install pydicom==3.0.2): \(output.stderr)")
+            throw TestSetupError("python3 cannot import pydicom (pip install pydicom==3.0.2): \(output.stderr)")
         }
         return URL(fileURLWithPath: output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)).appendingPathComponent("data")
     }
 
     static func temporaryDirectory(_ name: String) throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("dicom-tests-\(name)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
+        try makeTemporaryDirectory("dicom-tests-\(name)")
     }
 
     /// Synthetic files written by pydicom (gen_synthetic.py), generated once per test process.
     static func syntheticFiles() throws -> URL {
         let directory = try temporaryDirectory("synthetic")
         let output = try script("gen_synthetic.py", [directory.path])
-        guard output.status == 0 else { throw Failure(description: "gen_synthetic.py failed: \(output.stderr)") }
+        guard output.status == 0 else { throw TestSetupError("gen_synthetic.py failed: \(output.stderr)") }
         return directory
     }
 
@@ -88,7 +55,7 @@ enum Oracle {
     /// Runs pydicom_oracle.py over `inputs` and returns its manifest entries (and the manifest path).
     static func manifest(inputs: [String], threshold: Int, into directory: URL) throws -> (URL, [Entry]) {
         let output = try script("pydicom_oracle.py", [directory.path, String(threshold)] + inputs)
-        guard output.status == 0 else { throw Failure(description: "pydicom_oracle.py failed: \(output.stderr)") }
+        guard output.status == 0 else { throw TestSetupError("pydicom_oracle.py failed: \(output.stderr)") }
         let url = directory.appendingPathComponent("manifest.json")
         let list = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [[String: Any]] ?? []
         return (url, list.map { item in

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import TestSupport
 import Testing
 
 /// Fixtures written by Scripts/ul_make_fixtures.py (pynetdicom encodings and DCMTK captures).
@@ -13,9 +14,9 @@ enum ULFixtures {
     /// The named PDU fixture; fails the test (with what to run) if it is missing.
     static func bytes(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> ByteBuffer {
         guard let text = try? String(contentsOf: url(name), encoding: .utf8) else {
-            Issue.record("missing fixture \(name).hex: run python3 Tests/DICOMTests/Scripts/ul_make_fixtures.py",
-                         sourceLocation: sourceLocation)
-            throw FixtureMissing()
+            let message = "missing fixture \(name).hex: run python3 Tests/DICOMTests/Scripts/ul_make_fixtures.py"
+            Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
+            throw TestSetupError(message)
         }
         return ByteBuffer(bytes: try hex(text.trimmingCharacters(in: .whitespacesAndNewlines)))
     }
@@ -25,7 +26,6 @@ enum ULFixtures {
         return files.filter { $0.hasPrefix(prefix) && $0.hasSuffix(".hex") }.map { String($0.dropLast(4)) }.sorted()
     }
 
-    struct FixtureMissing: Error {}
     struct BadHex: Error {}
 
     static func hex(_ text: String) throws -> [UInt8] {
@@ -67,42 +67,24 @@ struct ULSeededGenerator: RandomNumberGenerator {
 
 /// Runs Scripts/ul_decode_pdus.py (pynetdicom) over PDUs we encoded; one JSON object per PDU.
 enum ULPynetdicom {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
     static func decode(_ pdus: [ByteBuffer]) throws -> [[String: Any]] {
         let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts")
-        let input = FileManager.default.temporaryDirectory.appendingPathComponent("ul_pdus_\(UUID().uuidString).hex")
-        defer { try? FileManager.default.removeItem(at: input) }
+        let directory = try TemporaryDirectory("ul-pdus")
+        let input = directory.url.appendingPathComponent("pdus.hex")
         let lines = pdus.map { buffer in buffer.readableBytesView.map { byte in
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex
         }.joined() }
         try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", scripts.appendingPathComponent("ul_decode_pdus.py").path, input.path]
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("ul_pdus_\(UUID().uuidString).json")
-        defer { try? FileManager.default.removeItem(at: output) }
-        FileManager.default.createFile(atPath: output.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: output)
-        process.standardOutput = handle
-        do {
-            try process.run()
-        } catch {
-            throw Failure(description: "cannot run python3 (needs pynetdicom: pip install pynetdicom): \(error)")
+        let result = try Subprocess.python([scripts.appendingPathComponent("ul_decode_pdus.py").path, input.path],
+                                           installHint: "needs pynetdicom: pip install pynetdicom")
+        guard result.status == 0 else {
+            throw TestSetupError("ul_decode_pdus.py failed (status \(result.status)); is pynetdicom installed?\n\(result.stderr)")
         }
-        process.waitUntilExit()
-        try handle.close()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "ul_decode_pdus.py failed (status \(process.terminationStatus)); is pynetdicom installed?")
-        }
-        let text = try String(contentsOf: output, encoding: .utf8)
-        return try text.split(separator: "\n").map { line in
+        return try result.stdout.split(separator: "\n").map { line in
             guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-                throw Failure(description: "unexpected output line")
+                throw TestSetupError("unexpected output line")
             }
             return object
         }

@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("ListenerValidation")
@@ -76,21 +77,10 @@ struct ListenerValidationTests {
         ]
         struct Case: Codable { var pattern: String; var value: String }
         let cases = samples.flatMap { pattern, values in values.map { Case(pattern: pattern, value: $0) } }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts/pattern_oracle.py").path
-        process.arguments = ["python3", script]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        input.fileHandleForWriting.write(try JSONEncoder().encode(cases))
-        try input.fileHandleForWriting.close()
-        let data = readToEndRetryingEINTR(output.fileHandleForReading)
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "pattern_oracle.py failed: pip install jsonschema-rs")
-        let verdicts = try JSONDecoder().decode([Bool].self, from: data)
+        let result = try Subprocess.python([script], stdin: try JSONEncoder().encode(cases))
+        try #require(result.status == 0, "pattern_oracle.py failed: pip install jsonschema-rs")
+        let verdicts = try JSONDecoder().decode([Bool].self, from: result.stdoutData)
         try #require(verdicts.count == cases.count)
         for (c, expected) in zip(cases, verdicts) {
             #expect(ListenerValidation.matches(c.value, c.pattern) == expected, "\(c.pattern) vs \(c.value.debugDescription)")

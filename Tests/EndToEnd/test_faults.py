@@ -1,4 +1,4 @@
-"""Issue 5 fault tests: the object store going away, a client aborting mid-instance, SIGTERM during a
+"""Fault tests: the object store going away, a client aborting mid-instance, SIGTERM during a
 large transfer. The invariant everywhere: a success status means stored byte-identical with a row;
 a failure leaves no row and no multipart upload behind."""
 import hashlib

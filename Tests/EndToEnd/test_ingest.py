@@ -1,4 +1,4 @@
-"""Issue 5: durable C-STORE into Part10 + JSON objects with catalog rows, checked by independent tools."""
+"""Durable C-STORE into Part10 + JSON objects with catalog rows, checked by independent tools."""
 import concurrent.futures
 import hashlib
 import os

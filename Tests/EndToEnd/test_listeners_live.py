@@ -1,4 +1,4 @@
-"""Issue 6: listener changes made over REST take effect live in the running binary."""
+"""Listener changes made over REST take effect live in the running binary."""
 import socket
 import subprocess
 import time

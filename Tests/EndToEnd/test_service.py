@@ -1,4 +1,4 @@
-"""Issue 5: the embedded zero-config default and the seed-compatible environment."""
+"""The embedded zero-config default and the seed-compatible environment."""
 import gzip
 import os
 import stat

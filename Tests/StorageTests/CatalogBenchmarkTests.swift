@@ -4,7 +4,7 @@ import Storage
 import Testing
 
 /// Inserts of instance rows through `recordInstance`, sequential and from 8 concurrent tasks. As a test
-/// it checks the counts on a small run; `scripts/bench-catalog` runs it large
+/// it checks the counts on a small run; `scripts/bench catalog` runs it large
 /// (CATALOG_BENCH_COUNT) and reads the printed rates. No timing is asserted.
 @Suite("Catalog benchmark", .serialized)
 struct CatalogBenchmarkTests {

@@ -9,7 +9,7 @@ struct MigrationTests {
     static let repositoryRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The binary's copy of the SQL must be exactly Migrations/: run scripts/embed-migrations after adding a file.
+    /// The binary's copy of the SQL must be exactly Migrations/: run scripts/generate/migrations after adding a file.
     @Test(arguments: ["postgres", "sqlite"])
     func embeddedSQLEqualsTheFiles(dialect: String) throws {
         let folder = Self.repositoryRoot.appendingPathComponent("Migrations/\(dialect)")
@@ -22,10 +22,10 @@ struct MigrationTests {
         }
         let embedded = dialect == "postgres" ? EmbeddedMigrations.postgres : EmbeddedMigrations.sqlite
         #expect(!fromFiles.isEmpty)
-        #expect(embedded.map(\.version) == fromFiles.map(\.version), "run scripts/embed-migrations")
+        #expect(embedded.map(\.version) == fromFiles.map(\.version), "run scripts/generate/migrations")
         for (e, f) in zip(embedded, fromFiles) {
-            #expect(e.name == f.name, "run scripts/embed-migrations")
-            #expect(e.sql == f.sql, "Migrations/\(dialect)/\(f.version) differs from EmbeddedMigrations.swift: run scripts/embed-migrations")
+            #expect(e.name == f.name, "run scripts/generate/migrations")
+            #expect(e.sql == f.sql, "Migrations/\(dialect)/\(f.version) differs from Sources/Storage/Generated/EmbeddedMigrations.swift: run scripts/generate/migrations")
         }
         #expect(Set(EmbeddedMigrations.postgres.map(\.version)) == Set(EmbeddedMigrations.sqlite.map(\.version)),
                 "both dialects must have the same versions")

@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Logging
+import TestSupport
 import Testing
 
 @testable import dicom_ingest
@@ -79,8 +80,7 @@ struct HostReachAndLogTests {
 
     @Test("the generated token file is created owner-only, even over an existing file")
     func tokenFile() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("token-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryDirectory("token").path
         let path = dir + "/" + GeneratedToken.fileName
         FileManager.default.createFile(atPath: path, contents: Data("old\n".utf8), attributes: [.posixPermissions: 0o644])
         try GeneratedToken.write("abc\n", to: path)

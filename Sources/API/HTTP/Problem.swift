@@ -139,18 +139,6 @@ public struct Problem: HTTPResponseError, Sendable, Hashable, CustomStringConver
     static let internalError = Problem(
         .internalServerError, slug: "internal", title: "Internal server error",
         detail: "The server failed to handle the request; see the server log for this request id.")
-
-    /// How catalog errors become HTTP: 404, 409 (naming the field), 400 (cursor), 503.
-    static func from(_ error: CatalogError) -> Problem {
-        switch error.code {
-        case .notFound: return .notFound(error.detail)
-        case .conflict: return .conflict(field: error.field, detail: error.detail)
-        case .invalidCursor: return .invalid("cursor", "is not a cursor this server issued")
-        case .unavailable: return .unavailable("The catalog is unavailable: \(error.detail)")
-        case .schemaMismatch: return .unavailable("The catalog schema does not match this server: \(error.detail)")
-        case .invalidValue: return .invalid(error.field ?? "body", error.detail)
-        }
-    }
 }
 
 extension ValidationIssue {

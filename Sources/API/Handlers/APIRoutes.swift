@@ -26,7 +26,7 @@ struct APIRoutes: Sendable {
         }
 
         router.on(.GET, "/v1/listeners", access: .read) { _ in
-            let all = try await catalogCall { try await self.catalog.listListeners() }
+            let all = try await self.catalog.listListeners()
             return try json(.ok, ItemsDTO(items: all.map(ListenerDTO.init)))
         }
         router.on(.POST, "/v1/listeners", access: .write) { context in try await self.createListener(context) }
@@ -37,7 +37,7 @@ struct APIRoutes: Sendable {
         router.on(.PATCH, "/v1/listeners/{id}", access: .write) { context in try await self.patchListener(context) }
         router.on(.DELETE, "/v1/listeners/{id}", access: .write) { context in
             let listener = try await self.existingListener(context)
-            try await catalogCall { try await self.catalog.deleteListener(id: listener.id) }
+            try await self.catalog.deleteListener(id: listener.id)
             await self.listeners.reconcileNow()
             context.logger.info("listener deleted", metadata: ["listener_id": .string(listener.id.uuidString.lowercased())])
             return APIResponse(status: .noContent)
@@ -46,28 +46,28 @@ struct APIRoutes: Sendable {
         router.on(.GET, "/v1/studies", access: .read) { context in try await self.studies(context) }
         router.on(.GET, "/v1/studies/{studyInstanceUID}", access: .read) { context in
             let uid = try uidParameter(context, "studyInstanceUID")
-            guard let study = try await catalogCall({ try await self.catalog.study(uid: uid) }) else {
+            guard let study = try await self.catalog.study(uid: uid) else {
                 throw Problem.notFound("No study with this Study Instance UID.")
             }
             return try json(.ok, StudyDTO(study: study))
         }
         router.on(.GET, "/v1/studies/{studyInstanceUID}/series", access: .read) { context in
             let uid = try uidParameter(context, "studyInstanceUID")
-            guard try await catalogCall({ try await self.catalog.study(uid: uid) }) != nil else {
+            guard try await self.catalog.study(uid: uid) != nil else {
                 throw Problem.notFound("No study with this Study Instance UID.")
             }
-            let series = try await catalogCall { try await self.catalog.series(studyInstanceUID: uid) }
+            let series = try await self.catalog.series(studyInstanceUID: uid)
             return try json(.ok, ItemsDTO(items: series.map(SeriesDTO.init)))
         }
         router.on(.GET, "/v1/series/{seriesInstanceUID}/instances", access: .read) { context in
             let uid = try uidParameter(context, "seriesInstanceUID")
             let page = try QueryParameters(context.request.rawQuery).page(.instances)
-            let result = try await catalogCall { try await self.catalog.instances(seriesInstanceUID: uid, page: page) }
+            let result = try await self.catalog.instances(seriesInstanceUID: uid, page: page)
             return try json(.ok, PageDTO(items: result.items.map(InstanceDTO.init), nextCursor: result.nextCursor))
         }
         router.on(.GET, "/v1/instances/{sopInstanceUID}", access: .read) { context in
             let uid = try uidParameter(context, "sopInstanceUID")
-            guard let instance = try await catalogCall({ try await self.catalog.instance(sopInstanceUID: uid) }) else {
+            guard let instance = try await self.catalog.instance(sopInstanceUID: uid) else {
                 throw Problem.notFound("No instance with this SOP Instance UID.")
             }
             return try json(.ok, InstanceDTO(instance: instance))
@@ -76,11 +76,11 @@ struct APIRoutes: Sendable {
             let query = try QueryParameters(context.request.rawQuery)
             let listenerId = try query.uuid("listenerId")
             let page = try query.page(.associations)
-            let result = try await catalogCall { try await self.catalog.associations(listenerId: listenerId, page: page) }
+            let result = try await self.catalog.associations(listenerId: listenerId, page: page)
             return try json(.ok, PageDTO(items: result.items.map(AssociationDTO.init), nextCursor: result.nextCursor))
         }
         router.on(.GET, "/v1/stats", access: .read) { _ in
-            let stats = try await catalogCall { try await self.catalog.stats() }
+            let stats = try await self.catalog.stats()
             return try json(.ok, StatsDTO(stats))
         }
     }
@@ -120,7 +120,7 @@ struct APIRoutes: Sendable {
         guard let id = UUID(uuidString: context.parameter("id")) else {
             throw Problem.notFound("No listener with this id.")
         }
-        guard let listener = try await catalogCall({ try await self.catalog.listener(id: id) }) else {
+        guard let listener = try await self.catalog.listener(id: id) else {
             throw Problem.notFound("No listener with this id.")
         }
         return listener
@@ -138,9 +138,9 @@ struct APIRoutes: Sendable {
         listener.error = nil
         listener.createdAt = now
         listener.updatedAt = now
-        try await catalogCall { try await self.catalog.createListener(listener) }
+        try await self.catalog.createListener(listener)
         await listeners.reconcileNow()
-        let stored = try await catalogCall { try await self.catalog.listener(id: listener.id) } ?? listener
+        let stored = try await self.catalog.listener(id: listener.id) ?? listener
         let id = stored.id.uuidString.lowercased()
         context.logger.info("listener created", metadata: ["listener_id": .string(id)])
         var response = try json(.created, ListenerDTO(listener: stored))
@@ -175,9 +175,9 @@ struct APIRoutes: Sendable {
         listener.state = current.state
         listener.error = current.error
         listener.updatedAt = Date()
-        try await catalogCall { try await self.catalog.updateListener(listener) }
+        try await self.catalog.updateListener(listener)
         await listeners.reconcileNow()
-        let stored = try await catalogCall { try await self.catalog.listener(id: listener.id) } ?? listener
+        let stored = try await self.catalog.listener(id: listener.id) ?? listener
         context.logger.info("listener updated", metadata: ["listener_id": .string(listener.id.uuidString.lowercased())])
         return try json(.ok, ListenerDTO(listener: stored))
     }
@@ -200,29 +200,23 @@ struct APIRoutes: Sendable {
         filter.receivedFrom = try query.dateTime("receivedFrom")
         filter.receivedTo = try query.dateTime("receivedTo")
         let page = try query.page(.studies)
-        let result = try await catalogCall { try await self.catalog.studies(filter: filter, page: page) }
+        let result = try await self.catalog.studies(filter: filter, page: page)
         return try json(.ok, PageDTO(items: result.items.map(StudyDTO.init), nextCursor: result.nextCursor))
     }
 }
 
 // MARK: helpers
 
-func json<T: Encodable>(_ status: HTTPResponseStatus, _ value: T) throws -> APIResponse {
-    if let writable = value as? any JSONBufferWritable {
-        var buffer = JSONBuffer()
-        writable.write(to: &buffer)
-        return APIResponse(status: status, headers: ["Content-Type": "application/json"], body: buffer.buffer)
-    }
-    return APIResponse(status: status, headers: ["Content-Type": "application/json"], body: try JSONCoding.encode(value))
+/// A catalog body (studies, series, instances, associations), written by `JSONBuffer`.
+func json(_ status: HTTPResponseStatus, _ value: some JSONBufferWritable) throws -> APIResponse {
+    var buffer = JSONBuffer()
+    value.write(to: &buffer)
+    return APIResponse(status: status, headers: ["Content-Type": "application/json"], body: buffer.buffer)
 }
 
-/// Runs a catalog call, turning `CatalogError` into the matching problem.
-func catalogCall<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as CatalogError {
-        throw Problem.from(error)
-    }
+/// Any other body (listeners, stats), written by `JSONEncoder`.
+func json(_ status: HTTPResponseStatus, _ value: some Encodable) throws -> APIResponse {
+    APIResponse(status: status, headers: ["Content-Type": "application/json"], body: try JSONCoding.encode(value))
 }
 
 func uidParameter(_ context: RequestContext, _ name: String) throws -> String {

@@ -4,14 +4,18 @@ import Foundation
 // Response bodies, mirroring the schemas of openapi.yaml member for member. Optional members are
 // encoded as explicit nulls (the spec marks them nullable and required). UUIDs are lowercase.
 
-struct ItemsDTO<Item: Encodable>: Encodable {
+struct ItemsDTO<Item> {
     var items: [Item]
 }
 
-struct PageDTO<Item: Encodable>: Encodable {
+extension ItemsDTO: Encodable where Item: Encodable {}
+
+struct PageDTO<Item> {
     var items: [Item]
     var nextCursor: String?
+}
 
+extension PageDTO: Encodable where Item: Encodable {
     enum CodingKeys: String, CodingKey { case items, nextCursor }
 
     func encode(to encoder: any Encoder) throws {
@@ -20,7 +24,6 @@ struct PageDTO<Item: Encodable>: Encodable {
         try c.encode(nextCursor, forKey: .nextCursor)
     }
 }
-
 
 struct ListenerDTO: Encodable {
     var listener: ListenerConfig
@@ -70,104 +73,20 @@ struct LimitsDTO: Encodable {
     }
 }
 
-struct StudyDTO: Encodable {
+struct StudyDTO {
     var study: StudySummary
-    enum CodingKeys: String, CodingKey {
-        case studyInstanceUID, patientId, patientName, patientBirthDate, studyDate, studyTime, studyDescription
-        case accessionNumber, modalities, seriesCount, instanceCount, totalBytes, firstReceivedAt, lastReceivedAt
-    }
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        let s = study
-        try c.encode(s.studyInstanceUID, forKey: .studyInstanceUID)
-        try c.encode(s.patientId, forKey: .patientId)
-        try c.encode(s.patientName, forKey: .patientName)
-        try c.encode(s.patientBirthDate, forKey: .patientBirthDate)
-        try c.encode(s.studyDate, forKey: .studyDate)
-        try c.encode(s.studyTime, forKey: .studyTime)
-        try c.encode(s.studyDescription, forKey: .studyDescription)
-        try c.encode(s.accessionNumber, forKey: .accessionNumber)
-        try c.encode(s.modalities, forKey: .modalities)
-        try c.encode(s.seriesCount, forKey: .seriesCount)
-        try c.encode(s.instanceCount, forKey: .instanceCount)
-        try c.encode(s.totalBytes, forKey: .totalBytes)
-        try c.encode(s.firstReceivedAt, forKey: .firstReceivedAt)
-        try c.encode(s.lastReceivedAt, forKey: .lastReceivedAt)
-    }
 }
 
-struct SeriesDTO: Encodable {
+struct SeriesDTO {
     var series: SeriesSummary
-    enum CodingKeys: String, CodingKey {
-        case seriesInstanceUID, studyInstanceUID, modality, seriesNumber, seriesDescription, instanceCount, totalBytes
-    }
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        let s = series
-        try c.encode(s.seriesInstanceUID, forKey: .seriesInstanceUID)
-        try c.encode(s.studyInstanceUID, forKey: .studyInstanceUID)
-        try c.encode(s.modality, forKey: .modality)
-        try c.encode(s.seriesNumber, forKey: .seriesNumber)
-        try c.encode(s.seriesDescription, forKey: .seriesDescription)
-        try c.encode(s.instanceCount, forKey: .instanceCount)
-        try c.encode(s.totalBytes, forKey: .totalBytes)
-    }
 }
 
-struct InstanceDTO: Encodable {
+struct InstanceDTO {
     var instance: InstanceRecord
-    enum CodingKeys: String, CodingKey {
-        case sopInstanceUID, sopClassUID, seriesInstanceUID, studyInstanceUID, instanceNumber, transferSyntaxUID
-        case sizeBytes, storedBytes, objectUri, metadataUri, sha256, listenerId, associationId, callingAETitle
-        case calledAETitle, peerAddress, receivedAt, receiveCount
-    }
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        let i = instance
-        try c.encode(i.sopInstanceUID, forKey: .sopInstanceUID)
-        try c.encode(i.sopClassUID, forKey: .sopClassUID)
-        try c.encode(i.seriesInstanceUID, forKey: .seriesInstanceUID)
-        try c.encode(i.studyInstanceUID, forKey: .studyInstanceUID)
-        try c.encode(i.instanceNumber, forKey: .instanceNumber)
-        try c.encode(i.transferSyntaxUID, forKey: .transferSyntaxUID)
-        try c.encode(i.sizeBytes, forKey: .sizeBytes)
-        try c.encode(i.storedBytes, forKey: .storedBytes)
-        try c.encode(i.objectUri, forKey: .objectUri)
-        try c.encode(i.metadataUri, forKey: .metadataUri)
-        try c.encode(i.sha256, forKey: .sha256)
-        try c.encode(i.listenerId.uuidString.lowercased(), forKey: .listenerId)
-        try c.encode(i.associationId.uuidString.lowercased(), forKey: .associationId)
-        try c.encode(i.callingAETitle, forKey: .callingAETitle)
-        try c.encode(i.calledAETitle, forKey: .calledAETitle)
-        try c.encode(i.peerAddress, forKey: .peerAddress)
-        try c.encode(i.receivedAt, forKey: .receivedAt)
-        try c.encode(i.receiveCount, forKey: .receiveCount)
-    }
 }
 
-struct AssociationDTO: Encodable {
+struct AssociationDTO {
     var association: AssociationRecord
-    enum CodingKeys: String, CodingKey {
-        case id, listenerId, callingAETitle, calledAETitle, peerAddress, startedAt, endedAt, outcome, rejectReason
-        case instancesReceived, instancesFailed, bytesReceived, attempts
-    }
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        let a = association
-        try c.encode(a.id.uuidString.lowercased(), forKey: .id)
-        try c.encode(a.listenerId.uuidString.lowercased(), forKey: .listenerId)
-        try c.encode(a.callingAETitle, forKey: .callingAETitle)
-        try c.encode(a.calledAETitle, forKey: .calledAETitle)
-        try c.encode(a.peerAddress, forKey: .peerAddress)
-        try c.encode(a.startedAt, forKey: .startedAt)
-        try c.encode(a.endedAt, forKey: .endedAt)
-        try c.encode(a.outcome, forKey: .outcome)
-        try c.encode(a.rejectReason, forKey: .rejectReason)
-        try c.encode(a.instancesReceived, forKey: .instancesReceived)
-        try c.encode(a.instancesFailed, forKey: .instancesFailed)
-        try c.encode(a.bytesReceived, forKey: .bytesReceived)
-        try c.encode(a.attempts, forKey: .attempts)
-    }
 }
 
 struct StatsDTO: Encodable {
@@ -193,7 +112,7 @@ struct StatsDTO: Encodable {
     }
 }
 
-// MARK: - The same bodies through JSONBuffer (the list responses; see JSONBuffer)
+// MARK: - Catalog bodies, written by JSONBuffer only (the list responses; see JSONBuffer)
 
 extension PageDTO: JSONBufferWritable where Item: JSONBufferWritable {
     func write(to json: inout JSONBuffer) {

@@ -1,4 +1,4 @@
-/// The data element registry of PS3.6 §6 (generated from the standard's tables by `scripts/gen-dictionary`).
+/// The data element registry of PS3.6 §6 (generated from the standard's tables by `scripts/generate/dictionary`).
 public enum DataElementDictionary {
     public struct Entry: Sendable, Hashable {
         public var tag: Tag

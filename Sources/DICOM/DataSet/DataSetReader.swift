@@ -1,44 +1,5 @@
 public import NIOCore
 
-/// The header of one data element as the reader met it (PS3.5 §7.1).
-///
-/// Explicit VR:  `gggg eeee VR len16 value` or `gggg eeee VR 0000 len32 value`
-/// Implicit VR:  `gggg eeee len32 value`
-public struct ElementHeader: Sendable, Hashable {
-    public var tag: Tag
-    /// The VR to interpret the value with, resolved the way pydicom resolves it at read time: explicit VR
-    /// as encoded, dictionary VR for implicit VR (private dictionary for private tags, `UN` otherwise),
-    /// and `UN` replaced by the dictionary VR when it is known.
-    public var vr: VR
-    /// When the dictionary gives several VRs ("OB or OW", "US or SS", "US or OW", "US or SS or OW"),
-    /// that string; `vr` is then a placeholder (`OB`, `US`, `OW`) until the data set resolves it.
-    public var ambiguousVR: String?
-    /// As encoded; `0xFFFF_FFFF` is undefined length.
-    public var length: UInt32
-    /// Offset of the element's first byte in the (inflated) data set stream.
-    public var offset: Int
-    public var isImplicitVR: Bool
-    public var isLittleEndian: Bool
-
-    public var hasUndefinedLength: Bool { length == 0xFFFF_FFFF }
-}
-
-/// What the reader found, in stream order. Sequences and items nest: every `sequenceStart` has one
-/// `sequenceEnd`, every `itemStart` one `itemEnd`.
-public enum DataSetEvent: Sendable, Hashable {
-    /// An element with its complete value (a slice of the input; not copied when it arrived whole).
-    case element(ElementHeader, value: ByteBuffer)
-    /// An element whose value was skipped: Pixel Data, binary values above `inlineBinaryLimit`,
-    /// other values above `maximumValueLength`, and undefined-length (encapsulated) values.
-    /// `valueLength` is the number of value bytes (for encapsulated data: items and their headers).
-    case skippedElement(ElementHeader, valueLength: Int)
-    case sequenceStart(ElementHeader)
-    case itemStart(offset: Int)
-    /// `isImplicitVR` is the encoding of the item's data set after pydicom's explicit/implicit check.
-    case itemEnd(isImplicitVR: Bool)
-    case sequenceEnd
-}
-
 /// Incremental data set reader: fed bytes in chunks of any size, it yields `DataSetEvent`s and never
 /// needs the whole data set. Reads implicit VR LE, explicit VR LE/BE and deflated explicit VR LE
 /// (PS3.5 §10, §A.5), defined and undefined-length sequences and items (§7.5), encapsulated values
@@ -95,7 +56,7 @@ public struct DataSetReader {
     /// pydicom reads a defined-length sequence's value into memory and parses that copy, so nothing
     /// inside it can read past its end: values are cut there and items end there. `boundary` is the
     /// nearest such end (nil outside any defined-length sequence).
-    private struct DataSetFrame {
+    struct DataSetFrame {
         var end: Int?
         var boundary: Int?
         var isImplicitVR: Bool
@@ -107,25 +68,25 @@ public struct DataSetReader {
         var creators: [UInt32: String] = [:]
     }
 
-    private struct SequenceFrame {
+    struct SequenceFrame {
         var end: Int?
         var boundary: Int?
         var isImplicitVR: Bool
         var isLittleEndian: Bool
     }
 
-    private struct EncapsulatedFrame {
+    struct EncapsulatedFrame {
         var header: ElementHeader
         var valueStart: Int
     }
 
-    private enum Frame {
+    enum Frame {
         case dataSet(DataSetFrame)
         case sequence(SequenceFrame)
         case encapsulated(EncapsulatedFrame)
     }
 
-    private enum State {
+    enum State {
         case header
         /// Waiting for `length` value bytes (less than the header's length when cut at a boundary).
         case value(ElementHeader, length: Int)
@@ -139,19 +100,19 @@ public struct DataSetReader {
 
     public let options: Options
     public let transferSyntax: TransferSyntax
-    private var buffer = ByteBuffer()
+    var buffer = ByteBuffer()
     /// Stream offset of `buffer.readerIndex`.
-    private var position = 0
-    private var stack: [Frame]
-    private var state: State = .header
-    private var inflater: Inflater?
-    private var isAtEnd = false
-    private var elementCount = 0
-    private var sequenceDepth = 0
+    var position = 0
+    var stack: [Frame]
+    var state: State = .header
+    var inflater: Inflater?
+    var isAtEnd = false
+    var elementCount = 0
+    var sequenceDepth = 0
     /// The data set ended early the way pydicom accepts (a cut value or header at top level).
-    public private(set) var wasTruncated = false
+    public internal(set) var wasTruncated = false
     /// Inflated bytes `next()` may still produce before it returns nil to let the caller yield.
-    private var inflationSliceRemaining = Int.max
+    var inflationSliceRemaining = Int.max
 
     /// Deflated data sets: compressed bytes consumed and inflated bytes produced so far.
     public var inflationTotals: (compressed: Int, inflated: Int) { (inflater?.totalIn ?? 0, inflater?.totalOut ?? 0) }
@@ -173,7 +134,7 @@ public struct DataSetReader {
     public var bufferedByteCount: Int { buffer.readableBytes }
 
     /// The top-level encoding: the transfer syntax's, or what pydicom's check of the first element found.
-    public private(set) var isImplicitVR: Bool
+    public internal(set) var isImplicitVR: Bool
 
     public init(transferSyntax: TransferSyntax, options: Options = .init()) throws(DataSetError) {
         self.options = options
@@ -214,7 +175,7 @@ public struct DataSetReader {
         buffer.writeBuffer(&chunk)
     }
 
-    private mutating func skipFromChunk(_ chunk: ByteBuffer) -> ByteBuffer {
+    mutating func skipFromChunk(_ chunk: ByteBuffer) -> ByteBuffer {
         var chunk = chunk
         switch state {
         case .skip(let header, let remaining, let total):
@@ -258,7 +219,7 @@ public struct DataSetReader {
 
     /// A deflate bomb is refused once its output passes the absolute bound, or the ratio bound beyond the
     /// floor; the work done until then is at most one 64 KiB step past the bound.
-    private func checkInflationLimits(_ inflater: Inflater) throws(DataSetError) {
+    func checkInflationLimits(_ inflater: Inflater) throws(DataSetError) {
         let compressed = inflater.totalIn, inflated = inflater.totalOut
         if inflated > options.maximumInflatedBytes {
             throw DataSetError(.inflatedSizeExceeded, offset: position)
@@ -273,25 +234,25 @@ public struct DataSetReader {
 
     // MARK: - Parsing
 
-    private var readable: Int { buffer.readableBytes }
+    var readable: Int { buffer.readableBytes }
 
-    private mutating func consume(_ count: Int) {
+    mutating func consume(_ count: Int) {
         buffer.moveReaderIndex(forwardBy: count)
         position += count
     }
 
-    private func uint16(at index: Int, littleEndian: Bool) -> UInt16 {
+    func uint16(at index: Int, littleEndian: Bool) -> UInt16 {
         buffer.getInteger(at: buffer.readerIndex + index, endianness: littleEndian ? .little : .big, as: UInt16.self)!
     }
 
-    private func uint32(at index: Int, littleEndian: Bool) -> UInt32 {
+    func uint32(at index: Int, littleEndian: Bool) -> UInt32 {
         buffer.getInteger(at: buffer.readerIndex + index, endianness: littleEndian ? .little : .big, as: UInt32.self)!
     }
 
-    private func byte(at index: Int) -> UInt8 { buffer.getInteger(at: buffer.readerIndex + index, as: UInt8.self)! }
+    func byte(at index: Int) -> UInt8 { buffer.getInteger(at: buffer.readerIndex + index, as: UInt8.self)! }
 
     /// One event, or nil when `buffer` lacks bytes.
-    private mutating func step() throws(DataSetError) -> DataSetEvent? {
+    mutating func step() throws(DataSetError) -> DataSetEvent? {
         while true {
             switch state {
             case .finished:
@@ -364,351 +325,6 @@ public struct DataSetReader {
                 case .needMore: return nil
                 case .again: continue
                 }
-            }
-        }
-    }
-
-    private enum StepResult {
-        case event(DataSetEvent)
-        case needMore
-        /// State or stack changed without an event.
-        case again
-    }
-
-    private mutating func recordCreator(_ header: ElementHeader, _ value: ByteBuffer) {
-        guard header.tag.isPrivateCreator, case .dataSet(var frame) = stack[stack.count - 1] else { return }
-        var bytes = Array(value.readableBytesView)
-        while let last = bytes.last, last == 0 || last == 0x20 { bytes.removeLast() }
-        let key = UInt32(header.tag.group) << 8 | UInt32(header.tag.element & 0xFF)
-        frame.creators[key] = String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
-        stack[stack.count - 1] = .dataSet(frame)
-    }
-
-    private mutating func dataSetStep(_ frameIn: DataSetFrame) throws(DataSetError) -> StepResult {
-        var frame = frameIn
-        if let end = frame.end, position >= end {
-            stack.removeLast()
-            return .event(.itemEnd(isImplicitVR: frame.isImplicitVR))
-        }
-        if let boundary = frame.boundary, boundary - position < 8 {
-            // Encapsulated fragments are not cut at the boundary; one that ran past it is an error.
-            guard position <= boundary else { throw DataSetError(.lengthExceedsParent, offset: position) }
-            // Fewer than 8 bytes left in pydicom's in-memory copy: its element loop ends the item there.
-            guard readable >= boundary - position else { return .needMore }
-            consume(boundary - position)
-            stack.removeLast()
-            return .event(.itemEnd(isImplicitVR: frame.isImplicitVR))
-        }
-        if frame.needsVRCheck {
-            // pydicom `_is_implicit_vr`: look at the 2 bytes after the first tag.
-            guard readable >= 6 || isAtEnd else { return .needMore }
-            if readable >= 6 {
-                let first = byte(at: 4), second = byte(at: 5)
-                let foundImplicit = !(first > 0x40 && first < 0x5B && second > 0x40 && second < 0x5B)
-                if frame.isTopLevel {
-                    frame.isImplicitVR = foundImplicit
-                    isImplicitVR = foundImplicit
-                } else if !frame.isImplicitVR && foundImplicit {
-                    frame.isImplicitVR = true
-                }
-            }
-            frame.needsVRCheck = false
-            stack[stack.count - 1] = .dataSet(frame)
-        }
-        guard readable >= 8 else { return .needMore }
-        let little = frame.isLittleEndian
-        let tag = Tag(group: uint16(at: 0, littleEndian: little), element: uint16(at: 2, littleEndian: little))
-        let start = position
-
-        if tag == .itemDelimitation {
-            consume(8)
-            if frame.isTopLevel {
-                // pydicom stops reading the data set here and ignores what follows.
-                state = .finished
-                buffer = ByteBuffer()
-                return .needMore
-            }
-            stack.removeLast()
-            return .event(.itemEnd(isImplicitVR: frame.isImplicitVR))
-        }
-
-        var implicit = frame.isImplicitVR
-        var explicitVR: VR?
-        var headerLength = 8
-        var length: UInt32
-        if !implicit {
-            let first = byte(at: 4), second = byte(at: 5)
-            let candidate = VR(code: UInt16(first) << 8 | UInt16(second))
-            if VR.known.contains(candidate) {
-                explicitVR = candidate
-                if candidate.hasLongExplicitLength {
-                    if let boundary = frame.boundary, boundary - position < 12 {
-                        throw DataSetError(.unexpectedEndOfData, offset: start, tag: tag)
-                    }
-                    guard readable >= 12 else {
-                        if isAtEnd { throw DataSetError(.unexpectedEndOfData, offset: start, tag: tag) }
-                        return .needMore
-                    }
-                    headerLength = 12
-                    length = uint32(at: 8, littleEndian: little)
-                } else {
-                    length = UInt32(uint16(at: 6, littleEndian: little))
-                }
-            } else if (first, second) < (0x41, 0x41) || (first, second) > (0x5A, 0x5A) {
-                // Not letters: this element is implicit VR (pydicom `assume_implicit_vr_switch`).
-                implicit = true
-                length = uint32(at: 4, littleEndian: little)
-            } else {
-                throw DataSetError(.unknownVR, offset: start, tag: tag)
-            }
-        } else {
-            length = uint32(at: 4, littleEndian: little)
-        }
-
-        elementCount += 1
-        if elementCount > options.maximumElementCount {
-            throw DataSetError(.tooManyElements, offset: start, tag: tag)
-        }
-
-        var header = ElementHeader(tag: tag, vr: .UN, ambiguousVR: nil, length: length, offset: start,
-                                   isImplicitVR: implicit, isLittleEndian: little)
-        let undefined = length == 0xFFFF_FFFF
-
-        if undefined {
-            var isSequence = false
-            var vr = explicitVR
-            if vr == .UN { vr = .SQ }  // pydicom `infer_sq_for_un_vr`
-            if vr == nil {
-                if let entry = DataElementDictionary.entry(for: tag) {
-                    vr = VR(entry.vr) ?? ambiguousPlaceholder(entry.vr)
-                    if VR(entry.vr) == nil { header.ambiguousVR = entry.vr }
-                } else {
-                    // Unknown tag: a sequence if an item tag follows (pydicom peeks 4 bytes).
-                    guard readable >= headerLength + 4 else {
-                        if isAtEnd { throw DataSetError(.unexpectedEndOfData, offset: start, tag: tag) }
-                        return .needMore
-                    }
-                    let next = Tag(group: uint16(at: headerLength, littleEndian: little),
-                                   element: uint16(at: headerLength + 2, littleEndian: little))
-                    if next == .item {
-                        vr = .SQ
-                    } else {
-                        vr = implicitVR(for: tag, length: length, frame: frame).vr
-                    }
-                }
-            }
-            isSequence = vr == .SQ
-            header.vr = vr ?? .UN
-            consume(headerLength)
-            if isSequence {
-                try pushSequence(end: nil, boundary: frame.boundary, implicit: implicit, little: little, at: start, tag: tag)
-                return .event(.sequenceStart(header))
-            }
-            stack.append(.encapsulated(EncapsulatedFrame(header: header, valueStart: position)))
-            return .again
-        }
-
-        // Defined length.
-        if let vr = explicitVR, vr != .UN {
-            header.vr = vr
-        } else if explicitVR == .UN {
-            // pydicom `replace_un_with_known_vr`.
-            if tag.isPrivate {
-                (header.vr, header.ambiguousVR) = privateVR(for: tag, frame: frame)
-            } else if length < 0xFFFF, let entry = DataElementDictionary.entry(for: tag) {
-                if let known = VR(entry.vr) {
-                    header.vr = known
-                } else if entry.vr != "NONE" {
-                    header.vr = ambiguousPlaceholder(entry.vr)
-                    header.ambiguousVR = entry.vr
-                }
-            } else {
-                header.vr = .UN
-            }
-        } else {
-            (header.vr, header.ambiguousVR) = implicitVR(for: tag, length: length, frame: frame)
-        }
-        consume(headerLength)
-        var valueLength = Int(length)
-        if let boundary = frame.boundary, position + valueLength > boundary {
-            valueLength = boundary - position
-        }
-        if header.vr == .SQ && header.ambiguousVR == nil {
-            let end = position + valueLength
-            try pushSequence(end: end, boundary: end, implicit: implicit, little: little, at: start, tag: tag)
-            return .event(.sequenceStart(header))
-        }
-        if shouldSkip(header) {
-            state = .skip(header, remaining: valueLength, total: valueLength)
-        } else {
-            state = .value(header, length: valueLength)
-        }
-        return .again
-    }
-
-    private func ambiguousPlaceholder(_ dictionaryVR: String) -> VR {
-        switch dictionaryVR {
-        case "US or SS": return .US
-        case "OB or OW": return .OB
-        default: return .OW
-        }
-    }
-
-    private func implicitVR(for tag: Tag, length: UInt32, frame: DataSetFrame) -> (vr: VR, ambiguous: String?) {
-        if let entry = DataElementDictionary.entry(for: tag) {
-            if let vr = VR(entry.vr) { return (vr, nil) }
-            if entry.vr == "NONE" { return (.UN, nil) }
-            return (ambiguousPlaceholder(entry.vr), entry.vr)
-        }
-        if tag.isPrivate { return privateVR(for: tag, frame: frame) }
-        if tag.element == 0 { return (.UL, nil) }
-        return (.UN, nil)
-    }
-
-    /// pydicom `_private_vr_for_tag`.
-    private func privateVR(for tag: Tag, frame: DataSetFrame) -> (vr: VR, ambiguous: String?) {
-        if tag.isPrivateCreator { return (.LO, nil) }
-        if tag.element & 0xFF00 != 0 {
-            let key = UInt32(tag.group) << 8 | UInt32(tag.element >> 8)
-            if let creator = frame.creators[key], !creator.isEmpty,
-               let vrString = PrivateDictionary.vr(for: tag, creator: creator) {
-                if let vr = VR(vrString) { return (vr, nil) }
-                if vrString != "NONE" { return (ambiguousPlaceholder(vrString), vrString) }
-            }
-        }
-        return (.UN, nil)
-    }
-
-    private func shouldSkip(_ header: ElementHeader) -> Bool {
-        let length = Int(header.length)
-        if header.tag == .pixelData { return true }
-        let binary = header.vr.isBinary || (header.ambiguousVR != nil && header.ambiguousVR != "US or SS")
-        if binary { return length > options.inlineBinaryLimit }
-        return length > options.maximumValueLength
-    }
-
-    private mutating func pushSequence(end: Int?, boundary: Int?, implicit: Bool, little: Bool, at offset: Int, tag: Tag) throws(DataSetError) {
-        sequenceDepth += 1
-        if sequenceDepth > options.maximumDepth {
-            throw DataSetError(.nestingTooDeep, offset: offset, tag: tag)
-        }
-        stack.append(.sequence(SequenceFrame(end: end, boundary: boundary, isImplicitVR: implicit, isLittleEndian: little)))
-    }
-
-    private mutating func sequenceStep(_ frame: SequenceFrame) throws(DataSetError) -> StepResult {
-        if let end = frame.end, position >= end {
-            stack.removeLast()
-            sequenceDepth -= 1
-            return .event(.sequenceEnd)
-        }
-        if let boundary = frame.boundary, boundary - position < 8 {
-            // pydicom cannot read the next item header from its in-memory copy.
-            throw DataSetError(.unexpectedEndOfData, offset: position)
-        }
-        guard readable >= 8 else { return .needMore }
-        let little = frame.isLittleEndian
-        let tag = Tag(group: uint16(at: 0, littleEndian: little), element: uint16(at: 2, littleEndian: little))
-        let length = uint32(at: 4, littleEndian: little)
-        let start = position
-        consume(8)
-        if tag == .sequenceDelimitation {
-            stack.removeLast()
-            sequenceDepth -= 1
-            return .event(.sequenceEnd)
-        }
-        // pydicom reads any other tag as an item header.
-        let itemEnd: Int? = length == 0xFFFF_FFFF ? nil : position + Int(length)
-        stack.append(.dataSet(DataSetFrame(end: itemEnd, boundary: frame.boundary, isImplicitVR: frame.isImplicitVR, isLittleEndian: little,
-                                           isTopLevel: false, needsVRCheck: !frame.isImplicitVR)))
-        return .event(.itemStart(offset: start))
-    }
-
-    private mutating func encapsulatedStep(_ frame: EncapsulatedFrame) throws(DataSetError) -> StepResult {
-        guard readable >= 8 else { return .needMore }
-        let little = frame.header.isLittleEndian
-        let tag = Tag(group: uint16(at: 0, littleEndian: little), element: uint16(at: 2, littleEndian: little))
-        let length = uint32(at: 4, littleEndian: little)
-        if tag == .sequenceDelimitation {
-            let total = position - frame.valueStart
-            consume(8)
-            stack.removeLast()
-            return .event(.skippedElement(frame.header, valueLength: total))
-        }
-        guard tag == .item, length != 0xFFFF_FFFF else {
-            state = .scan
-            return .again
-        }
-        consume(8)
-        state = .fragment(remaining: Int(length))
-        return .again
-    }
-
-    /// Called when input has ended and `step` needs more bytes. pydicom reads a defined-length sequence
-    /// as one (here: short) byte string and parses what there is, so a data set cut inside defined-length
-    /// sequences ends quietly, values cut short; an open undefined-length sequence fails in pydicom too.
-    private mutating func endOfInput() throws(DataSetError) -> DataSetEvent? {
-        if let inflater, !inflater.isFinished {
-            throw DataSetError(.unexpectedEndOfData, offset: position)
-        }
-        let topLevelEncapsulated = stack.count == 2 && { if case .encapsulated = stack[1] { return true } else { return false } }()
-        let graceful = stack.allSatisfy { frame in
-            switch frame {
-            case .dataSet: return true
-            case .sequence(let sequence): return sequence.end != nil
-            case .encapsulated: return false
-            }
-        }
-        switch state {
-        case .finished:
-            return nil
-        case .value(let header, _):
-            guard graceful else { throw DataSetError(.unexpectedEndOfData, offset: position, tag: header.tag) }
-            let value = buffer.readSlice(length: readable)!
-            position += value.readableBytes
-            wasTruncated = true
-            state = .header
-            recordCreator(header, value)
-            return .element(header, value: value)
-        case .skip(let header, let remaining, let total):
-            guard graceful else { throw DataSetError(.unexpectedEndOfData, offset: position, tag: header.tag) }
-            wasTruncated = true
-            state = .header
-            return .skippedElement(header, valueLength: total - remaining)
-        case .fragment, .scan:
-            guard topLevelEncapsulated else { throw DataSetError(.unexpectedEndOfData, offset: position) }
-            // pydicom drops an unterminated encapsulated value at top level and ends the data set.
-            wasTruncated = true
-            state = .finished
-            return nil
-        case .header:
-            if topLevelEncapsulated {
-                wasTruncated = true
-                state = .finished
-                return nil
-            }
-            guard graceful, let top = stack.last else { throw DataSetError(.unexpectedEndOfData, offset: position) }
-            switch top {
-            case .dataSet(let frame):
-                if readable > 0 {
-                    // A partial element header: pydicom's element loop stops there.
-                    wasTruncated = true
-                    consume(readable)
-                }
-                if stack.count == 1 {
-                    state = .finished
-                    return nil
-                }
-                wasTruncated = true
-                stack.removeLast()
-                return .itemEnd(isImplicitVR: frame.isImplicitVR)
-            case .sequence:
-                guard readable == 0 else { throw DataSetError(.unexpectedEndOfData, offset: position) }
-                wasTruncated = true
-                stack.removeLast()
-                sequenceDepth -= 1
-                return .sequenceEnd
-            case .encapsulated:
-                throw DataSetError(.unexpectedEndOfData, offset: position)
             }
         }
     }

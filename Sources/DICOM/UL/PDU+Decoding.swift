@@ -67,54 +67,24 @@ extension PDU {
         switch type {
         case .associateRequest:
             let fixed = try reader.associateFixedFields()
-            var request = AssociateRequest(protocolVersion: fixed.version, calledAETitle: fixed.called, callingAETitle: fixed.calling,
-                                           applicationContextName: "", presentationContexts: [])
-            var sawApplicationContext = false, sawUserInformation = false
-            while reader.remaining > 0 {
-                let item = try reader.item()
-                switch item.type {
-                case 0x10:
-                    guard !sawApplicationContext else { throw reader.error(.unexpectedItem, "second application context item") }
-                    sawApplicationContext = true
-                    request.applicationContextName = PDUByteReader.uid(item.value)
-                case 0x20:
-                    request.presentationContexts.append(try reader.presentationContextProposal(item.value))
-                case 0x50:
-                    guard !sawUserInformation else { throw reader.error(.unexpectedItem, "second user information item") }
-                    sawUserInformation = true
-                    request.userInformation = try reader.userInformation(item.value)
-                case 0x21, 0x30, 0x40, 0x51...0x59:
-                    throw reader.error(.unrecognizedItem, "item type not allowed in A-ASSOCIATE-RQ")
-                default:
-                    request.unknownItems.append(UnknownItem(type: item.type, reserved: item.reserved, value: Array(buffer: item.value)))
-                }
+            let items = try reader.associateItems(pduName: "A-ASSOCIATE-RQ", contextItemType: 0x20, otherContextItemType: 0x21) {
+                (reader, value) throws(PDUError) in try reader.presentationContextProposal(value)
             }
+            var request = AssociateRequest(protocolVersion: fixed.version, calledAETitle: fixed.called, callingAETitle: fixed.calling,
+                                           applicationContextName: items.applicationContextName,
+                                           presentationContexts: items.presentationContexts, unknownItems: items.unknownItems)
+            if let userInformation = items.userInformation { request.userInformation = userInformation }
             return .associateRequest(request)
 
         case .associateAccept:
             let fixed = try reader.associateFixedFields()
-            var accept = AssociateAccept(protocolVersion: fixed.version, calledAETitle: fixed.called, callingAETitle: fixed.calling,
-                                         applicationContextName: "", presentationContexts: [])
-            var sawApplicationContext = false, sawUserInformation = false
-            while reader.remaining > 0 {
-                let item = try reader.item()
-                switch item.type {
-                case 0x10:
-                    guard !sawApplicationContext else { throw reader.error(.unexpectedItem, "second application context item") }
-                    sawApplicationContext = true
-                    accept.applicationContextName = PDUByteReader.uid(item.value)
-                case 0x21:
-                    accept.presentationContexts.append(try reader.presentationContextResult(item.value))
-                case 0x50:
-                    guard !sawUserInformation else { throw reader.error(.unexpectedItem, "second user information item") }
-                    sawUserInformation = true
-                    accept.userInformation = try reader.userInformation(item.value)
-                case 0x20, 0x30, 0x40, 0x51...0x59:
-                    throw reader.error(.unrecognizedItem, "item type not allowed in A-ASSOCIATE-AC")
-                default:
-                    accept.unknownItems.append(UnknownItem(type: item.type, reserved: item.reserved, value: Array(buffer: item.value)))
-                }
+            let items = try reader.associateItems(pduName: "A-ASSOCIATE-AC", contextItemType: 0x21, otherContextItemType: 0x20) {
+                (reader, value) throws(PDUError) in try reader.presentationContextResult(value)
             }
+            var accept = AssociateAccept(protocolVersion: fixed.version, calledAETitle: fixed.called, callingAETitle: fixed.calling,
+                                         applicationContextName: items.applicationContextName,
+                                         presentationContexts: items.presentationContexts, unknownItems: items.unknownItems)
+            if let userInformation = items.userInformation { accept.userInformation = userInformation }
             return .associateAccept(accept)
 
         case .associateReject:
@@ -237,6 +207,41 @@ struct PDUByteReader {
             for byte in raw[start..<end] { result.unicodeScalars.append(Unicode.Scalar(byte)) }
             return result
         }
+    }
+
+    /// The variable items of an A-ASSOCIATE-RQ or -AC (PS3.8 Tables 9-11 and 9-17): one application context
+    /// (0x10), the presentation contexts of this PDU's kind, at most one user information item (0x50), and
+    /// items of unknown types, kept. The other PDU's presentation context type and the sub-item types
+    /// (0x30, 0x40, 0x51-0x59) are not allowed at this level.
+    mutating func associateItems<Context>(
+        pduName: String, contextItemType: UInt8, otherContextItemType: UInt8,
+        context: (PDUByteReader, ByteBuffer) throws(PDUError) -> Context
+    ) throws(PDUError) -> (applicationContextName: String, presentationContexts: [Context], userInformation: UserInformation?,
+                           unknownItems: [UnknownItem]) {
+        var applicationContextName = ""
+        var presentationContexts: [Context] = []
+        var userInformation: UserInformation?
+        var unknownItems: [UnknownItem] = []
+        var sawApplicationContext = false
+        while remaining > 0 {
+            let item = try self.item()
+            switch item.type {
+            case 0x10:
+                guard !sawApplicationContext else { throw error(.unexpectedItem, "second application context item") }
+                sawApplicationContext = true
+                applicationContextName = PDUByteReader.uid(item.value)
+            case contextItemType:
+                presentationContexts.append(try context(self, item.value))
+            case 0x50:
+                guard userInformation == nil else { throw error(.unexpectedItem, "second user information item") }
+                userInformation = try self.userInformation(item.value)
+            case otherContextItemType, 0x30, 0x40, 0x51...0x59:
+                throw error(.unrecognizedItem, "item type not allowed in \(pduName)")
+            default:
+                unknownItems.append(UnknownItem(type: item.type, reserved: item.reserved, value: Array(buffer: item.value)))
+            }
+        }
+        return (applicationContextName, presentationContexts, userInformation, unknownItems)
     }
 
     func presentationContextProposal(_ value: ByteBuffer) throws(PDUError) -> PresentationContextProposal {

@@ -215,7 +215,7 @@ public struct AssociateReject: Sendable, Hashable, CustomStringConvertible {
         public static let serviceProviderPresentation = Source(rawValue: 3)
     }
 
-    // The rejections the listener sends (issue 4, PS3.8 Table 9-21).
+    // The rejections the listener sends (PS3.8 Table 9-21).
     /// Permanent, service-user, 1.
     public static let noReasonGiven = AssociateReject(result: .permanent, source: .serviceUser, reason: 1)
     /// Permanent, service-user, 2.

@@ -9,7 +9,7 @@ import NIOCore
 ///
 /// Two engines write the same format. Intel ISA-L's igzip (level 3) is the default where libisal.so.2 is
 /// installed; zlib's deflate with the gzip wrapper (windowBits 31) is the fallback. On the benchmark's
-/// CT and MR pixel data (`scripts/bench-gzip`, BENCHMARKS.md) igzip level 3 compresses at about 4 times
+/// CT and MR pixel data (`scripts/bench gzip`, BENCHMARKS.md) igzip level 3 compresses at about 4 times
 /// zlib level 1's speed and 10 times level 5's on one core, with a ratio above zlib level 5's. So every
 /// configured `gzipLevel` (1...9) maps to igzip level 3: a lower zlib level would buy no speed, a higher
 /// one less than 1 % of size. `gzipLevel` 0 stores (zlib level 0) on either engine.

@@ -2,7 +2,7 @@
 """Decode PDUs with pynetdicom: one hex-encoded PDU per input line (the file named by the first argument, else
 stdin) → one JSON object per stdout line.
 
-Used by Tests/DICOMTests/PDUPynetdicomDecodeTests.swift to check our encoder against an outside decoder.
+Used by Tests/DICOMTests/UL/PDUPynetdicomDecodeTests.swift to check our encoder against an outside decoder.
 """
 import json
 import sys
