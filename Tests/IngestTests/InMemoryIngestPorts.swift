@@ -1,3 +1,4 @@
+import Crypto
 import Domain
 import Foundation
 import NIOConcurrencyHelpers
@@ -24,6 +25,10 @@ final class InMemoryObjectStore: ObjectStore, @unchecked Sendable {
     /// Completed objects by key.
     var objects: [String: [UInt8]] { lock.withLock { _objects } }
     var keys: [String] { objects.keys.sorted() }
+    /// Every object's SHA-256 by key: what a test compares before and after (readable when it differs).
+    var digests: [String: String] {
+        objects.mapValues { SHA256.hash(data: $0).map { String(format: "%02x", $0) }.joined() }
+    }
     /// Uploads begun and neither finished nor aborted: after a C-STORE ends there must be none.
     var openUploads: Int { lock.withLock { _openUploads } }
 

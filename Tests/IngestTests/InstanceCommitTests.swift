@@ -68,12 +68,12 @@ struct InstanceCommitTests {
         let rig = IngestRig()
         #expect(try await rig.store(uid: "1.2.3.11", patientID: "FIRST") == .success)
         let before = try #require(rig.recorder.rows["1.2.3.11"])
-        let objectsBefore = rig.store.objects
+        let objectsBefore = rig.store.digests
         fault.inject(into: rig)
         let status = try await rig.store(uid: "1.2.3.11", patientID: "SECOND")
         #expect(status == expected)
         #expect(rig.recorder.rows["1.2.3.11"] == before)
-        #expect(rig.store.objects == objectsBefore)
+        #expect(rig.store.digests == objectsBefore)
         #expect(rig.store.openUploads == 0)
         try rig.expectConsistent(uid: "1.2.3.11", patientID: "FIRST")
     }
@@ -149,11 +149,11 @@ struct InstanceCommitTests {
     @Test func anotherListenersInstanceIsRefusedBeforeAnyWrite() async throws {
         let rig = IngestRig()
         #expect(try await rig.store(uid: "1.2.3.22", patientID: "OWNER") == .success)
-        let before = rig.store.objects
+        let before = rig.store.digests
         let other = ListenerConfig(name: "other", port: 2, storage: rig.listener.storage)
         let status = try await rig.store(uid: "1.2.3.22", patientID: "INTRUDER", listener: other)
         #expect(status == .duplicateSOPInstance("SOP Instance UID held by another listener"))
-        #expect(rig.store.objects == before)
+        #expect(rig.store.digests == before)
         try rig.expectConsistent(uid: "1.2.3.22", patientID: "OWNER")
     }
 
@@ -231,12 +231,12 @@ struct InstanceCommitTests {
     @Test func cancelledResendKeepsThePreviousState() async throws {
         let rig = IngestRig()
         #expect(try await rig.store(uid: "1.2.3.32", patientID: "KEPT") == .success)
-        let before = (rig.store.objects, rig.recorder.rows)
+        let before = (rig.store.digests, rig.recorder.rows)
         let receiver = try await rig.begin(uid: "1.2.3.32")
         var data = IngestRig.dataSet(uid: "1.2.3.32", patientID: "DROPPED")
         try await receiver.receive(data.readSlice(length: data.readableBytes / 2)!)
         await receiver.cancel()
-        #expect(rig.store.objects == before.0)
+        #expect(rig.store.digests == before.0)
         #expect(rig.recorder.rows == before.1)
         #expect(rig.store.openUploads == 0)
         try rig.expectConsistent(uid: "1.2.3.32", patientID: "KEPT")
