@@ -10,6 +10,21 @@ protocol AssociationAdmission: Sendable {
     func release()
 }
 
+/// The admission of one connection: `maxAssociations` of the listener, and the unassociated ticket that
+/// is given back as soon as the association is accepted.
+struct ConnectionAdmission: AssociationAdmission {
+    let listener: any AssociationAdmission
+    let ticket: UnassociatedTicket
+
+    func admit() -> Bool {
+        guard listener.admit() else { return false }
+        ticket.release()
+        return true
+    }
+
+    func release() { listener.release() }
+}
+
 /// The listener's rules for an A-ASSOCIATE-RQ (PS3.8 §9.3.2, §7.1.1), in the order they are checked;
 /// the protocol version is checked earlier, by `AssociationStateMachine`. A pure decision: the caller
 /// sends the A-ASSOCIATE-RJ or goes on to negotiate the presentation contexts.
