@@ -57,9 +57,7 @@ struct InstanceCommitTests {
         fault.inject(into: rig)
         let status = try await rig.store(uid: "1.2.3.10", patientID: "NEW")
         #expect(status == expected)
-        #expect(rig.store.keys.isEmpty, "objects left behind: \(rig.store.keys)")
-        #expect(rig.store.openUploads == 0)
-        #expect(rig.recorder.rows.isEmpty)
+        rig.expectNothingLeft()
         #expect(rig.recorder.failures == 1, "the failed instance is counted on the association")
     }
 
@@ -82,16 +80,12 @@ struct InstanceCommitTests {
     /// rest of the data set; the partial upload is aborted.
     @Test func objectWriteFailingMidStreamAbortsTheUpload() async throws {
         let rig = IngestRig()
-        let receiver = try await rig.begin(uid: "1.2.3.12")
-        var data = IngestRig.dataSet(uid: "1.2.3.12", patientID: "MID")
-        try await receiver.receive(data.readSlice(length: data.readableBytes / 2)!)
+        let (receiver, rest) = try await rig.beginHalfway(uid: "1.2.3.12", patientID: "MID")
         #expect(rig.store.openUploads == 1, "the default layout needs no data set attribute: the upload starts at once")
         rig.store.failing = [.write]
-        await #expect(throws: StoreFailure(.outOfResources("Object store write failed"))) { try await receiver.receive(data) }
+        await #expect(throws: StoreFailure(.outOfResources("Object store write failed"))) { try await receiver.receive(rest) }
         await receiver.cancel()
-        #expect(rig.store.openUploads == 0)
-        #expect(rig.store.keys.isEmpty)
-        #expect(rig.recorder.rows.isEmpty)
+        rig.expectNothingLeft()
     }
 
     /// The catalog write committed but its answer was lost: the row names the new objects, so they stay;
@@ -204,14 +198,10 @@ struct InstanceCommitTests {
     /// stored or recorded.
     @Test func cancelMidStreamLeavesNothing() async throws {
         let rig = IngestRig()
-        let receiver = try await rig.begin(uid: "1.2.3.30")
-        var data = IngestRig.dataSet(uid: "1.2.3.30", patientID: "GONE")
-        try await receiver.receive(data.readSlice(length: data.readableBytes / 2)!)
+        let (receiver, _) = try await rig.beginHalfway(uid: "1.2.3.30", patientID: "GONE")
         #expect(rig.store.openUploads == 1)
         await receiver.cancel()
-        #expect(rig.store.openUploads == 0)
-        #expect(rig.store.keys.isEmpty)
-        #expect(rig.recorder.rows.isEmpty)
+        rig.expectNothingLeft()
     }
 
     /// Cancelled while the head of the data set is held for the key's attributes: no upload was begun.
@@ -222,9 +212,7 @@ struct InstanceCommitTests {
         try await receiver.receive(data.readSlice(length: 20)!)
         #expect(rig.store.openUploads == 0, "Study Instance UID not read yet: no key, no upload")
         await receiver.cancel()
-        #expect(rig.store.openUploads == 0)
-        #expect(rig.store.keys.isEmpty)
-        #expect(rig.recorder.rows.isEmpty)
+        rig.expectNothingLeft()
     }
 
     /// A cancelled re-send leaves the committed instance as it was.
@@ -232,9 +220,7 @@ struct InstanceCommitTests {
         let rig = IngestRig()
         #expect(try await rig.store(uid: "1.2.3.32", patientID: "KEPT") == .success)
         let before = (rig.store.digests, rig.recorder.rows)
-        let receiver = try await rig.begin(uid: "1.2.3.32")
-        var data = IngestRig.dataSet(uid: "1.2.3.32", patientID: "DROPPED")
-        try await receiver.receive(data.readSlice(length: data.readableBytes / 2)!)
+        let (receiver, _) = try await rig.beginHalfway(uid: "1.2.3.32", patientID: "DROPPED")
         await receiver.cancel()
         #expect(rig.store.digests == before.0)
         #expect(rig.recorder.rows == before.1)
@@ -316,23 +302,24 @@ struct IngestRig {
                        peerAddress: "127.0.0.1:1", receivedAt: Date())
     }
 
-    /// Explicit VR Little Endian (PS3.5 §7.1.2): SOP Class/Instance, Patient ID, Study/Series Instance UID.
+    /// No object, no upload still open, no row: what a failed or cancelled new instance leaves.
+    func expectNothingLeft(sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(store.keys.isEmpty, "objects left behind: \(store.keys)", sourceLocation: sourceLocation)
+        #expect(store.openUploads == 0, "an upload was neither finished nor aborted", sourceLocation: sourceLocation)
+        #expect(recorder.rows.isEmpty, "a row was recorded", sourceLocation: sourceLocation)
+    }
+
+    /// The small CT data set of the SQLite-backed commit tests.
     static func dataSet(uid: String, patientID: String) -> ByteBuffer {
-        var buffer = ByteBufferAllocator().buffer(capacity: 256)
-        func element(_ group: UInt16, _ element: UInt16, _ vr: String, _ value: String) {
-            var bytes = Array(value.utf8)
-            if bytes.count % 2 == 1 { bytes.append(vr == "UI" ? 0 : 0x20) }
-            buffer.writeInteger(group, endianness: .little)
-            buffer.writeInteger(element, endianness: .little)
-            buffer.writeString(vr)
-            buffer.writeInteger(UInt16(bytes.count), endianness: .little)
-            buffer.writeBytes(bytes)
-        }
-        element(0x0008, 0x0016, "UI", ct)
-        element(0x0008, 0x0018, "UI", uid)
-        element(0x0010, 0x0020, "LO", patientID)
-        element(0x0020, 0x000D, "UI", "1.2.3.9")
-        element(0x0020, 0x000E, "UI", "1.2.3.9.1")
-        return buffer
+        CommitHarness.dataSet(uid: uid, patientID: patientID)
+    }
+
+    /// Begins a C-STORE of `uid` and hands the receiver the first half of its data set; returns the
+    /// receiver and the rest.
+    func beginHalfway(uid: String, patientID: String) async throws -> (any InstanceReceiver, ByteBuffer) {
+        let receiver = try await begin(uid: uid)
+        var data = Self.dataSet(uid: uid, patientID: patientID)
+        try await receiver.receive(data.readSlice(length: data.readableBytes / 2)!)
+        return (receiver, data)
     }
 }
