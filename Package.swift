@@ -57,19 +57,33 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // DIMSE runtime: supervisor, listeners, associations, C-ECHO / C-STORE services, TLS.
+        // DIMSE runtime: supervisor, listeners, associations, C-ECHO / C-STORE services, TLS. Hands data
+        // sets to Domain's `InstanceSink` port and knows nothing of where they are stored.
         .target(
             name: "Listener",
             dependencies: [
-                "DICOM", "Domain", "CZlib",
+                "DICOM", "Domain",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The ingest commit: the `InstanceSink` that streams a C-STORE into a Part10 object, hashes it,
+        // extracts the metadata and commits object and catalog row; the object key layout; the per-key
+        // serializer. Reaches storage only through Domain's ports (`ObjectStore`, `IngestRecorder`).
+        .target(
+            name: "Ingest",
+            dependencies: [
+                "DICOM", "Domain",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -112,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "dicom-ingest",
             dependencies: [
-                "DICOM", "Domain", "Listener", "Storage", "API",
+                "DICOM", "Domain", "Listener", "Ingest", "Storage", "API",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -176,8 +190,7 @@ let package = Package(
             name: "ListenerTests",
             dependencies: [
                 "TestSupport",
-                // Storage: the commit tests run the sink against the real SQLite catalog and filesystem store.
-                "Listener", "DICOM", "Domain", "Storage",
+                "Listener", "DICOM", "Domain",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -189,6 +202,18 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             exclude: ["Scripts"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IngestTests",
+            dependencies: [
+                // Storage: some commit tests run the sink against the real SQLite catalog and filesystem store.
+                "TestSupport", "Ingest", "DICOM", "Domain", "Storage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

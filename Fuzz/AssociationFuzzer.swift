@@ -28,7 +28,8 @@ public func fuzzAssociation(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// The acceptor side of one association, as `Session` in Sources/Listener/Association.swift runs it.
+/// The acceptor side of one association, as `AssociationSession` (Sources/Listener/Association.swift and
+/// AssociationSession+DIMSE.swift) runs it.
 struct FuzzedAssociation {
     /// The storage SCP policy of a listener with no `allowedSOPClasses`.
     static let policy = NegotiationPolicy(

@@ -33,9 +33,11 @@ public enum ListenerValidation {
             + "|([0-9a-fA-F]{1,4}:){1,5}(:[0-9a-fA-F]{1,4}){1,2}|([0-9a-fA-F]{1,4}:){1,4}(:[0-9a-fA-F]{1,4}){1,3}"
             + "|([0-9a-fA-F]{1,4}:){1,3}(:[0-9a-fA-F]{1,4}){1,4}|([0-9a-fA-F]{1,4}:){1,2}(:[0-9a-fA-F]{1,4}){1,5}"
             + "|[0-9a-fA-F]{1,4}:(:[0-9a-fA-F]{1,4}){1,6}|:((:[0-9a-fA-F]{1,4}){1,7}|:))"
-        /// A literal IPv4 or IPv6 address (no zone, no embedded IPv4 in IPv6).
+        /// A literal IPv4 or IPv6 address (no zone, no embedded IPv4 in IPv6). Values are checked with
+        /// `IPAddress(_:notation: .literal)`, which accepts exactly this pattern.
         public static let ipAddress = "^(\(ipv4)|\(ipv6))$"
-        /// An IPv4 or IPv6 CIDR block, e.g. `10.0.0.0/8`, `::1/128`.
+        /// An IPv4 or IPv6 CIDR block, e.g. `10.0.0.0/8`, `::1/128`. Values are checked with
+        /// `CIDRBlock(_:notation: .literal)`, which accepts exactly this pattern.
         public static let cidr = "^(\(ipv4)/(3[0-2]|[12]?[0-9])|\(ipv6)/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))$"
         /// S3 bucket naming rules (3...63 characters, lowercase letters, digits, dots and hyphens).
         public static let bucket = "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
@@ -94,7 +96,7 @@ public enum ListenerValidation {
         check(matches(listener.name, Pattern.name), "name",
               "must be 1-63 lowercase letters, digits or hyphens, starting with a letter or digit")
         check(portRange.contains(listener.port), "port", "must be between 1 and 65535")
-        check(matches(listener.bindAddress, Pattern.ipAddress), "bindAddress", "must be a literal IPv4 or IPv6 address")
+        check(IPAddress(listener.bindAddress, notation: .literal) != nil, "bindAddress", "must be a literal IPv4 or IPv6 address")
         check(matches(listener.aeTitle, Pattern.aeTitle), "aeTitle", aeTitleMessage)
         check(listener.allowedCallingAETitles.count <= maxListItems, "allowedCallingAETitles", "must have at most \(maxListItems) items")
         for (index, title) in listener.allowedCallingAETitles.enumerated() {
@@ -102,7 +104,7 @@ public enum ListenerValidation {
         }
         check(listener.allowedPeers.count <= maxListItems, "allowedPeers", "must have at most \(maxListItems) items")
         for (index, block) in listener.allowedPeers.enumerated() {
-            check(matches(block, Pattern.cidr), "allowedPeers[\(index)]", "must be an IPv4 or IPv6 CIDR block such as 10.0.0.0/8")
+            check(CIDRBlock(block, notation: .literal) != nil, "allowedPeers[\(index)]", "must be an IPv4 or IPv6 CIDR block such as 10.0.0.0/8")
         }
         check(listener.allowedSOPClasses.count <= maxListItems, "allowedSOPClasses", "must have at most \(maxListItems) items")
         for (index, uid) in listener.allowedSOPClasses.enumerated() {

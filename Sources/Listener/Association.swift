@@ -8,8 +8,9 @@ import NIOCore
 /// PS3.7 §9.1–9.3, PS3.4 Annex B).
 ///
 /// The Upper Layer decisions come from `AssociationStateMachine` (PS3.8 Table 9-10); this type performs
-/// its actions (send, ARTIM, close), applies the listener's admission rules to the A-ASSOCIATE-RQ, and
-/// runs the DIMSE service: C-ECHO, C-STORE into the `InstanceSink`, 0x0211 for anything else.
+/// its actions (send, ARTIM, close), asks `AssociateRequestRules` about the A-ASSOCIATE-RQ, and hands each
+/// DIMSE message to its service: C-ECHO to `VerificationService`, C-STORE to `StorageService` (its data
+/// set through `CStoreStateMachine` into the `InstanceSink`), 0211 Unrecognized Operation for anything else.
 ///
 /// Backpressure: data set fragments are handed to the sink's receiver one at a time and awaited before
 /// the next PDU is read; `PDUInbound` reads ahead at most two PDUs, so the socket is not read while the
@@ -27,13 +28,14 @@ struct Association: Sendable {
     static let acceptableTransferSyntaxes: Set<String> = Set(TransferSyntax.all.map(\.uid))
 
     func run() async {
-        let session = Session(association: self)
+        let session = AssociationSession(association: self)
         await session.run()
     }
 }
 
-/// The mutable side of one association; lives only inside `Association.run()`.
-private final class Session {
+/// The mutable side of one association; lives only inside `Association.run()`. Its DIMSE side is in
+/// `AssociationSession+DIMSE.swift`.
+final class AssociationSession {
     let association: Association
     var logger: Logger
     let sink: any InstanceSink
@@ -51,20 +53,15 @@ private final class Session {
     var endReason = "connection closed"
     /// The listener is stopping: end the association as soon as no message is in flight.
     var draining = false
-    /// The C-STORE or other message whose data set is arriving.
-    var inFlight: InFlight?
-
-    enum InFlight {
-        /// The sink is receiving this instance.
-        case storing(any InstanceReceiver, CStoreRequest, contextID: UInt8, startedAt: ContinuousClock.Instant)
-        /// The data set is read and dropped; then `response` is sent.
-        case discarding(response: CommandSet, contextID: UInt8, delayed: Bool)
-    }
+    /// The data set of the C-STORE or other message in flight.
+    var dataSet = CStoreStateMachine<any InstanceReceiver>()
+    let storage: StorageService
 
     init(association: Association) {
         self.association = association
         self.sink = association.rules.sink
         self.config = association.rules.config
+        self.storage = StorageService(sink: association.rules.sink)
         self.timer = AssociationTimer(channel: association.channel)
         var logger = association.logger
         logger[metadataKey: "peer"] = "\(association.peer.address)"
@@ -173,7 +170,7 @@ private final class Session {
         case .deliverData(let transfer), .deliverDataAwaitingRelease(let transfer):
             return try await deliver(transfer)
         case .indicateRelease, .indicateReleaseCollision:
-            if inFlight != nil || !assembler.isIdle {
+            if !dataSet.isIdle || !assembler.isIdle {
                 // A release in the middle of a message: the requestor broke PS3.7 §9.3; abort rather than half-store.
                 endReason = "A-RELEASE-RQ in the middle of a message"
                 return machine.abort()
@@ -220,39 +217,19 @@ private final class Session {
 
     private var firstRequest: AssociateRequest?
 
-    /// The listener's rules, in the order of issue 4 (the protocol version is checked by the state machine).
+    /// The listener's rules (`AssociateRequestRules`), then presentation context negotiation (PS3.8 §9.3.2.2).
     private func answer(_ request: AssociateRequest) async -> AssociationStateMachine.Action {
         firstRequest = request
         logger[metadataKey: "callingAE"] = "\(request.callingAETitle)"
-        let called = request.calledAETitle.trimmingCharacters(in: .whitespaces)
-        let calling = request.callingAETitle.trimmingCharacters(in: .whitespaces)
-        let allowedCalling = Set(config.allowedCallingAETitles.map { $0.trimmingCharacters(in: .whitespaces) })
-
-        let reject: AssociateReject?
-        if request.applicationContextName != dicomApplicationContextName {
-            reject = .applicationContextNameNotSupported
-        } else if !ListenerValidation.matches(called, ListenerValidation.Pattern.aeTitle) {
-            // PS3.8 §9.3.2 and PS3.5 §6.2 (VR AE): the default repertoire without control characters or
-            // backslash, not all spaces. Checked before the value reaches a log line, a row or a file.
-            reject = .calledAETitleNotRecognized
-        } else if !ListenerValidation.matches(calling, ListenerValidation.Pattern.aeTitle) {
-            reject = .callingAETitleNotRecognized
-        } else if config.requireCalledAETitle && called != config.aeTitle.trimmingCharacters(in: .whitespaces) {
-            reject = .calledAETitleNotRecognized
-        } else if !allowedCalling.isEmpty && !allowedCalling.contains(calling) {
-            reject = .callingAETitleNotRecognized
-        } else if draining || !association.admission.admit() {
-            // A request that arrives while the listener stops is refused as transient: the sender retries
-            // it on another node or after the restart.
-            reject = .localLimitExceeded
-        } else {
-            reject = nil
-            admitted = true
-        }
-        if let reject {
+        let called = AssociateRequestRules.trimmed(request.calledAETitle)
+        let calling = AssociateRequestRules.trimmed(request.callingAETitle)
+        let rules = AssociateRequestRules(config: config)
+        let admission = association.admission
+        if case .reject(let reject) = rules.decide(request, draining: draining, admit: { admission.admit() }) {
             await recordReject(reject, callingAETitle: calling, calledAETitle: called)
             return machine.reject(reject)
         }
+        admitted = true
 
         let policy = NegotiationPolicy(
             acceptableAbstractSyntaxes: association.rules.acceptableAbstractSyntaxes,
@@ -308,241 +285,26 @@ private final class Session {
         }
     }
 
-    // MARK: DIMSE
-
-    private func deliver(_ transfer: DataTransfer) async throws -> AssociationStateMachine.Action? {
-        guard let negotiated else { return machine.abort() }
-        for pdv in transfer.values {
-            guard negotiated.acceptedContexts[pdv.contextID] != nil else {
-                endReason = "PDV on presentation context \(pdv.contextID), which is not accepted"
-                logger.notice("PDV on a presentation context that was not accepted", metadata: ["contextID": "\(pdv.contextID)"])
-                return machine.abort()
-            }
-            let event: DIMSEMessageAssembler.Event?
-            do {
-                event = try assembler.append(pdv)
-            } catch {
-                endReason = "DIMSE protocol error: \(error.code)"
-                logger.notice("DIMSE protocol error", metadata: ["error": "\(error)"])
-                return machine.abort()
-            }
-            switch event {
-            case nil:
-                continue
-            case .command(let command, let contextID)?:
-                if let action = try await handleCommand(command, contextID: contextID) {
-                    return action
-                }
-            case .dataSetFragment(let bytes, _, let isLast)?:
-                try await handleDataSetFragment(bytes, isLast: isLast)
-            }
-        }
-        return nil
-    }
-
-    private func handleCommand(_ command: CommandSet, contextID: UInt8) async throws -> AssociationStateMachine.Action? {
-        let presentationContext = negotiated!.acceptedContexts[contextID]!
-        let field = CommandField(rawValue: command.commandField ?? 0)
-        switch field {
-        case .cEchoRequest:
-            let response: CommandSet
-            do {
-                let request = try CEchoRequest(command)
-                // PS3.7 §9.1.5: C-ECHO belongs to the Verification SOP Class, on a context negotiated for it.
-                if presentationContext.abstractSyntax != UIDRegistry.verificationSOPClass
-                    || (!request.affectedSOPClassUID.isEmpty && request.affectedSOPClassUID != UIDRegistry.verificationSOPClass) {
-                    response = StatusOnlyResponse(respondingTo: command, status: DIMSEStatus.sopClassNotSupported,
-                                                  errorComment: "C-ECHO needs the Verification context").commandSet
-                } else {
-                    response = CEchoResponse(respondingTo: request).commandSet
-                }
-            } catch {
-                response = StatusOnlyResponse(respondingTo: command, status: DIMSEStatus.missingAttribute, errorComment: "missing Message ID").commandSet
-            }
-            logger.debug("C-ECHO")
-            try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: false)
-
-        case .cStoreRequest:
-            let request: CStoreRequest
-            do {
-                request = try CStoreRequest(command)
-            } catch {
-                // Well-formed command, missing a required field: PS3.7 C.5.3 Missing Attribute.
-                let response = StatusOnlyResponse(respondingTo: command, status: DIMSEStatus.missingAttribute, errorComment: "\(error.code)").commandSet
-                try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: true)
-                return nil
-            }
-            // The UID names the object key, the catalog row and the file meta header: it must be a UID
-            // (PS3.5 §9.1) before anything is built from it. PS3.7 §C.5.x: 0117 Invalid Object Instance.
-            guard UIDSyntax.isValid(request.affectedSOPInstanceUID, .toleratingLeadingZeros) else {
-                var response = CStoreResponse(respondingTo: request, status: DIMSEStatus.invalidObjectInstance,
-                                              errorComment: "Affected SOP Instance UID is not a valid UID")
-                // Not echoed: it is not a UID, and it may be up to 64 KiB of anything.
-                response.affectedSOPInstanceUID = ""
-                logger.notice("C-STORE refused: invalid Affected SOP Instance UID", metadata: [
-                    "messageID": "\(request.messageID)", "uidBytes": "\(request.affectedSOPInstanceUID.unicodeScalars.count)",
-                ])
-                try await respond(response.commandSet, contextID: contextID, afterDataSetOf: command, delayed: true)
-                return nil
-            }
-            guard command.hasDataSet else {
-                let response = CStoreResponse(respondingTo: request, status: DIMSEStatus.cannotUnderstand,
-                                              errorComment: "C-STORE-RQ without a data set").commandSet
-                try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: true)
-                return nil
-            }
-            // The context must be the instance's own Storage SOP Class (PS3.4 B.2): the Verification context
-            // is accepted for every peer, so a C-STORE on it, or naming Verification, would bypass `allowedSOPClasses`.
-            guard request.affectedSOPClassUID == presentationContext.abstractSyntax,
-                  presentationContext.abstractSyntax != UIDRegistry.verificationSOPClass else {
-                inFlight = .discarding(
-                    response: CStoreResponse(respondingTo: request, status: DIMSEStatus.sopClassNotSupported,
-                                             errorComment: "SOP Class differs from the presentation context").commandSet,
-                    contextID: contextID, delayed: true)
-                return nil
-            }
-            let storeRequest = StoreRequest(
-                association: context!, messageID: request.messageID, affectedSOPClassUID: request.affectedSOPClassUID,
-                affectedSOPInstanceUID: request.affectedSOPInstanceUID, transferSyntaxUID: presentationContext.transferSyntax,
-                priority: request.priority, moveOriginatorAETitle: request.moveOriginatorAETitle,
-                moveOriginatorMessageID: request.moveOriginatorMessageID)
-            do {
-                let receiver = try await sink.beginStore(storeRequest)
-                inFlight = .storing(receiver, request, contextID: contextID, startedAt: .now)
-            } catch {
-                let status = Self.status(for: error)
-                logger.notice("C-STORE refused by the sink", metadata: ["status": "\(status)", "messageID": "\(request.messageID)"])
-                inFlight = .discarding(
-                    response: CStoreResponse(respondingTo: request, status: status.code, errorComment: status.errorComment).commandSet,
-                    contextID: contextID, delayed: true)
-            }
-
-        default:
-            if field.isResponse || field == .cCancelRequest {
-                // We never send requests, so a response has nothing to answer; C-CANCEL has no response.
-                logger.notice("ignoring DIMSE message", metadata: ["command": "\(field)"])
-                if command.hasDataSet {
-                    inFlight = .discarding(response: CommandSet(), contextID: contextID, delayed: false)
-                }
-                return nil
-            }
-            logger.notice("unsupported DIMSE operation", metadata: ["command": "\(field)"])
-            let response = StatusOnlyResponse(respondingTo: command, status: DIMSEStatus.unrecognizedOperation).commandSet
-            try await respond(response, contextID: contextID, afterDataSetOf: command, delayed: false)
-        }
-        return nil
-    }
-
-    /// Sends `response` now, or after the data set the command announces has been read and dropped.
-    private func respond(_ response: CommandSet, contextID: UInt8, afterDataSetOf command: CommandSet,
-                         delayed: Bool) async throws {
-        if command.hasDataSet {
-            inFlight = .discarding(response: response, contextID: contextID, delayed: delayed)
-        } else {
-            try await send(response, contextID: contextID, delayed: delayed)
-        }
-    }
-
-    private func handleDataSetFragment(_ bytes: ByteBuffer, isLast: Bool) async throws {
-        switch inFlight {
-        case .storing(let receiver, let request, let contextID, let startedAt)?:
-            do {
-                if bytes.readableBytes > 0 {
-                    try await receiver.receive(bytes)
-                }
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                let status = Self.status(for: error)
-                logger.notice("C-STORE failed while receiving", metadata: ["status": "\(status)", "messageID": "\(request.messageID)"])
-                inFlight = nil
-                await receiver.cancel()
-                let response = CStoreResponse(respondingTo: request, status: status.code, errorComment: status.errorComment).commandSet
-                if isLast {
-                    try await send(response, contextID: contextID, delayed: true)
-                } else {
-                    inFlight = .discarding(response: response, contextID: contextID, delayed: true)
-                }
-                return
-            }
-            guard isLast else { return }
-            inFlight = nil
-            let status = await receiver.finish()
-            logger.info("C-STORE", metadata: [
-                "status": "\(status)", "messageID": "\(request.messageID)",
-                "ms": "\(Self.milliseconds(since: startedAt))",
-            ])
-            let response = CStoreResponse(respondingTo: request, status: status.code, errorComment: status.errorComment).commandSet
-            try await send(response, contextID: contextID, delayed: true)
-
-        case .discarding(let response, let contextID, let delayed)?:
-            guard isLast else { return }
-            inFlight = nil
-            if !response.elements.isEmpty {
-                try await send(response, contextID: contextID, delayed: delayed)
-            }
-
-        case nil:
-            // The assembler only yields data set fragments after a command announcing one.
-            break
-        }
-    }
-
-    /// Writes a response command, each P-DATA-TF PDU in one write, within the peer's maximum PDU length.
-    private func send(_ command: CommandSet, contextID: UInt8, delayed: Bool) async throws {
-        if delayed && limits.cstoreDelayMs > 0 {
-            try await Task.sleep(for: .milliseconds(limits.cstoreDelayMs))
-        }
-        for transfer in writer.dataTransfers(command: command, contextID: contextID) {
-            let action = machine.send(transfer)
-            guard let pdu = action.pduToSend else {
-                logger.notice("response not sent: association no longer open", metadata: ["state": "\(machine.state)"])
-                return
-            }
-            try await write(pdu)
-        }
-        let answered: String
-        switch CommandField(rawValue: command.commandField ?? 0) {
-        case .cEchoResponse: answered = "C-ECHO"
-        case .cStoreResponse: answered = "C-STORE"
-        default: answered = "other"
-        }
-        metrics.dimseResponseSent(command: answered, status: command.status ?? 0)
-    }
-
     /// One PDU, one write. The DIMSE timeout also bounds a write that waits on a peer that stopped reading.
-    private func write(_ pdu: PDU) async throws {
+    func write(_ pdu: PDU) async throws {
         timer.arm(.dimse, seconds: limits.dimseTimeoutSeconds)
         defer { timer.disarm() }
         try await association.channel.writeAndFlush(pdu)
     }
 
-    static func milliseconds(since start: ContinuousClock.Instant) -> Int64 {
-        let elapsed = ContinuousClock.now - start
-        return elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
-    }
-
-    static func status(for error: any Error) -> StoreStatus {
-        if let failure = error as? StoreFailure { return failure.status }
-        // Anything else the sink throws is its own trouble, not the data's: retryable.
-        return .outOfResources("storage unavailable")
-    }
-
     // MARK: Ending
 
     private func cancelInFlight() async {
-        if case .storing(let receiver, let request, _, _)? = inFlight {
-            logger.notice("C-STORE cancelled: association ended mid-instance", metadata: ["messageID": "\(request.messageID)"])
-            inFlight = nil
-            await receiver.cancel()
+        if case .cancel(let storing, _) = dataSet.associationEnded() {
+            logger.notice("C-STORE cancelled: association ended mid-instance", metadata: ["messageID": "\(storing.request.messageID)"])
+            await storing.receiver.cancel()
         }
-        inFlight = nil
     }
 
     /// No message is in flight (nothing half received, no answer owed) in a state where waiting for the
     /// peer is all that is left: before the A-ASSOCIATE-RQ, or an established association between messages.
     private var isIdle: Bool {
-        inFlight == nil && assembler.isIdle && (machine.state == .sta2 || machine.state == .sta6)
+        dataSet.isIdle && assembler.isIdle && (machine.state == .sta2 || machine.state == .sta6)
     }
 
     /// The listener is stopping and this association is idle. An acceptor cannot request a release

@@ -279,14 +279,6 @@ extension DICOMListener: AssociationAdmission {
     }
 }
 
-/// Counts associations against `maxAssociations`.
-protocol AssociationAdmission: Sendable {
-    /// Takes a slot if one is free.
-    func admit() -> Bool
-    /// Gives back a slot taken by `admit`.
-    func release()
-}
-
 extension DICOMListener.Rules {
     init(config: ListenerConfig, sink: any InstanceSink, metricsFactory: (any MetricsFactory)? = nil) throws {
         self.config = config

@@ -10,11 +10,8 @@ import NIOCore
 /// again while the buffer is short (a burst may hold only part of a PDU). So the socket is never read
 /// while the sink is busy with `prefetch` PDUs queued, and a PDU the peer has sent is never left in the
 /// socket while the consumer waits: every state with an empty buffer and a waiting consumer has a read
-/// outstanding or the channel closed. (It replaces `NIOAsyncChannel`'s high/low-watermark bridge, first
-/// suspected of an occasional wait until the DIMSE timeout under load; traces then showed every PDU read
-/// and the answer sent, and the peer — pynetdicom's requestor — dropping an answer that arrived while its
-/// reactor thread was half paused; see Tests/ListenerTests/Scripts/scu.py. This bridge stays: its read
-/// demand is explicit and needs no read-before-wait workaround.)
+/// outstanding or the channel closed. Unlike `NIOAsyncChannel`'s high/low-watermark bridge, read demand
+/// here is explicit, so the consumer needs no read-before-wait workaround.
 ///
 /// Thread safety (`@unchecked`): every field the consumer touches is behind the handler's own `lock`;
 /// `context` is set and used only on the channel's event loop.

@@ -2,6 +2,7 @@ import API
 import AsyncHTTPClient
 import Domain
 import Foundation
+import Ingest
 import Listener
 import Logging
 import Metrics

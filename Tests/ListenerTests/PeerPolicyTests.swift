@@ -1,3 +1,4 @@
+import Domain
 @testable import Listener
 import Testing
 

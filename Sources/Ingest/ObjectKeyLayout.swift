@@ -1,7 +1,7 @@
 public import Domain
 public import Foundation
 
-/// Object keys of one instance. The default is the seed's layout,
+/// Object keys of one instance. The default layout is
 /// `<dicomPrefix>/[<StudyInstanceUID>/]<SOPInstanceUID>.dcm` and
 /// `<metadataPrefix>/[<StudyInstanceUID>/]<SOPInstanceUID>.json` (an empty prefix is omitted).
 /// A `keyTemplate` such as `{StudyInstanceUID}/{SeriesInstanceUID}/{SOPInstanceUID}` replaces the part

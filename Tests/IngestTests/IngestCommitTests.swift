@@ -1,7 +1,7 @@
 import Crypto
 import Domain
 import Foundation
-@testable import Listener
+@testable import Ingest
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore

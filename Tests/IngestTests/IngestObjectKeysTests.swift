@@ -1,6 +1,6 @@
 import Domain
 import Foundation
-import Listener
+import Ingest
 import Testing
 
 @Suite("Ingest object keys")

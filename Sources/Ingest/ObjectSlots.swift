@@ -1,0 +1,61 @@
+import Domain
+import Foundation
+
+/// Where one receive writes its Part10 and JSON objects, so that a failed re-send never touches what the
+/// catalog row refers to.
+///
+/// Neither store can replace an object atomically together with a catalog row: an S3 multipart upload
+/// becomes the object at `CompleteMultipartUpload`, a file at its `rename`, and the row commits in another
+/// system. Overwriting the key the row names therefore leaves object, JSON and row describing different
+/// data sets whenever a later step fails. So every instance has two key slots: the primary keys of the
+/// layout (`…/<SOPInstanceUID>.dcm`, `.json`) and an alternate pair with `~1` before the extension (`~`
+/// never occurs in a primary key, the layout reduces every value to `[A-Za-z0-9._-]`).
+/// A receive writes the slot the committed row does *not* name (the primary one for a new instance),
+/// switches the row to it in the catalog transaction, and only then deletes the previous slot's objects.
+/// A failure at any step before the row switch deletes what it wrote and leaves the previous objects and
+/// row exactly as they were; a failure after it leaves at most a stale object in the unused slot, which
+/// the next re-send overwrites. The same scheme works on both stores because it needs nothing but
+/// put/complete and delete of whole objects.
+struct ObjectSlots: Sendable {
+    typealias Keys = (dicom: String, metadata: String)
+
+    /// The keys this receive writes.
+    var written: Keys
+    /// The other slot: where the committed row may point (and what is deleted once the row has moved).
+    var other: Keys
+
+    static let alternateMarker = "~1"
+
+    /// The alternate slot of `primary`: `~1` inserted before each file extension.
+    static func alternate(of primary: Keys) -> Keys {
+        (insertMarker(primary.dicom), insertMarker(primary.metadata))
+    }
+
+    private static func insertMarker(_ key: String) -> String {
+        let nameStart = key.lastIndex(of: "/").map { key.index(after: $0) } ?? key.startIndex
+        guard let dot = key[nameStart...].lastIndex(of: ".") else { return key + alternateMarker }
+        return String(key[..<dot]) + alternateMarker + String(key[dot...])
+    }
+
+    /// The slot a receive of `sopInstanceUID` on `listenerId` writes, read from the committed row.
+    /// Throws `StoreFailure` (Duplicate SOP Instance, 0111) when another listener holds the UID: the
+    /// duplicate policy is per listener, and nothing is written before that is known.
+    static func choose(primary: Keys, for sopInstanceUID: String, listenerId: UUID, store: any ObjectStore,
+                       recorder: any IngestRecorder) async throws -> ObjectSlots {
+        let alternate = alternate(of: primary)
+        guard let existing = try await recorder.instance(sopInstanceUID: sopInstanceUID) else {
+            return ObjectSlots(written: primary, other: alternate)
+        }
+        guard existing.listenerId == listenerId else { throw StoreFailure(heldByAnotherListener) }
+        if refers(existing, to: primary, in: store) {
+            return ObjectSlots(written: alternate, other: primary)
+        }
+        return ObjectSlots(written: primary, other: alternate)
+    }
+
+    static func refers(_ row: InstanceRecord, to keys: Keys, in store: any ObjectStore) -> Bool {
+        row.objectUri == store.uri(for: keys.dicom) || row.metadataUri == store.uri(for: keys.metadata)
+    }
+
+    static let heldByAnotherListener = StoreStatus.duplicateSOPInstance("SOP Instance UID held by another listener")
+}
