@@ -8,6 +8,7 @@
 #   scripts/bench            # default sizes (< 20 min): ct 600 x 0.5 MB, mr-small 2000 x 40 KB, big 3 x 150 MB
 #   scripts/bench --quick    # smoke run (~3 min): small corpora, one run per cell
 #   scripts/bench --instructions   # callgrind instructions per instance (50 ct, 200 mr-small; ~10 min)
+#   scripts/bench --s3-latency 0,50,150   # S3 responses held back N ms: reference vs stored vs spooled ack
 #   scripts/bench --help     # sizes, runs, receivers, variants, scaling, budget
 #
 # dicom-ingest is measured from .build/release/dicom-ingest, built here first unless --no-build.
@@ -53,6 +54,9 @@ fi
 
 export PYTHONPATH="$root/Benchmarks${PYTHONPATH:+:$PYTHONPATH}"
 for a in ${args[@]+"${args[@]}"}; do
+  case "$a" in --s3-latency | --s3-latency=*)
+    exec python3 -c 'import sys; from bench_lib import latency; sys.exit(latency.main(sys.argv[1:]))' "${args[@]}" ;;
+  esac
   if [ "$a" = "--instructions" ]; then
     command -v valgrind >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
     exec python3 -c 'import sys; from bench_lib import instructions; sys.exit(instructions.main(sys.argv[1:]))' "${args[@]}"

@@ -197,6 +197,7 @@ class DicomIngest(Receiver):
     database: str = ""
     storage_path: Path | None = None
     services: Services | None = None
+    ack_mode: str | None = None  # storage.ackMode: "stored" (the server default) or "spooled"
     tmpfs: bool = False  # data folder (SQLite) and objects on /dev/shm: the listener ratio
     shm: Path | None = None
 
@@ -245,6 +246,8 @@ class DicomIngest(Receiver):
         storage: dict = {"backend": self.backend, "gzip": self.gzip, "createMetadata": self.metadata}
         if self.gzip_level is not None:
             storage["gzipLevel"] = self.gzip_level
+        if self.ack_mode is not None:
+            storage["ackMode"] = self.ack_mode
         if self.backend == "filesystem":
             self.storage_path = base / "objects"
             storage["path"] = str(self.storage_path)
@@ -324,6 +327,9 @@ def catalogue(binary: Path) -> dict[str, "callable"]:
                             catalog="postgres", objects_per_instance=2),
         "ingest-s3-nogzip": ingest("ingest-s3-nogzip", "dicom-ingest S3+PostgreSQL, meta, no gzip", backend="s3",
                                    catalog="postgres", objects_per_instance=2),
+        "ingest-s3-spooled": ingest("ingest-s3-spooled", "dicom-ingest S3+PostgreSQL, meta, gzip, spooled ack",
+                                    backend="s3", gzip=True, catalog="postgres", objects_per_instance=2,
+                                    ack_mode="spooled", asynchronous=True),
         "ingest-s3-nometa": ingest("ingest-s3-nometa", "dicom-ingest S3+PostgreSQL, no meta, gzip", backend="s3",
                                    gzip=True, metadata=False, catalog="postgres"),
     }

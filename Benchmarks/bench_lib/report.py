@@ -191,7 +191,7 @@ def render(results: list[dict], labels: dict[str, str], corpora_info: dict[str, 
                       [k for k in ("ingest-fs", "dcmtk")
                        if any(r["receiver"] == k and r.get("section") == "scaling" for r in results)]),
         "",
-        "### Listener ratio (issue 4): dicom-ingest on tmpfs vs. DCMTK storescp on tmpfs",
+        "### Listener ratio: dicom-ingest on tmpfs vs. DCMTK storescp on tmpfs",
         "",
         listener_ratio_table([r for r in results if r.get("section") == "main"], labels),
         "",

@@ -1,0 +1,183 @@
+"""`scripts/bench --s3-latency 0,50,150`: one association's worth of S3 latency.
+
+DIMSE senders wait for each C-STORE-RSP before sending the next instance, so a receiver that answers after
+its S3 PUTs lands at most one instance per round trip on an association. This section puts a loopback proxy
+that holds every S3 response back N ms (`latency_proxy.py`) between each receiver and the emulator and sends
+the ct corpus over 1 and 4 associations to:
+
+  * the reference design (pynetdicom + boto3: answers at once, uploads later) — until its last object lands;
+  * dicom-ingest with `storage.ackMode: "stored"` — answers after S3 and the catalog;
+  * dicom-ingest with `storage.ackMode: "spooled"` — answers after the durable local spool and the catalog,
+    forwards to S3 in the background; measured until the last object is in S3 and, separately, until the
+    last C-STORE response.
+
+Objects are counted directly at the emulator (not through the proxy). The figures go between the
+`s3-latency` markers of BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+from . import corpus as corpusmod
+from . import report, services as svcmod
+from .latency_proxy import LatencyProxy
+from .receivers import ROOT, catalogue
+from .runner import run_once
+
+SECTION_BEGIN = "<!-- s3-latency:begin -->"
+SECTION_END = "<!-- s3-latency:end -->"
+RECEIVERS = ["reference", "ingest-s3", "ingest-s3-spooled"]
+
+
+@dataclasses.dataclass
+class ProxiedServices(svcmod.Services):
+    """The receivers see the proxy as their S3 endpoint; the harness counts objects at the emulator."""
+
+    direct_endpoint: str = ""
+
+    def s3(self):
+        return boto3.client(
+            "s3", endpoint_url=self.direct_endpoint, region_name=self.region,
+            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+            config=Config(max_pool_connections=4, retries={"max_attempts": 3}),
+        )
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="scripts/bench --s3-latency", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--s3-latency", required=True, help="comma list of response delays in ms, e.g. 0,50,150")
+    p.add_argument("--ct", type=int, default=150, help="ct instances (default 150)")
+    p.add_argument("--associations", default="1,4", help="comma list (default 1,4)")
+    p.add_argument("--receivers", default=",".join(RECEIVERS), help="comma list of " + ", ".join(RECEIVERS))
+    p.add_argument("--runs", type=int, default=1, help="runs per cell (default 1)")
+    p.add_argument("--binary", default=str(ROOT / ".build" / "release" / "dicom-ingest"))
+    p.add_argument("--workdir", default="/tmp/dicom-ingest-bench", help="corpora, receiver output, state")
+    p.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="markdown file to update ('' to skip)")
+    p.add_argument("--run-timeout", type=float, default=300.0, help="bound for one run, seconds")
+    return p.parse_args(argv)
+
+
+def render(rows: list[dict], command: str, started: str, machine: str, corpus_info: str, notes: list[str]) -> str:
+    out = [SECTION_BEGIN, "### S3 latency, one association's worth: `scripts/bench --s3-latency`", "",
+           f"Run {started} UTC on {machine}; corpus ct {corpus_info}; command: `{command}`. Each S3 response "
+           "is held back by the given delay (a loopback proxy in front of moto). *To S3*: from the first "
+           "C-STORE until the last object is in the bucket (for the reference design and `spooled`, counted at "
+           "the emulator); *last response*: until the last C-STORE-RSP. Ratios are against the reference "
+           "design's time to S3 in the same run.", "",
+           "| S3 delay | associations | reference: to S3 | stored: to S3 | spooled: to S3 | spooled: last response "
+           "| spooled ÷ reference (inst/s) | stored ÷ reference | spooled peak RSS |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    cells: dict[tuple[int, int], dict[str, dict]] = {}
+    for r in rows:
+        if r["ok"]:
+            cells.setdefault((r["delay_ms"], r["associations"]), {})[r["receiver"]] = r
+    for (delay, assoc), by in sorted(cells.items()):
+        ref, stored, spooled = by.get("reference"), by.get("ingest-s3"), by.get("ingest-s3-spooled")
+
+        def t(r: dict | None, key: str = "seconds") -> str:
+            return f"{r[key]:.2f} s ({r['instances'] / r[key]:.1f}/s)" if r and r[key] > 0 else "—"
+
+        def ratio(a: dict | None) -> str:
+            return f"{ref['seconds'] / a['seconds']:.2f}×" if a and ref and a["seconds"] > 0 else "—"
+
+        rss = f"{spooled['peak_rss_kib'] / 1024:.0f} MiB" if spooled else "—"
+        out.append(f"| {delay} ms | {assoc} | {t(ref)} | {t(stored)} | {t(spooled)} | "
+                   f"{t(spooled, 'response_seconds')} | {ratio(spooled)} | {ratio(stored)} | {rss} |")
+    failed = [r for r in rows if not r["ok"]]
+    for r in failed:
+        notes.append(f"{r['receiver']} at {r['delay_ms']} ms, {r['associations']} associations failed: "
+                     f"{r['error'][:200]}")
+    if notes:
+        out += ["", *[f"- {n}" for n in notes]]
+    out += ["", SECTION_END, ""]
+    return "\n".join(out)
+
+
+def write(path: Path, section: str) -> None:
+    text = path.read_text() if path.exists() else ""
+    if SECTION_BEGIN in text and SECTION_END in text:
+        head, rest = text.split(SECTION_BEGIN, 1)
+        tail = rest.split(SECTION_END, 1)[1].lstrip("\n")
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    t0 = time.monotonic()
+    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    command = " ".join(["scripts/bench", *(shlex.quote(x) for x in argv)])
+
+    def say(msg: str) -> None:
+        print(f"[s3-latency {time.monotonic() - t0:5.0f}s] {msg}", flush=True)
+
+    delays = [int(x) for x in args.s3_latency.split(",") if x != ""]
+    assocs = [int(x) for x in args.associations.split(",") if x]
+    wanted = [r for r in args.receivers.split(",") if r]
+    known = catalogue(Path(args.binary))
+    for r in wanted:
+        if r not in known:
+            print(f"unknown receiver {r}; known here: {', '.join(RECEIVERS)}", file=sys.stderr)
+            return 2
+    if any(r.startswith("ingest") for r in wanted) and not Path(args.binary).exists():
+        print(f"{args.binary} missing: build with `swift build -c release --static-swift-stdlib "
+              "--product dicom-ingest`", file=sys.stderr)
+        return 2
+    work = Path(args.workdir)
+    runs_root = work / "runs-latency"
+    shutil.rmtree(runs_root, ignore_errors=True)
+    runs_root.mkdir(parents=True)
+    corp = corpusmod.ensure(corpusmod.ct_spec(args.ct), work / "corpus", log=say)
+    corpus_info = f"{len(corp.files)} × {corp.total_bytes / len(corp.files) / 1e6:.2f} MB"
+    notes: list[str] = []
+    rows: list[dict] = []
+    services = svcmod.start(work / "services-latency")
+    try:
+        host, port = services.s3_endpoint.split("//", 1)[1].rsplit(":", 1)
+        for delay in delays:
+            proxy = LatencyProxy(host, int(port), delay).start()
+            proxied = ProxiedServices(**{f.name: getattr(services, f.name)
+                                         for f in dataclasses.fields(svcmod.Services)},
+                                      direct_endpoint=services.s3_endpoint)
+            proxied.s3_endpoint = proxy.endpoint
+            try:
+                for assoc in assocs:
+                    for run in range(1, args.runs + 1):
+                        for key in wanted:
+                            res = run_once(known[key](), corp, assoc, run, proxied, runs_root, args.run_timeout)
+                            d = res.to_dict()
+                            d["delay_ms"] = delay
+                            rows.append(d)
+                            if res.ok:
+                                say(f"{delay} ms a{assoc} {key}: to S3 {res.seconds:.2f} s "
+                                    f"({res.rate:.1f}/s), last response {res.response_seconds:.2f} s, "
+                                    f"peak RSS {res.peak_rss_kib / 1024:.0f} MiB")
+                            else:
+                                say(f"{delay} ms a{assoc} {key}: FAILED {res.error[:300]}")
+            finally:
+                proxy.stop()
+    finally:
+        svcmod.stop(services)
+        shutil.rmtree(runs_root, ignore_errors=True)
+    (work / "results-latency.json").write_text(json.dumps(rows, indent=1))
+    section = render(rows, command, started, report.machine_line(), corpus_info, notes)
+    print()
+    print(section)
+    if args.out:
+        write(Path(args.out), section)
+        say(f"figures written to {args.out}")
+    return 0 if rows and all(r["ok"] for r in rows) else 1
