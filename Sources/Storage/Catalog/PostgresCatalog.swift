@@ -12,10 +12,13 @@ public import ServiceLifecycle
 /// any query can complete. Every value reaches the server as a bound parameter (`PostgresBindings`);
 /// the SQL text holds only constant fragments chosen by this module.
 public final class PostgresCatalog: Catalog, Service {
-    private let client: PostgresClient
-    private let database: PostgresCatalogDatabase
+    let client: PostgresClient
+    /// A pool of its own for the instance locks (`withInstanceLock`): a lock holds its connection while
+    /// the commit it guards needs another one, so both from one pool could starve each other.
+    let lockClient: PostgresClient
+    let database: PostgresCatalogDatabase
     private let core: CatalogCore
-    private let logger: Logger
+    let logger: Logger
     /// Bounds `migrate()`, waiting for another node's migration included.
     private let migrationTimeout: Duration = .seconds(300)
 
@@ -26,13 +29,18 @@ public final class PostgresCatalog: Catalog, Service {
     public init(url: String, logger: Logger, operationTimeout: Duration = .seconds(30)) throws {
         let configuration = try PostgresURL.configuration(url)
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.lockClient = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.database = PostgresCatalogDatabase(client: client, logger: logger, operationTimeout: operationTimeout)
         self.core = CatalogCore(database: database, logger: logger)
         self.logger = logger
     }
 
     public func run() async throws {
-        await client.run()
+        let lockClient = self.lockClient
+        await withDiscardingTaskGroup { group in
+            group.addTask { await lockClient.run() }
+            await client.run()
+        }
     }
 
     /// Applies the embedded migrations that this database lacks, holding a PostgreSQL advisory lock so
