@@ -66,6 +66,10 @@ public protocol IngestRecorder: Sendable {
     func addRejectedAttempts(associationId: UUID, count: Int) async throws
     /// The committed row of one instance, if any: the sink reads it to choose where a re-send is written.
     func instance(sopInstanceUID: String) async throws -> InstanceRecord?
+    /// Runs `body` holding the catalog's lock on one SOP Instance UID, so that receives of one instance on
+    /// different nodes sharing the catalog commit one after the other. Throws (`CatalogError(.unavailable)`)
+    /// only when the lock cannot be taken, and then `body` has not run.
+    func withInstanceLock<T: Sendable>(sopInstanceUID: String, _ body: @Sendable () async -> T) async throws -> T
 }
 
 /// The dashboard queries of the REST contract. Keyset pagination: a page never repeats or skips a row

@@ -162,7 +162,7 @@ actor IngestReceiver: InstanceReceiver {
             sink: sink, upload: upload, slots: slots, record: record, metadataJSON: target.createMetadata ? metadata.json : nil,
             logger: logger)
         let lockKeys = ["uid:" + request.affectedSOPInstanceUID, "object:" + sink.store.uri(for: slots.written.dicom)]
-        let outcome = await sink.serializer.withLocks(lockKeys) { await commit.run() }
+        let outcome = await sink.serializer.withLocks(lockKeys) { await commit.runHoldingCatalogLock() }
 
         phase = .done
         switch outcome {

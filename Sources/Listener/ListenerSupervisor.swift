@@ -7,7 +7,8 @@ public import Foundation
 
 /// Runs one `DICOMListener` per enabled listener of the catalog and keeps them in step with it.
 ///
-/// `run()` polls the store every `pollInterval` and reconciles; `reconcileNow()` asks the running
+/// `run()` polls the store every `pollInterval` and reconciles, and reconciles at once whenever `changes`
+/// (a shared catalog's notifications) reports a change made on any node; `reconcileNow()` asks the running
 /// loop to reconcile at once and returns when every listener has reached its new state. All changes
 /// are applied by the one loop inside `run()`, so two reconciles never interleave.
 ///
@@ -18,6 +19,7 @@ public import Foundation
 /// associations finish within the grace period, then aborts them.
 public actor ListenerSupervisor: Service, ListenerControl {
     private let store: any ListenerStore
+    private let changes: (any ListenerChanges)?
     private let makeSink: @Sendable (ListenerConfig) async throws -> any InstanceSink
     private let pollInterval: Duration
     private let shutdownGracePeriod: Duration
@@ -49,11 +51,12 @@ public actor ListenerSupervisor: Service, ListenerControl {
         makeSink: @escaping @Sendable (ListenerConfig) async throws -> any InstanceSink,
         pollInterval: Duration = .seconds(5),
         shutdownGracePeriod: Duration = .seconds(30),
+        changes: (any ListenerChanges)? = nil,
         logger: Logger
     ) {
         self.init(store: store, makeSink: makeSink, pollInterval: pollInterval,
                   shutdownGracePeriod: shutdownGracePeriod, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
-                  logger: logger)
+                  changes: changes, logger: logger)
     }
 
     public init(
@@ -62,9 +65,11 @@ public actor ListenerSupervisor: Service, ListenerControl {
         pollInterval: Duration = .seconds(5),
         shutdownGracePeriod: Duration = .seconds(30),
         eventLoopGroup: any EventLoopGroup,
+        changes: (any ListenerChanges)? = nil,
         logger: Logger
     ) {
         self.store = store
+        self.changes = changes
         self.makeSink = makeSink
         self.pollInterval = pollInterval
         self.shutdownGracePeriod = shutdownGracePeriod
@@ -96,6 +101,11 @@ public actor ListenerSupervisor: Service, ListenerControl {
                 while !Task.isCancelled {
                     do { try await Task.sleep(for: pollInterval) } catch { return }
                     eventSink.yield(.poll)
+                }
+            }
+            if let changes {
+                group.addTask {
+                    await changes.watchListenerChanges { eventSink.yield(.poll) }
                 }
             }
             await withGracefulShutdownHandler {

@@ -52,9 +52,12 @@ struct Application {
 
         let catalog: any Catalog
         var catalogServices: [any Service] = []
+        // Nodes sharing a PostgreSQL catalog hear of each other's listener changes; SQLite serves one node.
+        var listenerChanges: (any ListenerChanges)?
         if let url = configuration.databaseURL {
             let postgres = try PostgresCatalog(url: url, logger: logger)
             catalog = postgres
+            listenerChanges = postgres
             catalogServices.append(postgres)
         } else {
             let sqlite = try SQLiteCatalog(path: configuration.dataDirectory + "/catalog.sqlite", logger: logger)
@@ -83,6 +86,7 @@ struct Application {
             },
             pollInterval: configuration.listenerPollInterval,
             shutdownGracePeriod: configuration.shutdownGracePeriod,
+            changes: listenerChanges,
             logger: Logger(label: "dicom-ingest.listener"))
 
         var adminTokens = configuration.adminTokens

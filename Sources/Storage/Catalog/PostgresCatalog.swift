@@ -12,7 +12,10 @@ public import ServiceLifecycle
 /// any query can complete. Every value reaches the server as a bound parameter (`PostgresBindings`);
 /// the SQL text holds only constant fragments chosen by this module.
 public final class PostgresCatalog: Catalog, SQLCatalog, Service {
-    private let client: PostgresClient
+    let client: PostgresClient
+    /// A pool of its own for the instance locks (`withInstanceLock`): a lock holds its connection while
+    /// the commit it guards needs another one, so both from one pool could starve each other.
+    let lockClient: PostgresClient
     let database: PostgresCatalogDatabase
     let logger: Logger
 
@@ -23,12 +26,17 @@ public final class PostgresCatalog: Catalog, SQLCatalog, Service {
     public init(url: String, logger: Logger, operationTimeout: Duration = .seconds(30)) throws {
         let configuration = try PostgresURL.configuration(url)
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.lockClient = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.database = PostgresCatalogDatabase(client: client, logger: logger, operationTimeout: operationTimeout)
         self.logger = logger
     }
 
     public func run() async throws {
-        await client.run()
+        let lockClient = self.lockClient
+        await withDiscardingTaskGroup { group in
+            group.addTask { await lockClient.run() }
+            await client.run()
+        }
     }
 
     /// Applies the embedded migrations that this database lacks, holding a PostgreSQL advisory lock so

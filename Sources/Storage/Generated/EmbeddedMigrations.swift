@@ -138,6 +138,31 @@ ALTER TABLE listeners ADD COLUMN allowed_sop_classes text NOT NULL DEFAULT '[]';
 ALTER TABLE associations ADD COLUMN attempts bigint NOT NULL DEFAULT 1;
 
 """#),
+        Migration(version: 4, name: "listener_notify", sql: #"""
+-- Nodes sharing this catalog learn of listener changes at once: every insert, delete, or update of a
+-- listener's configuration sends NOTIFY on channel `dicom_ingest_listeners` (payload: the listener id).
+-- PostgreSQL delivers it when the writing transaction commits, and never when it rolls back. Updates of
+-- `state` and `error` alone are each node's report of what it runs, not a change to reconcile with.
+-- The body is a single-quoted string (quotes doubled) so the migration splitter sees one statement.
+CREATE FUNCTION dicom_ingest_notify_listener_change() RETURNS trigger LANGUAGE plpgsql AS '
+BEGIN
+    IF TG_OP = ''DELETE'' THEN
+        PERFORM pg_notify(''dicom_ingest_listeners'', OLD.id::text);
+        RETURN NULL;
+    END IF;
+    IF TG_OP = ''UPDATE'' AND (to_jsonb(NEW) - ''state'' - ''error'') = (to_jsonb(OLD) - ''state'' - ''error'') THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pg_notify(''dicom_ingest_listeners'', NEW.id::text);
+    RETURN NULL;
+END
+';
+
+CREATE TRIGGER listeners_notify_change
+    AFTER INSERT OR UPDATE OR DELETE ON listeners
+    FOR EACH ROW EXECUTE FUNCTION dicom_ingest_notify_listener_change();
+
+"""#),
     ]
 
     public static let sqlite: [Migration] = [
@@ -274,6 +299,13 @@ ALTER TABLE listeners ADD COLUMN allowed_sop_classes text NOT NULL DEFAULT '[]';
 -- Refused connection attempts are coalesced: one row stands for every attempt of one peer with one
 -- reject reason within an interval, and `attempts` counts them (1 for every other association).
 ALTER TABLE associations ADD COLUMN attempts bigint NOT NULL DEFAULT 1;
+
+"""#),
+        Migration(version: 4, name: "listener_notify", sql: #"""
+-- PostgreSQL's 0004 makes listener changes send NOTIFY to the other nodes of a cluster. An embedded
+-- SQLite catalog serves one node, which reconciles its own changes at once: nothing to add. The version
+-- exists so that both dialects carry the same migration numbers.
+SELECT 1;
 
 """#),
     ]

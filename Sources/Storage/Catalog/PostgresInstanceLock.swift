@@ -1,0 +1,80 @@
+public import Domain
+import Logging
+import PostgresNIO
+
+/// Receives of one SOP Instance UID on different nodes commit one after the other: each holds a
+/// transaction-level advisory lock keyed on the UID (`pg_advisory_xact_lock(hashtextextended(uid, 0))`)
+/// for the whole commit step. The lock belongs to the transaction, so it goes at COMMIT, at ROLLBACK, and
+/// with the session when the connection or the node dies: a crashed node never leaves an instance locked.
+extension PostgresCatalog {
+    /// How long a receive waits for the lock (and a lock connection) before answering "retry".
+    static let instanceLockWait: Duration = .seconds(20)
+
+    public func withInstanceLock<T: Sendable>(sopInstanceUID: String, _ body: @Sendable () async -> T) async throws -> T {
+        let lockClient = self.lockClient
+        let database = self.database
+        let logger = self.logger
+        // `held` yields once the lock is granted (and finishes without yielding when it cannot be);
+        // finishing `release` ends the transaction that holds it.
+        let (held, heldSink) = AsyncStream.makeStream(of: Void.self)
+        let (release, releaseSink) = AsyncStream.makeStream(of: Void.self)
+        defer { releaseSink.finish() }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer { heldSink.finish() }
+                try await lockClient.withConnection { connection in
+                    let session = PostgresSession(connection: connection, logger: logger)
+                    do {
+                        try await session.query("BEGIN")
+                        try await session.query("SELECT pg_advisory_xact_lock(hashtextextended(\(sopInstanceUID), 0))")
+                        heldSink.yield()
+                        for await _ in release {}
+                        // A session that ended meanwhile took its lock with it. (A query written to a closed
+                        // connection is never answered, so it is not sent.)
+                        guard !connection.isClosed else { return }
+                        try await session.query("COMMIT")
+                    } catch {
+                        // The transaction's state is unknown (a cancelled wait may still be granted):
+                        // closing ends the session, and every lock of it, for certain.
+                        do {
+                            try await connection.close()
+                        } catch {
+                            logger.debug("closing an instance lock connection failed")
+                        }
+                        throw error
+                    }
+                }
+            }
+            let granted: Bool
+            do {
+                granted = try await database.withDeadline(Self.instanceLockWait) {
+                    var iterator = held.makeAsyncIterator()
+                    return await iterator.next() != nil
+                }
+            } catch {
+                group.cancelAll()
+                throw CatalogError(.unavailable, detail: "the instance lock was not granted in time")
+            }
+            guard granted else {
+                let reason: String
+                do {
+                    try await group.waitForAll()
+                    reason = "ended"
+                } catch {
+                    reason = safeSummary(error)
+                }
+                throw CatalogError(.unavailable, detail: "cannot take the instance lock: \(reason)")
+            }
+            let value = await body()
+            releaseSink.finish()
+            do {
+                try await group.waitForAll()
+            } catch {
+                // The commit step has run; its lock went with the closed connection.
+                logger.warning("instance lock release failed; its connection was closed",
+                               metadata: ["error": "\(safeSummary(error))"])
+            }
+            return value
+        }
+    }
+}
