@@ -119,7 +119,7 @@ struct InstanceDTO: Encodable {
     enum CodingKeys: String, CodingKey {
         case sopInstanceUID, sopClassUID, seriesInstanceUID, studyInstanceUID, instanceNumber, transferSyntaxUID
         case sizeBytes, storedBytes, objectUri, metadataUri, sha256, listenerId, associationId, callingAETitle
-        case calledAETitle, peerAddress, receivedAt, receiveCount
+        case calledAETitle, peerAddress, receivedAt, receiveCount, storageState, storedAt
     }
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -142,6 +142,8 @@ struct InstanceDTO: Encodable {
         try c.encode(i.peerAddress, forKey: .peerAddress)
         try c.encode(i.receivedAt, forKey: .receivedAt)
         try c.encode(i.receiveCount, forKey: .receiveCount)
+        try c.encode(i.storageState.rawValue, forKey: .storageState)
+        try c.encode(i.storedAt, forKey: .storedAt)
     }
 }
 
@@ -278,6 +280,8 @@ extension InstanceDTO: JSONBufferWritable {
         json.key("peerAddress"); json.string(i.peerAddress)
         json.key("receivedAt"); json.date(i.receivedAt)
         json.key("receiveCount"); json.int(i.receiveCount)
+        json.key("storageState"); json.string(i.storageState.rawValue)
+        json.key("storedAt"); json.date(i.storedAt)
         json.endObject()
     }
 }

@@ -26,19 +26,29 @@ public struct IngestSink: InstanceSink {
     let options: Options
     let logger: Logger
     let serializer: KeyedSerializer
+    /// The spool of a `spooled` listener (then `store` writes into it); nil for `stored`.
+    let spool: (any SpoolAdmission)?
 
     public init(listener: ListenerConfig, store: any ObjectStore, recorder: any IngestRecorder,
-                serializer: KeyedSerializer, options: Options = Options(), logger: Logger) throws {
+                serializer: KeyedSerializer, spool: (any SpoolAdmission)? = nil, options: Options = Options(),
+                logger: Logger) throws {
         self.listener = listener
         self.layout = try ObjectKeyLayout(target: listener.storage)
         self.store = store
         self.recorder = recorder
         self.serializer = serializer
+        self.spool = listener.storage.ackMode == .spooled ? spool : nil
         self.options = options
         self.logger = logger
     }
 
     public func beginStore(_ request: StoreRequest) async throws -> any InstanceReceiver {
+        // Spooled acknowledgement: a full spool refuses the instance before any byte of it is written.
+        if let spool, let refusal = await spool.refusal() {
+            Counter(label: "dicom_instances_failed_total", dimensions: [("listener", listener.name)]).increment()
+            logger.warning("C-STORE refused: spool full", metadata: ["listener": "\(listener.name)", "reason": "\(refusal)"])
+            throw StoreFailure(.outOfResources(refusal))
+        }
         let extractor: MetadataExtractor
         let limits = request.association.listener.limits
         do {
@@ -257,7 +267,10 @@ actor IngestReceiver: InstanceReceiver {
             patientSex: attributes.patientSex, studyDate: attributes.studyDate, studyTime: attributes.studyTime,
             studyDescription: attributes.studyDescription, accessionNumber: attributes.accessionNumber,
             seriesNumber: attributes.seriesNumber, seriesDescription: attributes.seriesDescription,
-            modality: attributes.modality, numberOfFrames: attributes.numberOfFrames)
+            modality: attributes.modality, numberOfFrames: attributes.numberOfFrames,
+            // Spooled acknowledgement: the row is committed `spooled` and the forwarder marks it `stored`.
+            storageState: sink.spool == nil ? .stored : .spooled, storedAt: sink.spool == nil ? Date() : nil,
+            spoolId: sink.spool?.id)
         let commit = InstanceCommit(
             sink: sink, upload: upload, slots: slots, record: record, metadataJSON: target.createMetadata ? metadata.json : nil,
             logger: logger)

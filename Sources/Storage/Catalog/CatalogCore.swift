@@ -193,7 +193,8 @@ struct CatalogCore: Sendable {
         transfer_syntax_uid, size_bytes, stored_bytes, object_uri, metadata_uri, sha256, listener_id,
         association_id, calling_ae_title, called_ae_title, peer_address, received_at, last_received_at,
         receive_count, patient_id, patient_name, patient_birth_date, patient_sex, study_date, study_time,
-        study_description, accession_number, series_number, series_description, modality, number_of_frames
+        study_description, accession_number, series_number, series_description, modality, number_of_frames,
+        storage_state, stored_at, spool_id
         """
 
     /// Columns a repeat replaces (everything but the UID, `received_at`, `last_received_at`, `receive_count`).
@@ -202,7 +203,7 @@ struct CatalogCore: Sendable {
         "size_bytes", "stored_bytes", "object_uri", "metadata_uri", "sha256", "listener_id", "association_id",
         "calling_ae_title", "called_ae_title", "peer_address", "patient_id", "patient_name", "patient_birth_date",
         "patient_sex", "study_date", "study_time", "study_description", "accession_number", "series_number",
-        "series_description", "modality", "number_of_frames",
+        "series_description", "modality", "number_of_frames", "storage_state", "stored_at", "spool_id",
     ]
 
     static func replacedInstanceValues(_ r: InstanceRecord) -> [SQLValue] {
@@ -214,6 +215,7 @@ struct CatalogCore: Sendable {
             .text(r.patientName), .text(r.patientBirthDate), .text(r.patientSex), .text(r.studyDate),
             .text(r.studyTime), .text(r.studyDescription), .text(r.accessionNumber), .int(r.seriesNumber),
             .text(r.seriesDescription), .text(r.modality), .int(r.numberOfFrames),
+            .text(r.storageState.rawValue), .date(r.storedAt), .text(r.spoolId),
         ]
     }
 
@@ -230,7 +232,8 @@ struct CatalogCore: Sendable {
             studyDate: row.optionalString(23), studyTime: row.optionalString(24),
             studyDescription: row.optionalString(25), accessionNumber: row.optionalString(26),
             seriesNumber: row.optionalInt(27), seriesDescription: row.optionalString(28),
-            modality: row.optionalString(29), numberOfFrames: row.optionalInt(30))
+            modality: row.optionalString(29), numberOfFrames: row.optionalInt(30),
+            storageState: StorageState(rawValue: try row.string(31)) ?? .stored, storedAt: row.optionalDate(32), spoolId: row.optionalString(33))
     }
 
     /// Upsert by SOP Instance UID plus the aggregates, in one transaction.
@@ -431,7 +434,7 @@ struct CatalogCore: Sendable {
         let items = try rows.prefix(limit).map(Self.decodeInstance)
         var next: String?
         if rows.count > limit, let last = rows.prefix(limit).last {
-            next = CatalogCursor(kind: .instances, key: try last.int64(31), id: try last.string(0)).encoded()
+            next = CatalogCursor(kind: .instances, key: try last.int64(34), id: try last.string(0)).encoded()
         }
         return Page(items: items, nextCursor: next)
     }

@@ -14,7 +14,7 @@ public import ServiceLifecycle
 public final class PostgresCatalog: Catalog, Service {
     private let client: PostgresClient
     private let database: PostgresCatalogDatabase
-    private let core: CatalogCore
+    let core: CatalogCore
     private let logger: Logger
     /// Bounds `migrate()`, waiting for another node's migration included.
     private let migrationTimeout: Duration = .seconds(300)

@@ -22,7 +22,7 @@ import Darwin
 /// A `Service` only to close the file on shutdown; it also works without `run()`.
 public final class SQLiteCatalog: Catalog, Service {
     private let database: SQLiteCatalogDatabase
-    private let core: CatalogCore
+    let core: CatalogCore
     private let logger: Logger
 
     /// Creates the parent folder of `path` (0700) and the file (0600) when missing: the catalog holds
