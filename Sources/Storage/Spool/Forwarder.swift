@@ -316,6 +316,17 @@ public struct Forwarder: Service {
             metadataBody = body
         }
         guard let file = try await Self.open(folder: folder, key: key) else { return .missing("Part10 file missing") }
+        // A previous attempt cut off by a crash may have left a multipart upload of this key: this node
+        // holds the row's lease, so no live upload of the key is ended.
+        if let cleanup = store as? any IncompleteUploadCleanup, row.sizeBytes > cleanup.singleRequestLimit {
+            do {
+                let aborted = try await cleanup.abortIncompleteUploads(key: key)
+                if aborted > 0 { logger.notice("aborted multipart uploads left by an interrupted attempt", metadata: ["count": "\(aborted)"]) }
+            } catch {
+                close(file)
+                throw error
+            }
+        }
         let upload: any ObjectUpload
         do {
             upload = try await store.beginUpload(key: key, options: options)
