@@ -318,7 +318,7 @@ def test_spool_quota_refuses_then_recovers(binary, s3_settings, fresh_database_u
     try:
         listener, port = spooled_listener(svc, bucket, endpoint=proxy.endpoint, gzip=False, createMetadata=False)
         proxy.cut()
-        files = [corpus.build_multiframe(str(tmp_path), frames=1, rows=256, columns=256, name=f"quota_{i}.dcm")
+        files = [corpus.build_multiframe(str(tmp_path), frames=1, rows=256, columns=256 + 2 * i, name=f"quota_{i}.dcm")
                  for i in range(6)]   # ~128 KiB each
         answers = pynetdicom_send(port, files)
         codes = [s for s, _ in answers]
@@ -329,7 +329,7 @@ def test_spool_quota_refuses_then_recovers(binary, s3_settings, fresh_database_u
             assert status == 0xA700 and "Spool full" in comment, (hex(status), comment)
             assert instance(svc, sop(path)) is None, "a refused instance has a row"
         accepted = [p for p, a in zip(files, answers) if a[0] == 0]
-        status, body, _ = svc.request("GET", "/readyz", token=None)
+        status, body, _ = svc.request("GET", "/readyz", token=READ_TOKEN)
         assert status == 503 and "Spool full" in str(body), body
         # Nothing half-written: the spool holds exactly the accepted instances.
         assert len(spool_files(os.path.join(data_dir, "spool"))) == len(accepted)
@@ -363,9 +363,15 @@ def test_two_nodes_share_spool_one_dies(binary, s3_settings, fresh_database_url,
         answers = pynetdicom_send(port, files)
         assert [s for s, _ in answers] == [0] * len(files), answers
         # Node A claims the rows (and fails on S3) while B is not there: A holds leases when it dies.
+        wait_for(lambda: (metric(node_a, "dicom_forward_failures_total") or 0) >= 1, timeout=60,
+                 what="node A attempting (and failing) to forward")
         node_a.stop(signal.SIGKILL)
-        node_b, _ = own_service(binary, s3_settings, fresh_database_url, tmp_path, name="b", DICOM_INGEST_NODE_ID="node-b", **common)
+        with psycopg.connect(fresh_database_url) as conn:
+            pending = conn.execute("SELECT count(*) FROM instances WHERE storage_state = 'spooled'").fetchone()[0]
+        assert pending == len(files)
+        # S3 returns; node B (its readiness asks S3) starts and takes over once node A's leases expire.
         proxy.start()
+        node_b, _ = own_service(binary, s3_settings, fresh_database_url, tmp_path, name="b", DICOM_INGEST_NODE_ID="node-b", **common)
         by_uid = {sop(p): p for p in files}
         rows = wait_all_stored(node_b, list(by_uid), timeout=180)
         check_landed(s3, bucket, rows, by_uid)
