@@ -233,14 +233,18 @@ public struct CatalogStats: Sendable, Hashable, Codable {
     public var bytes: Int64
     public var byListener: [ByListener]
     public var byDay: [ByDay]
+    /// Instances acknowledged from the spool and not yet in their target (and those found lost).
+    public var spool: SpoolFigures
 
-    public init(instances: Int, studies: Int, series: Int, bytes: Int64, byListener: [ByListener], byDay: [ByDay]) {
+    public init(instances: Int, studies: Int, series: Int, bytes: Int64, byListener: [ByListener], byDay: [ByDay],
+                spool: SpoolFigures = .empty) {
         self.instances = instances
         self.studies = studies
         self.series = series
         self.bytes = bytes
         self.byListener = byListener
         self.byDay = byDay
+        self.spool = spool
     }
 }
 

@@ -13,7 +13,7 @@ public struct ForwardClaim: Sendable, Hashable {
 }
 
 /// What the spool holds, as the catalog counts it.
-public struct SpoolFigures: Sendable, Hashable {
+public struct SpoolFigures: Sendable, Hashable, Codable {
     public var instances: Int
     /// Part10 bytes of the spooled instances.
     public var bytes: Int64
@@ -28,6 +28,8 @@ public struct SpoolFigures: Sendable, Hashable {
         self.oldestReceivedAt = oldestReceivedAt
         self.lost = lost
     }
+
+    public static let empty = SpoolFigures(instances: 0, bytes: 0, oldestReceivedAt: nil, lost: 0)
 }
 
 /// Where a spooled row's files are: the listener (the spool subfolder) and the target URIs they will have.

@@ -115,7 +115,7 @@ struct Application {
             tls: configuration.httpTLS.map { APIConfiguration.TLS(certificateFile: $0.certificateFile, privateKeyFile: $0.privateKeyFile) },
             adminTokens: adminTokens, readTokens: configuration.readTokens,
             writeTimeout: configuration.httpWriteTimeout, maxConnections: configuration.httpMaxConnections,
-            storageAccess: storageAccess)
+            storageAccess: storageAccess, defaultAckMode: configuration.spool.defaultAckMode)
         let api = APIServer(
             configuration: apiConfiguration, catalog: catalog, listeners: supervisor,
             readiness: {

@@ -74,15 +74,17 @@ extension CatalogCore {
     }
 
     func spoolFigures() async throws -> SpoolFigures {
-        try await readSpool { session in
-            guard let row = try await session.query("""
-                SELECT count(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT), MIN(last_received_at),
-                    (SELECT count(*) FROM instances WHERE storage_state = 'lost')
-                FROM instances WHERE storage_state = 'spooled'
-                """, []).first else { throw SQLDecodingError(column: 0) }
-            return SpoolFigures(instances: try row.int(0), bytes: try row.int64(1), oldestReceivedAt: row.optionalDate(2),
-                                lost: try row.int(3))
-        }
+        try await readSpool { session in try await Self.spoolFigures(in: session) }
+    }
+
+    static func spoolFigures(in session: any SQLSession) async throws -> SpoolFigures {
+        guard let row = try await session.query("""
+            SELECT count(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT), MIN(last_received_at),
+                (SELECT count(*) FROM instances WHERE storage_state = 'lost')
+            FROM instances WHERE storage_state = 'spooled'
+            """, []).first else { throw SQLDecodingError(column: 0) }
+        return SpoolFigures(instances: try row.int(0), bytes: try row.int64(1), oldestReceivedAt: row.optionalDate(2),
+                            lost: try row.int(3))
     }
 
     /// Driver errors carry statement values: they become `CatalogError(.unavailable)` like every other

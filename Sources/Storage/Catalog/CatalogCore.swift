@@ -554,7 +554,7 @@ struct CatalogCore: Sendable {
                 CatalogStats.ByDay(date: try row.string(0), instances: try row.int(1), bytes: try row.int64(2))
             }
             return CatalogStats(instances: try t.int(0), studies: try t.int(2), series: try t.int(3), bytes: try t.int64(1),
-                                byListener: byListener, byDay: byDay)
+                                byListener: byListener, byDay: byDay, spool: try await Self.spoolFigures(in: session))
         }
     }
 
