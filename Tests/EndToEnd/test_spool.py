@@ -96,8 +96,16 @@ class S3Proxy:
     def cut(self):
         """S3 unreachable: new connections refused, open ones reset."""
         if self.server:
+            # shutdown() wakes the thread blocked in accept(); close() alone leaves the port listening.
+            try:
+                self.server.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self.server.close()
             self.server = None
+        if self.thread:
+            self.thread.join(timeout=5)
+            self.thread = None
         with self.lock:
             for s in self.connections:
                 try:
@@ -381,3 +389,81 @@ def test_two_nodes_share_spool_one_dies(binary, s3_settings, fresh_database_url,
         node_a.stop(signal.SIGKILL)
         if node_b:
             assert node_b.stop() == 0, node_b.log_text()
+
+
+def test_sigterm_leaves_the_backlog_spooled_for_the_next_start(binary, s3_settings, fresh_database_url, bucket, s3,
+                                                               corpus_dir, tmp_path):
+    """Graceful shutdown with S3 away: the process exits 0 within its grace period, every acknowledged
+    instance stays spooled (nothing dropped, nothing half-done), and the next start lands them all."""
+    proxy = S3Proxy(s3_settings["endpoint"]).start()
+    svc, data_dir = own_service(binary, s3_settings, fresh_database_url, tmp_path, DICOM_INGEST_SHUTDOWN_GRACE_SECONDS="5")
+    svc2 = None
+    try:
+        listener, port = spooled_listener(svc, bucket, endpoint=proxy.endpoint, gzip=True)
+        proxy.cut()
+        files = explicit_files(corpus_dir)
+        by_uid = {sop(p): p for p in files}
+        answers = pynetdicom_send(port, files)
+        assert [s for s, _ in answers] == [0] * len(files), answers
+        started = time.monotonic()
+        assert svc.stop(signal.SIGTERM, timeout=60) == 0, svc.log_text()
+        assert time.monotonic() - started < 30
+        with psycopg.connect(fresh_database_url) as conn:
+            states = conn.execute("SELECT storage_state, count(*) FROM instances GROUP BY storage_state").fetchall()
+        assert dict(states) == {"spooled": len(files)}, states
+        assert len(spool_files(os.path.join(data_dir, "spool"))) == 2 * len(files)  # Part 10 + JSON each
+
+        proxy.start()
+        svc2 = Service(svc.binary, svc.env, svc.cwd, svc.log_path).start()
+        rows = wait_all_stored(svc2, list(by_uid))
+        check_landed(s3, bucket, rows, by_uid)
+        status, stats, _ = svc2.request("GET", "/v1/stats", token=READ_TOKEN, expect=200)
+        assert stats["spool"] == {"instances": 0, "bytes": 0, "oldestAgeSeconds": 0, "lost": 0}, stats
+        assert not spool_files(os.path.join(data_dir, "spool"))
+    finally:
+        proxy.stop()
+        if svc2:
+            assert svc2.stop() == 0, svc2.log_text()
+
+
+def test_orphan_spool_file_removed_and_missing_file_reported_lost(binary, s3_settings, fresh_database_url, bucket, s3,
+                                                                  corpus_dir, tmp_path):
+    """Recovery: a spool file without a committed row (a crash between fsync and commit) is removed; a
+    spooled row whose spool file is gone becomes `lost`, counted, never dropped."""
+    proxy = S3Proxy(s3_settings["endpoint"]).start()
+    svc, data_dir = own_service(binary, s3_settings, fresh_database_url, tmp_path)
+    svc2 = None
+    try:
+        listener, port = spooled_listener(svc, bucket, endpoint=proxy.endpoint, gzip=False, createMetadata=False)
+        proxy.cut()
+        files = explicit_files(corpus_dir)[:3]
+        answers = pynetdicom_send(port, files)
+        assert [s for s, _ in answers] == [0] * len(files), answers
+        assert svc.stop(signal.SIGKILL) is not None
+        spool = os.path.join(data_dir, "spool", listener["id"])
+        spooled = sorted(spool_files(spool))
+        assert len(spooled) == 3
+        os.unlink(spooled[0])  # the volume lost a file
+        orphan = os.path.join(spool, "DICOM", "1.2.3.4.orphan.dcm")
+        with open(orphan, "wb") as f:
+            f.write(b"no row refers to this")
+        old = time.time() - 3600
+        os.utime(orphan, (old, old))
+
+        proxy.start()
+        svc2 = Service(svc.binary, svc.env, svc.cwd, svc.log_path).start()
+        wait_for(lambda: not os.path.exists(orphan), timeout=30, what="orphan spool file removed")
+        uids = [sop(p) for p in files]
+
+        def settled():
+            rows = [instance(svc2, uid) for uid in uids]
+            return all(r and r["storageState"] in ("stored", "lost") for r in rows) and rows
+        rows = wait_for(settled, timeout=60, interval=0.5, what="every row stored or lost")
+        assert sorted(r["storageState"] for r in rows) == ["lost", "stored", "stored"], rows
+        status, stats, _ = svc2.request("GET", "/v1/stats", token=READ_TOKEN, expect=200)
+        assert stats["spool"]["lost"] == 1 and stats["spool"]["instances"] == 0, stats
+        assert (metric(svc2, "dicom_spool_lost_total") or 0) == 1
+    finally:
+        proxy.stop()
+        if svc2:
+            assert svc2.stop() == 0, svc2.log_text()
