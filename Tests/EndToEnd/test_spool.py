@@ -467,3 +467,29 @@ def test_orphan_spool_file_removed_and_missing_file_reported_lost(binary, s3_set
         proxy.stop()
         if svc2:
             assert svc2.stop() == 0, svc2.log_text()
+
+
+def test_spooled_listener_with_a_filesystem_target(binary, s3_settings, fresh_database_url, corpus_dir, tmp_path):
+    """The forwarder writes to a filesystem target as well (URIs `file://…`, percent-encoded)."""
+    svc, data_dir = own_service(binary, s3_settings, fresh_database_url, tmp_path)
+    try:
+        root = os.path.join(data_dir, "objects with space")
+        port = free_port()
+        svc.create_listener(name="spool-fs-" + uuid.uuid4().hex[:6], port=port, bindAddress="127.0.0.1",
+                            storage={"backend": "filesystem", "path": root, "ackMode": "spooled", "gzip": False})
+        files = explicit_files(corpus_dir)[:5]
+        storescu(port, files)
+        by_uid = {sop(p): p for p in files}
+        rows = wait_all_stored(svc, list(by_uid))
+        for row in rows:
+            assert row["objectUri"].startswith("file://")
+            path = urllib.parse.unquote(row["objectUri"][len("file://"):])
+            assert path.startswith(root + "/")
+            with open(path, "rb") as f:
+                body = f.read()
+            assert hashlib.sha256(body).hexdigest() == row["sha256"]
+            checks.check_part10(body, by_uid[row["sopInstanceUID"]], calling_ae="SPOOLSCU", called_ae="STORESCP")
+            assert oct(os.stat(path).st_mode & 0o777) == oct(0o600)
+        wait_for(lambda: not spool_files(os.path.join(data_dir, "spool")), timeout=30, what="spool emptied")
+    finally:
+        assert svc.stop() == 0, svc.log_text()
