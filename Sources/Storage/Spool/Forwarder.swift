@@ -78,8 +78,11 @@ public struct Forwarder: Service {
         await recover()
         var lastSweep = ContinuousClock.now
         var lastFigures = ContinuousClock.now - .seconds(60)
-        await withTaskGroup(of: Void.self) { group in
+        // Children return true for a finished upload, false for a poll tick: while uploads run, the queue is
+        // still looked at every poll interval, so a long upload does not hold back newly spooled instances.
+        await withTaskGroup(of: Bool.self) { group in
             var inFlight = 0
+            var tickPending = false
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 if ContinuousClock.now - lastFigures >= .seconds(2) {
                     lastFigures = .now
@@ -92,18 +95,31 @@ public struct Forwarder: Service {
                 let claimed = inFlight < options.concurrency ? await claim(limit: options.concurrency - inFlight) : []
                 for item in claimed {
                     inFlight += 1
-                    group.addTask { await forward(item) }
+                    group.addTask {
+                        await forward(item)
+                        return true
+                    }
                 }
-                if inFlight == 0 {
+                if inFlight == 0 && !tickPending {
                     do {
                         try await Task.sleep(for: options.pollInterval)
                     } catch {
                         break
                     }
                 } else if claimed.isEmpty || inFlight >= options.concurrency {
-                    // Every slot is taken, or the queue is empty: the next finished upload frees a slot.
-                    _ = await group.next()
-                    inFlight -= 1
+                    if !tickPending && inFlight < options.concurrency {
+                        tickPending = true
+                        let interval = options.pollInterval
+                        group.addTask {
+                            do { try await Task.sleep(for: interval) } catch {}
+                            return false
+                        }
+                    }
+                    switch await group.next() {
+                    case true?: inFlight -= 1
+                    case false?: tickPending = false
+                    case nil: break
+                    }
                 }
             }
             // Shutdown: uploads in flight finish (the group's grace period bounds them); the rest stays spooled.
