@@ -62,6 +62,9 @@ public protocol ForwardQueue: Sendable {
     func markLost(sopInstanceUID: String, sha256: String, objectUri: String) async throws -> Bool
     /// Gives the lease back: the row may be claimed again from `retryAt`; `failed` counts one failed attempt.
     func releaseClaim(sopInstanceUID: String, owner: String, retryAt: Date, failed: Bool) async throws
+    /// Extends `owner`'s lease of a row it is still working on (a long upload); false when `owner` no
+    /// longer holds it.
+    func renewClaim(sopInstanceUID: String, owner: String, leaseUntil: Date) async throws -> Bool
     /// Releases every lease `owner` holds (a restarted node's previous life cannot finish them).
     func releaseClaims(owner: String) async throws
     /// The files every spooled row of spool `spoolId` refers to (the spool sweep keeps exactly these).

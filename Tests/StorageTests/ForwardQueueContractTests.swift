@@ -40,8 +40,12 @@ struct ForwardQueueContractTests {
             #expect(first.map(\.record.sopInstanceUID) == ["1.1"])
             #expect(first.first?.failedAttempts == 0)
             #expect(try await queue.claimSpooled(spoolId: "spool-1", owner: "node-2", limit: 10, now: at(20), leaseUntil: at(320)).isEmpty)
+            // A live node renews its lease during a long upload; only the holder can.
+            #expect(try await queue.renewClaim(sopInstanceUID: "1.1", owner: "node-1", leaseUntil: at(400)))
+            #expect(try await !queue.renewClaim(sopInstanceUID: "1.1", owner: "node-2", leaseUntil: at(900)))
+            #expect(try await queue.claimSpooled(spoolId: "spool-1", owner: "node-2", limit: 10, now: at(311), leaseUntil: at(611)).isEmpty)
             // A dead node's lease expires: another node takes the row over.
-            let takeover = try await queue.claimSpooled(spoolId: "spool-1", owner: "node-2", limit: 10, now: at(311), leaseUntil: at(611))
+            let takeover = try await queue.claimSpooled(spoolId: "spool-1", owner: "node-2", limit: 10, now: at(400), leaseUntil: at(700))
             #expect(takeover.map(\.record.sopInstanceUID) == ["1.1"])
 
             let figures = try await queue.spoolFigures()

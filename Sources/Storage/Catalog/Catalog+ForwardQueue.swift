@@ -14,6 +14,9 @@ extension PostgresCatalog: ForwardQueue {
     public func releaseClaim(sopInstanceUID: String, owner: String, retryAt: Date, failed: Bool) async throws {
         try await core.releaseClaim(sopInstanceUID: sopInstanceUID, owner: owner, retryAt: retryAt, failed: failed)
     }
+    public func renewClaim(sopInstanceUID: String, owner: String, leaseUntil: Date) async throws -> Bool {
+        try await core.renewClaim(sopInstanceUID: sopInstanceUID, owner: owner, leaseUntil: leaseUntil)
+    }
     public func releaseClaims(owner: String) async throws { try await core.releaseClaims(owner: owner) }
     public func spooledLocations(spoolId: String) async throws -> [SpooledLocation] { try await core.spooledLocations(spoolId: spoolId) }
     public func spoolFigures() async throws -> SpoolFigures { try await core.spoolFigures() }
@@ -31,6 +34,9 @@ extension SQLiteCatalog: ForwardQueue {
     }
     public func releaseClaim(sopInstanceUID: String, owner: String, retryAt: Date, failed: Bool) async throws {
         try await core.releaseClaim(sopInstanceUID: sopInstanceUID, owner: owner, retryAt: retryAt, failed: failed)
+    }
+    public func renewClaim(sopInstanceUID: String, owner: String, leaseUntil: Date) async throws -> Bool {
+        try await core.renewClaim(sopInstanceUID: sopInstanceUID, owner: owner, leaseUntil: leaseUntil)
     }
     public func releaseClaims(owner: String) async throws { try await core.releaseClaims(owner: owner) }
     public func spooledLocations(spoolId: String) async throws -> [SpooledLocation] { try await core.spooledLocations(spoolId: spoolId) }

@@ -54,6 +54,14 @@ extension CatalogCore {
         }
     }
 
+    func renewClaim(sopInstanceUID: String, owner: String, leaseUntil: Date) async throws -> Bool {
+        try await writeSpool { session in
+            try await session.query(
+                "UPDATE instances SET forward_lease_until = ? WHERE sop_instance_uid = ? AND forward_owner = ? RETURNING sop_instance_uid",
+                [.date(leaseUntil), .text(sopInstanceUID), .text(owner)]).count == 1
+        }
+    }
+
     func releaseClaims(owner: String) async throws {
         _ = try await writeSpool { session in
             try await session.query("""

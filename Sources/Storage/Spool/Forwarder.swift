@@ -261,7 +261,8 @@ public struct Forwarder: Service {
         logger[metadataKey: "object"] = "\(row.objectUri)"
         let started = ContinuousClock.now
         do {
-            switch try await upload(row, logger: logger) {
+            let uploadLogger = logger
+            switch try await withLeaseRenewed(row, { try await upload(row, logger: uploadLogger) }) {
             case .stored(let object):
                 let elapsed = ContinuousClock.now - started
                 Metrics.Timer(label: "dicom_forward_duration_seconds").recordNanoseconds(elapsed.nanoseconds)
@@ -293,6 +294,34 @@ public struct Forwarder: Service {
                 // The lease expires by itself; the row is retried then.
                 logger.warning("could not release a forwarding lease", metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    /// Runs `body` while renewing this node's lease of `row` every third of the lease, so an upload that
+    /// outlasts one lease is not taken over by another node in the middle.
+    private func withLeaseRenewed<T: Sendable>(_ row: InstanceRecord, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let lease = options.lease
+        let owner = options.owner
+        let queue = self.queue
+        let logger = self.logger
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: lease / 3)
+                    do {
+                        _ = try await queue.renewClaim(sopInstanceUID: row.sopInstanceUID, owner: owner,
+                                                       leaseUntil: Date().addingTimeInterval(lease.seconds))
+                    } catch {
+                        logger.warning("could not renew a forwarding lease", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
         }
     }
 

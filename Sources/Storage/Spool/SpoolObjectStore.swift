@@ -1,5 +1,6 @@
 public import Domain
 public import NIOCore
+import NIOPosix
 
 /// A listener's spool folder as its object store: the files are written there (uncompressed: the
 /// forwarder compresses on the way to the target, as a `stored` listener does), but every URI is the one
@@ -28,8 +29,12 @@ struct SpoolObjectStore: ObjectStore {
         return object
     }
 
+    /// Removes the spool file (a superseded slot, or a write whose commit failed) and counts the bytes freed.
     func delete(key: String) async throws {
-        try await files.delete(key: key)
+        try ObjectKey.validate(key)
+        let folder = files.root
+        let freed = try await BlockingPools.files.runIfActive { try Forwarder.remove(folder: folder, key: key) }
+        await usage.add(-freed)
     }
 
     func check() async throws {
