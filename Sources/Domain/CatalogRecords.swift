@@ -41,6 +41,13 @@ public struct InstanceRecord: Sendable, Hashable, Codable {
     public var modality: String?
     public var numberOfFrames: Int?
 
+    /// `spooled` until the forwarder has written the objects to the listener's target.
+    public var storageState: StorageState
+    /// When the objects reached the target; nil while spooled (or lost).
+    public var storedAt: Date?
+    /// The identity of the spool holding the files of a spooled row (nil once stored, or never spooled).
+    public var spoolId: String?
+
     public init(
         sopInstanceUID: String, sopClassUID: String, seriesInstanceUID: String, studyInstanceUID: String,
         instanceNumber: Int? = nil, transferSyntaxUID: String, sizeBytes: Int64, storedBytes: Int64,
@@ -49,7 +56,8 @@ public struct InstanceRecord: Sendable, Hashable, Codable {
         lastReceivedAt: Date? = nil, receiveCount: Int = 1,
         patientId: String? = nil, patientName: String? = nil, patientBirthDate: String? = nil, patientSex: String? = nil,
         studyDate: String? = nil, studyTime: String? = nil, studyDescription: String? = nil, accessionNumber: String? = nil,
-        seriesNumber: Int? = nil, seriesDescription: String? = nil, modality: String? = nil, numberOfFrames: Int? = nil
+        seriesNumber: Int? = nil, seriesDescription: String? = nil, modality: String? = nil, numberOfFrames: Int? = nil,
+        storageState: StorageState = .stored, storedAt: Date? = nil, spoolId: String? = nil
     ) {
         self.sopInstanceUID = sopInstanceUID
         self.sopClassUID = sopClassUID
@@ -82,6 +90,9 @@ public struct InstanceRecord: Sendable, Hashable, Codable {
         self.seriesDescription = seriesDescription
         self.modality = modality
         self.numberOfFrames = numberOfFrames
+        self.storageState = storageState
+        self.storedAt = storedAt
+        self.spoolId = spoolId
     }
 }
 
@@ -222,14 +233,18 @@ public struct CatalogStats: Sendable, Hashable, Codable {
     public var bytes: Int64
     public var byListener: [ByListener]
     public var byDay: [ByDay]
+    /// Instances acknowledged from the spool and not yet in their target (and those found lost).
+    public var spool: SpoolFigures
 
-    public init(instances: Int, studies: Int, series: Int, bytes: Int64, byListener: [ByListener], byDay: [ByDay]) {
+    public init(instances: Int, studies: Int, series: Int, bytes: Int64, byListener: [ByListener], byDay: [ByDay],
+                spool: SpoolFigures = .empty) {
         self.instances = instances
         self.studies = studies
         self.series = series
         self.bytes = bytes
         self.byListener = byListener
         self.byDay = byDay
+        self.spool = spool
     }
 }
 

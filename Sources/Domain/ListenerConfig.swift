@@ -197,6 +197,8 @@ public struct StorageTarget: Sendable, Hashable, Codable {
     public var storageClass: String?
     public var serverSideEncryption: ServerSideEncryption?
     public var kmsKeyId: String?
+    /// When a C-STORE is answered: after the target (`stored`) or after the local spool (`spooled`).
+    public var ackMode: AckMode
 
     public init(
         backend: StorageBackend = .filesystem,
@@ -213,7 +215,8 @@ public struct StorageTarget: Sendable, Hashable, Codable {
         createMetadata: Bool = true,
         storageClass: String? = nil,
         serverSideEncryption: ServerSideEncryption? = nil,
-        kmsKeyId: String? = nil
+        kmsKeyId: String? = nil,
+        ackMode: AckMode = .stored
     ) {
         self.backend = backend
         self.bucket = bucket
@@ -230,6 +233,7 @@ public struct StorageTarget: Sendable, Hashable, Codable {
         self.storageClass = storageClass
         self.serverSideEncryption = serverSideEncryption
         self.kmsKeyId = kmsKeyId
+        self.ackMode = ackMode
     }
 
     public static let defaultGzipLevel = 1
@@ -237,6 +241,7 @@ public struct StorageTarget: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case backend, bucket, region, endpoint, path, dicomPrefix, metadataPrefix, addStudyUIDPrefix
         case keyTemplate, gzip, gzipLevel, createMetadata, storageClass, serverSideEncryption, kmsKeyId
+        case ackMode
     }
 
     public init(from decoder: any Decoder) throws {
@@ -256,6 +261,7 @@ public struct StorageTarget: Sendable, Hashable, Codable {
         self.storageClass = try c.decodeIfPresent(String.self, forKey: .storageClass)
         self.serverSideEncryption = try c.decodeIfPresent(ServerSideEncryption.self, forKey: .serverSideEncryption)
         self.kmsKeyId = try c.decodeIfPresent(String.self, forKey: .kmsKeyId)
+        self.ackMode = try c.decodeIfPresent(AckMode.self, forKey: .ackMode) ?? .stored
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -275,6 +281,7 @@ public struct StorageTarget: Sendable, Hashable, Codable {
         try c.encode(storageClass, forKey: .storageClass)
         try c.encode(serverSideEncryption, forKey: .serverSideEncryption)
         try c.encode(kmsKeyId, forKey: .kmsKeyId)
+        try c.encode(ackMode, forKey: .ackMode)
     }
 }
 

@@ -157,7 +157,10 @@ actor IngestReceiver: InstanceReceiver {
             patientSex: attributes.patientSex, studyDate: attributes.studyDate, studyTime: attributes.studyTime,
             studyDescription: attributes.studyDescription, accessionNumber: attributes.accessionNumber,
             seriesNumber: attributes.seriesNumber, seriesDescription: attributes.seriesDescription,
-            modality: attributes.modality, numberOfFrames: attributes.numberOfFrames)
+            modality: attributes.modality, numberOfFrames: attributes.numberOfFrames,
+            // Spooled acknowledgement: the row is committed `spooled` and the forwarder marks it `stored`.
+            storageState: sink.spool == nil ? .stored : .spooled, storedAt: sink.spool == nil ? Date() : nil,
+            spoolId: sink.spool?.id)
         let commit = InstanceCommit(
             sink: sink, upload: upload, slots: slots, record: record, metadataJSON: target.createMetadata ? metadata.json : nil,
             logger: logger)

@@ -2,6 +2,7 @@ import DICOM
 public import Domain
 public import Foundation
 public import Logging
+import Metrics
 
 /// The instance sink of the product: each C-STORE streams into a Part10 object while the codec
 /// reads the same bytes once for the DICOM JSON metadata and the catalog attributes. The C-STORE answer
@@ -23,19 +24,29 @@ public struct IngestSink: InstanceSink {
     let options: Options
     let logger: Logger
     let serializer: KeyedSerializer
+    /// The spool of a `spooled` listener (then `store` writes into it); nil for `stored`.
+    let spool: (any SpoolAdmission)?
 
     public init(listener: ListenerConfig, store: any ObjectStore, recorder: any IngestRecorder,
-                serializer: KeyedSerializer, options: Options = Options(), logger: Logger) throws {
+                serializer: KeyedSerializer, spool: (any SpoolAdmission)? = nil, options: Options = Options(),
+                logger: Logger) throws {
         self.listener = listener
         self.layout = try ObjectKeyLayout(target: listener.storage)
         self.store = store
         self.recorder = recorder
         self.serializer = serializer
+        self.spool = listener.storage.ackMode == .spooled ? spool : nil
         self.options = options
         self.logger = logger
     }
 
     public func beginStore(_ request: StoreRequest) async throws -> any InstanceReceiver {
+        // Spooled acknowledgement: a full spool refuses the instance before any byte of it is written.
+        if let spool, let refusal = await spool.refusal() {
+            Counter(label: "dicom_instances_failed_total", dimensions: [("listener", listener.name)]).increment()
+            logger.warning("C-STORE refused: spool full", metadata: ["listener": "\(listener.name)", "reason": "\(refusal)"])
+            throw StoreFailure(.outOfResources(refusal))
+        }
         let extractor: MetadataExtractor
         let limits = request.association.listener.limits
         do {

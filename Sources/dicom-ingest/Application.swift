@@ -14,8 +14,8 @@ import Storage
 import UnixSignals
 
 /// Composition root: the only place that wires concrete types together. Service order is
-/// catalog → listener supervisor → REST API, so graceful shutdown stops the API first, then lets the
-/// listeners drain, and closes the catalog last.
+/// catalog → forwarder → listener supervisor → REST API, so graceful shutdown stops the API first, then lets
+/// the listeners drain (into the spool, for `spooled` listeners), then lets the forwarder finish its uploads, and closes the catalog last.
 struct Application {
     let configuration: ServiceConfiguration
 
@@ -50,7 +50,7 @@ struct Application {
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
 
-        let catalog: any Catalog
+        let catalog: any Catalog & ForwardQueue
         var catalogServices: [any Service] = []
         // Nodes sharing a PostgreSQL catalog hear of each other's listener changes; SQLite serves one node.
         var listenerChanges: (any ListenerChanges)?
@@ -72,6 +72,19 @@ struct Application {
             defaultEndpoint: configuration.s3Endpoint, logger: logger,
             retry: S3RetryPolicy(maxAttempts: 6, maxTotalTime: .seconds(20), attemptTimeout: .seconds(20)))
         let defaultRoot = configuration.dataDirectory + "/objects"
+        let resolveTarget: @Sendable (StorageTarget) -> StorageTarget = { target in
+            var target = target
+            if target.backend == .filesystem, target.path == nil { target.path = defaultRoot }
+            return target
+        }
+        // Spooled acknowledgement: the local durable stage and the service that empties it.
+        let spool = try Spool(root: configuration.spool.directory, maxBytes: configuration.spool.maxBytes)
+        var forwarderOptions = Forwarder.Options()
+        forwarderOptions.concurrency = configuration.spool.forwardConcurrency
+        forwarderOptions.lease = .seconds(configuration.spool.leaseSeconds)
+        forwarderOptions.owner = configuration.spool.nodeId
+        let forwarder = Forwarder(queue: catalog, listeners: catalog, stores: stores, spool: spool, resolveTarget: resolveTarget,
+                                  options: forwarderOptions, logger: Logger(label: "dicom-ingest.forwarder"))
         let serializer = KeyedSerializer()
         let supervisor = ListenerSupervisor(
             store: catalog,
@@ -80,9 +93,11 @@ struct Application {
                 if target.backend == .filesystem, target.path == nil { target.path = defaultRoot }
                 var effective = listener
                 effective.storage = target
-                let store = try await stores.objectStore(for: target)
+                let targetStore = try await stores.objectStore(for: target)
+                // A `spooled` listener writes into its spool folder, with the target's keys and URIs.
+                let store = target.ackMode == .spooled ? spool.store(for: listener.id, target: targetStore) : targetStore
                 return try IngestSink(listener: effective, store: store, recorder: catalog, serializer: serializer,
-                                      logger: Logger(label: "dicom-ingest.ingest"))
+                                      spool: spool, logger: Logger(label: "dicom-ingest.ingest"))
             },
             pollInterval: configuration.listenerPollInterval,
             shutdownGracePeriod: configuration.shutdownGracePeriod,
@@ -105,7 +120,7 @@ struct Application {
             tls: configuration.httpTLS.map { APIConfiguration.TLS(certificateFile: $0.certificateFile, privateKeyFile: $0.privateKeyFile) },
             adminTokens: adminTokens, readTokens: configuration.readTokens,
             writeTimeout: configuration.httpWriteTimeout, maxConnections: configuration.httpMaxConnections,
-            storageAccess: storageAccess)
+            storageAccess: storageAccess, defaultAckMode: configuration.spool.defaultAckMode)
         let api = APIServer(
             configuration: apiConfiguration, catalog: catalog, listeners: supervisor,
             readiness: {
@@ -124,10 +139,15 @@ struct Application {
                     checks.append(ReadinessCheck(name: "catalog", error: "listing listeners failed: \(error)"))
                     return checks
                 }
+                if listeners.contains(where: { $0.enabled && $0.storage.ackMode == .spooled }) {
+                    checks.append(ReadinessCheck(name: "spool", error: await spool.refusal()))
+                }
                 var seen = Set<StorageTarget>()
                 for listener in listeners where listener.enabled {
                     var target = listener.storage
                     if target.backend == .filesystem, target.path == nil { target.path = defaultRoot }
+                    // The same target in both modes is one check.
+                    target.ackMode = .stored
                     guard seen.insert(target).inserted else { continue }
                     let name = target.backend == .s3 ? "s3://\(target.bucket ?? "")" : "file://\(target.path ?? "")"
                     do {
@@ -142,7 +162,9 @@ struct Application {
             metrics: { registry.emitToString() },
             logger: Logger(label: "dicom-ingest.api"))
 
-        let startup = Startup(configuration: configuration, catalog: catalog, services: [supervisor, api], logger: logger)
+        // The forwarder starts before the listeners and stops after them, so instances that finish into the
+        // spool during the drain still find it running.
+        let startup = Startup(configuration: configuration, catalog: catalog, services: [forwarder, supervisor, api], logger: logger)
         var groupConfiguration = ServiceGroupConfiguration(
             services: catalogServices.map { .init(service: $0) } + [.init(service: startup)],
             gracefulShutdownSignals: [.sigterm, .sigint],

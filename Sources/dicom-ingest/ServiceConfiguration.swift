@@ -36,6 +36,8 @@ struct ServiceConfiguration: Sendable {
     var httpMaxConnections: Int
     /// How long a client may leave a response unread (DICOM_INGEST_HTTP_WRITE_TIMEOUT_SECONDS).
     var httpWriteTimeout: Duration
+    /// Spooled acknowledgement: spool folder and quota, forwarder, default `ackMode`.
+    var spool = SpoolSettings(directory: "")
 
     struct Invalid: Error, CustomStringConvertible {
         var variable: String
@@ -95,6 +97,7 @@ struct ServiceConfiguration: Sendable {
             }
             httpTLS = (cert, key)
         }
+        let spool = try SpoolSettings.load(value: value, dataDirectory: dataDir, currentDirectory: currentDirectory)
         let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION")
         let endpoint = value("AWS_ENDPOINT_URL_S3") ?? value("AWS_ENDPOINT_URL")
         let uploadWorkers = try int("S3_UPLOAD_WORKERS", 1...1024) ?? 0
@@ -121,6 +124,7 @@ struct ServiceConfiguration: Sendable {
             if let v = try bool("GZIP_FILES") { storage.gzip = v }
             if let v = try int("GZIP_LEVEL", 1...9) { storage.gzipLevel = v }
             if let v = try bool("CREATE_METADATA") { storage.createMetadata = v }
+            storage.ackMode = try value("ACK_MODE").map { try SpoolSettings.ackMode($0, variable: "ACK_MODE") } ?? spool.defaultAckMode
             var limits = ListenerLimits()
             if let v = try int("CSTORE_DELAY_MS", 0...60_000) { limits.cstoreDelayMs = v }
             if let v = try int("DIMSE_TIMEOUT", 1...86_400) { limits.dimseTimeoutSeconds = v }
@@ -179,7 +183,7 @@ struct ServiceConfiguration: Sendable {
         // Below the 30 s after which ECS (stopTimeout) and Kubernetes (terminationGracePeriodSeconds) kill by default.
         let grace = try int("DICOM_INGEST_SHUTDOWN_GRACE_SECONDS", 0...3600) ?? 25
         let poll = try int("DICOM_INGEST_LISTENER_POLL_SECONDS", 1...3600) ?? 5
-        let configuration = ServiceConfiguration(
+        var configuration = ServiceConfiguration(
             httpHost: value("DICOM_INGEST_HTTP_HOST") ?? "0.0.0.0",
             httpHostIsDefault: value("DICOM_INGEST_HTTP_HOST") == nil,
             httpPort: try int("DICOM_INGEST_HTTP_PORT", 0...65535) ?? 8080,
@@ -204,6 +208,7 @@ struct ServiceConfiguration: Sendable {
             httpMaxConnections: try int("DICOM_INGEST_HTTP_MAX_CONNECTIONS", 1...65_536) ?? 1024,
             httpWriteTimeout: .seconds(try int("DICOM_INGEST_HTTP_WRITE_TIMEOUT_SECONDS", 1...3600) ?? 30)
         )
+        configuration.spool = spool
         if configuration.wantsEmbeddedDefaultListener,
            let issue = storageAccess.validate(configuration.embeddedDefaultListener().storage).first {
             throw Invalid(variable: "DICOM_INGEST_STORAGE_ROOTS", message: "the embedded default listener's \(issue.field) \(issue.message)")
@@ -218,6 +223,7 @@ struct ServiceConfiguration: Sendable {
         storage.backend = .filesystem
         storage.path = dataDirectory + "/objects"
         storage.gzip = false
+        storage.ackMode = spool.defaultAckMode
         return ListenerConfig(name: "default", port: 11112, storage: storage)
     }
 

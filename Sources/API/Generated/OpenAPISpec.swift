@@ -688,6 +688,7 @@ components:
         storageClass: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/StorageClass'}]}
         serverSideEncryption: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/ServerSideEncryption'}]}
         kmsKeyId: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/KMSKeyId'}]}
+        ackMode: {$ref: '#/components/schemas/AckMode'}
       if:
         required: [backend]
         properties: {backend: {const: s3}}
@@ -717,6 +718,7 @@ components:
         storageClass: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/StorageClass'}]}
         serverSideEncryption: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/ServerSideEncryption'}]}
         kmsKeyId: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/KMSKeyId'}]}
+        ackMode: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/AckMode'}]}
       if:
         required: [backend]
         properties: {backend: {const: s3}}
@@ -790,7 +792,7 @@ components:
     StorageTarget:
       type: object
       required: [backend, bucket, region, endpoint, path, dicomPrefix, metadataPrefix, addStudyUIDPrefix, keyTemplate,
-                 gzip, gzipLevel, createMetadata, storageClass, serverSideEncryption, kmsKeyId]
+                 gzip, gzipLevel, createMetadata, storageClass, serverSideEncryption, kmsKeyId, ackMode]
       additionalProperties: false
       properties:
         backend: {$ref: '#/components/schemas/StorageBackend'}
@@ -808,6 +810,20 @@ components:
         storageClass: {type: ['string', 'null']}
         serverSideEncryption: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/ServerSideEncryption'}]}
         kmsKeyId: {type: ['string', 'null']}
+        ackMode: {$ref: '#/components/schemas/AckMode'}
+    AckMode:
+      type: string
+      enum: [stored, spooled]
+      description: >-
+        When a C-STORE is answered. `stored` (the default; DICOM_INGEST_ACK_MODE changes it for listeners created
+        without one): after the object (and its JSON) are complete in the target and the catalog row is
+        committed. `spooled`: after the Part 10 object and its JSON are written and fsynced (files and folder) in
+        the local spool (DICOM_INGEST_SPOOL_DIR) and the row is committed with `storageState` `spooled`; the
+        forwarder then writes them to the target with the same keys, gzip, metadata, storage class and
+        encryption, and marks the row `stored`. While the spool is over DICOM_INGEST_SPOOL_MAX_BYTES (or its
+        volume over 90 % full), C-STORE is answered A700 with an Error Comment and /readyz is 503. The promise
+        holds only on a persistent spool volume (EBS, EFS, a Kubernetes PersistentVolume), not on ephemeral
+        storage (Fargate task storage).
     ListenerLimits:
       type: object
       required: [maxAssociations, maxPDUSize, dimseTimeoutSeconds, networkTimeoutSeconds, cstoreDelayMs, maxInflatedBytes,
@@ -916,7 +932,7 @@ components:
       type: object
       required: [sopInstanceUID, sopClassUID, seriesInstanceUID, studyInstanceUID, instanceNumber, transferSyntaxUID,
                  sizeBytes, storedBytes, objectUri, metadataUri, sha256, listenerId, associationId, callingAETitle,
-                 calledAETitle, peerAddress, receivedAt, receiveCount]
+                 calledAETitle, peerAddress, receivedAt, receiveCount, storageState, storedAt]
       additionalProperties: false
       properties:
         sopInstanceUID: {type: string}
@@ -943,6 +959,15 @@ components:
         peerAddress: {type: string}
         receivedAt: {type: string, format: date-time, description: First receipt.}
         receiveCount: {type: integer, minimum: 1}
+        storageState:
+          type: string
+          enum: [spooled, stored, lost]
+          description: >-
+            `stored`: `objectUri` (and `metadataUri`) are in the target. `spooled`: acknowledged from the spool of a
+            `spooled` listener; the forwarder has not yet written them to the target. `lost`: the row was spooled
+            but its spool files are gone (a spool volume that did not persist); counted in
+            `dicom_spool_lost_total` and logged, never dropped silently.
+        storedAt: {type: ['string', 'null'], format: date-time, description: When the objects reached the target.}
     InstancePage:
       type: object
       required: [items, nextCursor]
@@ -984,7 +1009,7 @@ components:
         nextCursor: {type: ['string', 'null']}
     Stats:
       type: object
-      required: [instances, studies, series, bytes, byListener, byDay]
+      required: [instances, studies, series, bytes, byListener, byDay, spool]
       additionalProperties: false
       properties:
         instances: {type: integer}
@@ -1011,6 +1036,16 @@ components:
               date: {type: string, format: date, description: UTC day of receipt.}
               instances: {type: integer}
               bytes: {type: integer}
+        spool:
+          type: object
+          description: Instances acknowledged from a spool and not yet in their target (every node's spool).
+          required: [instances, bytes, oldestAgeSeconds, lost]
+          additionalProperties: false
+          properties:
+            instances: {type: integer}
+            bytes: {type: integer, description: Sum of their Part 10 sizes.}
+            oldestAgeSeconds: {type: number, description: Since the oldest spooled instance was received; 0 when none.}
+            lost: {type: integer, description: Instances whose spool files were found missing.}
 
 """#
 }

@@ -12,6 +12,8 @@ struct APIRoutes: Sendable {
     let metrics: @Sendable () async -> String
     /// Where listeners may store (filesystem roots, S3 endpoints), enforced on create and update.
     let storageAccess: StorageAccessPolicy
+    /// `storage.ackMode` of a listener created without one.
+    var defaultAckMode: AckMode = .stored
 
     func register(in router: inout RouterBuilder) {
         router.on(.GET, "/healthz", access: .open) { _ in
@@ -132,6 +134,11 @@ struct APIRoutes: Sendable {
         let structural = ListenerDocument.check(document, against: ListenerDocument.create)
         var listener = try ListenerDocument.decode(document, structural: structural, policy: storageAccess,
                                                    resolvePath: resolvedStoragePath)
+        if case .object(let members) = document, case .object(let storage)? = members["storage"], storage["ackMode"] != nil {
+            // Chosen by the caller.
+        } else {
+            listener.storage.ackMode = defaultAckMode
+        }
         let now = Date()
         listener.id = UUID()
         listener.state = .stopped

@@ -101,14 +101,27 @@ struct StatsDTO: Encodable {
     var bytes: Int64
     var byListener: [ByListener]
     var byDay: [CatalogStats.ByDay]
+    var spool: Spool
 
-    init(_ stats: CatalogStats) {
+    /// Spooled acknowledgement: what is durable in a spool and not yet in its target.
+    struct Spool: Encodable {
+        var instances: Int
+        var bytes: Int64
+        /// Seconds since the oldest spooled instance was received; 0 when none is spooled.
+        var oldestAgeSeconds: Double
+        var lost: Int
+    }
+
+    init(_ stats: CatalogStats, now: Date = Date()) {
         instances = stats.instances
         studies = stats.studies
         series = stats.series
         bytes = stats.bytes
         byListener = stats.byListener.map { ByListener(listenerId: $0.listenerId.uuidString.lowercased(), instances: $0.instances, bytes: $0.bytes) }
         byDay = stats.byDay
+        spool = Spool(instances: stats.spool.instances, bytes: stats.spool.bytes,
+                      oldestAgeSeconds: stats.spool.oldestReceivedAt.map { max(0, now.timeIntervalSince($0)) } ?? 0,
+                      lost: stats.spool.lost)
     }
 }
 
@@ -197,6 +210,8 @@ extension InstanceDTO: JSONBufferWritable {
         json.key("peerAddress"); json.string(i.peerAddress)
         json.key("receivedAt"); json.date(i.receivedAt)
         json.key("receiveCount"); json.int(i.receiveCount)
+        json.key("storageState"); json.string(i.storageState.rawValue)
+        json.key("storedAt"); json.date(i.storedAt)
         json.endObject()
     }
 }

@@ -35,6 +35,7 @@ enum ListenerDocument {
             "keyTemplate": .nullable(.string), "gzip": d(.boolean), "gzipLevel": d(.integer),
             "createMetadata": d(.boolean), "storageClass": .nullable(.string),
             "serverSideEncryption": .nullable(.stringEnum(["AES256", "aws:kms"])), "kmsKeyId": .nullable(.string),
+            "ackMode": d(.stringEnum(["stored", "spooled"])),
         ])
     }
 

@@ -38,6 +38,8 @@ public struct APIConfiguration: Sendable {
     public var maxConnections: Int
     /// Where listeners may store, enforced on create and update (the executable always restricts it).
     public var storageAccess: StorageAccessPolicy
+    /// `storage.ackMode` of a listener created without one (DICOM_INGEST_ACK_MODE).
+    public var defaultAckMode: AckMode
 
     public init(
         host: String = "0.0.0.0",
@@ -53,7 +55,8 @@ public struct APIConfiguration: Sendable {
         maxHeaderCount: Int = 100,
         writeTimeout: Duration = .seconds(30),
         maxConnections: Int = 1024,
-        storageAccess: StorageAccessPolicy = .unrestricted
+        storageAccess: StorageAccessPolicy = .unrestricted,
+        defaultAckMode: AckMode = .stored
     ) {
         self.host = host
         self.port = port
@@ -69,6 +72,7 @@ public struct APIConfiguration: Sendable {
         self.writeTimeout = writeTimeout
         self.maxConnections = maxConnections
         self.storageAccess = storageAccess
+        self.defaultAckMode = defaultAckMode
     }
 }
 

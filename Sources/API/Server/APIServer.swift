@@ -43,7 +43,7 @@ public actor APIServer: Service {
     ) -> Responder {
         var router = RouterBuilder()
         APIRoutes(catalog: catalog, listeners: listeners, readiness: readiness, metrics: metrics,
-                  storageAccess: configuration.storageAccess).register(in: &router)
+                  storageAccess: configuration.storageAccess, defaultAckMode: configuration.defaultAckMode).register(in: &router)
         return Responder(
             routes: router.routes,
             authenticator: TokenAuthenticator(adminTokens: configuration.adminTokens, readTokens: configuration.readTokens),

@@ -116,7 +116,8 @@ enum InstanceRow {
         transfer_syntax_uid, size_bytes, stored_bytes, object_uri, metadata_uri, sha256, listener_id,
         association_id, calling_ae_title, called_ae_title, peer_address, received_at, last_received_at,
         receive_count, patient_id, patient_name, patient_birth_date, patient_sex, study_date, study_time,
-        study_description, accession_number, series_number, series_description, modality, number_of_frames
+        study_description, accession_number, series_number, series_description, modality, number_of_frames,
+        storage_state, stored_at, spool_id
         """)
 
     /// The sort key of a series' instances. Must match the expression of `instances_series_number_idx`.
@@ -140,6 +141,8 @@ enum InstanceRow {
             ("study_description", value(r.studyDescription)), ("accession_number", value(r.accessionNumber)),
             ("series_number", value(r.seriesNumber)), ("series_description", value(r.seriesDescription)),
             ("modality", value(r.modality)), ("number_of_frames", value(r.numberOfFrames)),
+            ("storage_state", value(r.storageState.rawValue)), ("stored_at", value(r.storedAt)),
+            ("spool_id", value(r.spoolId)),
         ]
     }
 }
@@ -162,6 +165,8 @@ extension InstanceRecord {
             studyTime: try row.decode("study_time"), studyDescription: try row.decode("study_description"),
             accessionNumber: try row.decode("accession_number"), seriesNumber: try row.decode("series_number"),
             seriesDescription: try row.decode("series_description"), modality: try row.decode("modality"),
-            numberOfFrames: try row.decode("number_of_frames"))
+            numberOfFrames: try row.decode("number_of_frames"),
+            storageState: StorageState(rawValue: try row.decode("storage_state", as: String.self)) ?? .stored,
+            storedAt: try row.decode("stored_at"), spoolId: try row.decode("spool_id"))
     }
 }

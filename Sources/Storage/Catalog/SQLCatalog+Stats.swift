@@ -32,7 +32,7 @@ extension SQLCatalog {
             }
             return CatalogStats(instances: try t.decode("instances"), studies: try t.decode("studies"),
                                 series: try t.decode("series"), bytes: try t.decode("bytes"),
-                                byListener: byListener, byDay: byDay)
+                                byListener: byListener, byDay: byDay, spool: try await Self.spoolFigures(in: session))
         }
     }
 }

@@ -51,7 +51,7 @@ extension InstanceDTO: Encodable {
     enum CodingKeys: String, CodingKey {
         case sopInstanceUID, sopClassUID, seriesInstanceUID, studyInstanceUID, instanceNumber, transferSyntaxUID
         case sizeBytes, storedBytes, objectUri, metadataUri, sha256, listenerId, associationId, callingAETitle
-        case calledAETitle, peerAddress, receivedAt, receiveCount
+        case calledAETitle, peerAddress, receivedAt, receiveCount, storageState, storedAt
     }
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -74,6 +74,8 @@ extension InstanceDTO: Encodable {
         try c.encode(i.peerAddress, forKey: .peerAddress)
         try c.encode(i.receivedAt, forKey: .receivedAt)
         try c.encode(i.receiveCount, forKey: .receiveCount)
+        try c.encode(i.storageState.rawValue, forKey: .storageState)
+        try c.encode(i.storedAt, forKey: .storedAt)
     }
 }
 

@@ -1,0 +1,73 @@
+public import Foundation
+
+/// A spooled instance claimed for forwarding: the row as committed, and how many attempts failed so far
+/// (the backoff grows with it).
+public struct ForwardClaim: Sendable, Hashable {
+    public var record: InstanceRecord
+    public var failedAttempts: Int
+
+    public init(record: InstanceRecord, failedAttempts: Int) {
+        self.record = record
+        self.failedAttempts = failedAttempts
+    }
+}
+
+/// What the spool holds, as the catalog counts it.
+public struct SpoolFigures: Sendable, Hashable, Codable {
+    public var instances: Int
+    /// Part10 bytes of the spooled instances.
+    public var bytes: Int64
+    /// `lastReceivedAt` of the oldest spooled instance; nil when the spool is empty.
+    public var oldestReceivedAt: Date?
+    /// Rows whose spool files were found missing.
+    public var lost: Int
+
+    public init(instances: Int, bytes: Int64, oldestReceivedAt: Date?, lost: Int) {
+        self.instances = instances
+        self.bytes = bytes
+        self.oldestReceivedAt = oldestReceivedAt
+        self.lost = lost
+    }
+
+    public static let empty = SpoolFigures(instances: 0, bytes: 0, oldestReceivedAt: nil, lost: 0)
+}
+
+/// Where a spooled row's files are: the listener (the spool subfolder) and the target URIs they will have.
+public struct SpooledLocation: Sendable, Hashable {
+    public var listenerId: UUID
+    public var objectUri: String
+    public var metadataUri: String?
+
+    public init(listenerId: UUID, objectUri: String, metadataUri: String?) {
+        self.listenerId = listenerId
+        self.objectUri = objectUri
+        self.metadataUri = metadataUri
+    }
+}
+
+/// The catalog as the forwarder sees it: spooled rows are claimed with a lease, so that with a shared
+/// database and a shared spool volume each row is worked on by one node at a time, and a dead node's
+/// rows are taken over once their lease expires.
+///
+/// Every state change is conditional on the row still naming the object the forwarder read
+/// (`sha256` and `objectUri`): a later receive of the same SOP Instance UID supersedes a spooled one.
+public protocol ForwardQueue: Sendable {
+    /// Leases up to `limit` spooled rows of spool `spoolId` whose lease is unset or expired at `now`,
+    /// oldest first, until `leaseUntil`.
+    func claimSpooled(spoolId: String, owner: String, limit: Int, now: Date, leaseUntil: Date) async throws -> [ForwardClaim]
+    /// Marks the row `stored` (with `storedAt` and the bytes at rest) and clears its lease; false when
+    /// the row no longer names this object (superseded) or is not spooled.
+    func markStored(sopInstanceUID: String, sha256: String, objectUri: String, storedBytes: Int64, storedAt: Date) async throws -> Bool
+    /// Marks the row `lost` (its spool file is gone); false when the row no longer names this object.
+    func markLost(sopInstanceUID: String, sha256: String, objectUri: String) async throws -> Bool
+    /// Gives the lease back: the row may be claimed again from `retryAt`; `failed` counts one failed attempt.
+    func releaseClaim(sopInstanceUID: String, owner: String, retryAt: Date, failed: Bool) async throws
+    /// Extends `owner`'s lease of a row it is still working on (a long upload); false when `owner` no
+    /// longer holds it.
+    func renewClaim(sopInstanceUID: String, owner: String, leaseUntil: Date) async throws -> Bool
+    /// Releases every lease `owner` holds (a restarted node's previous life cannot finish them).
+    func releaseClaims(owner: String) async throws
+    /// The files every spooled row of spool `spoolId` refers to (the spool sweep keeps exactly these).
+    func spooledLocations(spoolId: String) async throws -> [SpooledLocation]
+    func spoolFigures() async throws -> SpoolFigures
+}

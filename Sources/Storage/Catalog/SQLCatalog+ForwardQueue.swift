@@ -1,0 +1,109 @@
+public import Domain
+public import Foundation
+
+/// The forwarder's queue over the `instances` table (see `ForwardQueue`): spooled rows are claimed with a
+/// lease (`forward_owner`, `forward_lease_until`), so with a shared spool any node takes over the work of
+/// a node that died; a row becomes `stored` or `lost` only while it still names the object that was sent.
+extension SQLCatalog {
+    public func claimSpooled(spoolId: String, owner: String, limit: Int, now: Date, leaseUntil: Date) async throws -> [ForwardClaim] {
+        // PostgreSQL: rows another node is claiming at this moment are skipped, not waited for.
+        let skipLocked: SQLStatement = dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
+        let statement: SQLStatement = """
+            UPDATE instances SET forward_owner = \(owner), forward_lease_until = \(leaseUntil)
+            WHERE sop_instance_uid IN (
+                SELECT sop_instance_uid FROM instances
+                WHERE storage_state = 'spooled' AND spool_id = \(spoolId)
+                    AND (forward_lease_until IS NULL OR forward_lease_until <= \(now))
+                ORDER BY last_received_at LIMIT \(limit)\(skipLocked))
+            RETURNING \(InstanceRow.columns), forward_attempts
+            """
+        return try await write { session in
+            try await session.query(statement).map { row in
+                ForwardClaim(record: try InstanceRecord(row: row), failedAttempts: try row.decode("forward_attempts"))
+            }
+        }
+    }
+
+    public func markStored(sopInstanceUID: String, sha256: String, objectUri: String, storedBytes: Int64, storedAt: Date) async throws -> Bool {
+        try await write { session in
+            try await session.query("""
+                UPDATE instances SET storage_state = 'stored', stored_at = \(storedAt), stored_bytes = \(storedBytes),
+                    spool_id = NULL, forward_owner = NULL, forward_lease_until = NULL, forward_attempts = 0
+                WHERE sop_instance_uid = \(sopInstanceUID) AND storage_state = 'spooled' AND sha256 = \(sha256)
+                    AND object_uri = \(objectUri)
+                RETURNING sop_instance_uid
+                """).count == 1
+        }
+    }
+
+    public func markLost(sopInstanceUID: String, sha256: String, objectUri: String) async throws -> Bool {
+        try await write { session in
+            try await session.query("""
+                UPDATE instances SET storage_state = 'lost', forward_owner = NULL, forward_lease_until = NULL
+                WHERE sop_instance_uid = \(sopInstanceUID) AND storage_state = 'spooled' AND sha256 = \(sha256)
+                    AND object_uri = \(objectUri)
+                RETURNING sop_instance_uid
+                """).count == 1
+        }
+    }
+
+    public func releaseClaim(sopInstanceUID: String, owner: String, retryAt: Date, failed: Bool) async throws {
+        _ = try await write { session in
+            try await session.query("""
+                UPDATE instances SET forward_owner = NULL, forward_lease_until = \(retryAt),
+                    forward_attempts = forward_attempts + \(failed ? 1 : 0)
+                WHERE sop_instance_uid = \(sopInstanceUID) AND forward_owner = \(owner)
+                """)
+        }
+    }
+
+    public func renewClaim(sopInstanceUID: String, owner: String, leaseUntil: Date) async throws -> Bool {
+        try await write { session in
+            try await session.query("""
+                UPDATE instances SET forward_lease_until = \(leaseUntil)
+                WHERE sop_instance_uid = \(sopInstanceUID) AND forward_owner = \(owner) RETURNING sop_instance_uid
+                """).count == 1
+        }
+    }
+
+    public func releaseClaims(owner: String) async throws {
+        _ = try await write { session in
+            try await session.query("""
+                UPDATE instances SET forward_owner = NULL, forward_lease_until = NULL
+                WHERE forward_owner = \(owner) AND storage_state = 'spooled'
+                """)
+        }
+    }
+
+    public func spooledLocations(spoolId: String) async throws -> [SpooledLocation] {
+        try await read { session in
+            try await session.query("""
+                SELECT listener_id, object_uri, metadata_uri FROM instances
+                WHERE storage_state = 'spooled' AND spool_id = \(spoolId)
+                """).map { row in
+                SpooledLocation(listenerId: try row.decode("listener_id"), objectUri: try row.decode("object_uri"),
+                                metadataUri: try row.decode("metadata_uri"))
+            }
+        }
+    }
+
+    public func spoolFigures() async throws -> SpoolFigures {
+        try await read { session in try await Self.spoolFigures(in: session) }
+    }
+
+    static func spoolFigures(in session: any SQLSession) async throws -> SpoolFigures {
+        guard let row = try await session.query("""
+            SELECT count(*) AS instances, CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS bytes,
+                MIN(last_received_at) AS oldest,
+                (SELECT count(*) FROM instances WHERE storage_state = 'lost') AS lost
+            FROM instances WHERE storage_state = 'spooled'
+            """).first else {
+            throw SQLDecodingError(column: "instances", reason: "is missing: the spool figures query returned no row")
+        }
+        return SpoolFigures(instances: try row.decode("instances"), bytes: try row.decode("bytes"),
+                            oldestReceivedAt: try row.decode("oldest"), lost: try row.decode("lost"))
+    }
+}
+
+extension PostgresCatalog: ForwardQueue {}
+extension SQLiteCatalog: ForwardQueue {}

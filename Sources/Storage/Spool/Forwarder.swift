@@ -1,0 +1,514 @@
+import Crypto
+public import Domain
+import Foundation
+public import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+public import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes spooled instances to their listener's target and marks their rows `stored`.
+///
+/// Work is claimed from the catalog with a lease (`ForwardQueue`), a bounded number at a time; each
+/// instance is streamed from its spool file through the target's `ObjectStore` (same keys, gzip,
+/// metadata, storage class and encryption as a `stored` listener; multipart for large objects, so memory
+/// stays at one part per upload), then the row is marked `stored` only if it still names the object that
+/// was read (a later receive of the same UID supersedes it), and only then are the spool files removed.
+/// A failed attempt gives the lease back with the time of the next try: exponential backoff with jitter,
+/// without a limit of count — an acknowledged instance is never dropped; metrics and `/readyz` alert.
+///
+/// Recovery is the same loop: at start every spooled row is claimable again (a lease of this node's
+/// previous life is released, another node's expires), a spooled row whose spool file is missing becomes
+/// `lost` (counted and logged), and the sweep removes spool files no spooled row refers to (a crash
+/// between the fsync and the catalog commit).
+///
+/// Graceful shutdown stops claiming; uploads in flight finish within the service group's grace period,
+/// and whatever is left stays spooled for the next start (or another node).
+public struct Forwarder: Service {
+    public struct Options: Sendable {
+        /// Uploads in flight at once.
+        public var concurrency: Int = 32
+        /// How long a claim is held before another node may take the row over.
+        public var lease: Duration = .seconds(300)
+        /// Identity of this node in leases (a restarted node releases the leases of its previous life).
+        public var owner: String = ProcessInfo.processInfo.hostName
+        /// Pause between looks at the queue while it is empty.
+        public var pollInterval: Duration = .milliseconds(250)
+        /// First and largest backoff after a failed attempt.
+        public var initialBackoff: Duration = .milliseconds(500)
+        public var maximumBackoff: Duration = .seconds(60)
+        /// A spool file without a spooled row is removed once it is this old: younger ones may belong to a
+        /// receive (on this or another node) that has not committed its row yet.
+        public var orphanAge: Duration = .seconds(60)
+        /// A temp file is abandoned when untouched this long (a live receive keeps writing it).
+        public var temporaryOrphanAge: Duration = .seconds(600)
+        public var sweepInterval: Duration = .seconds(300)
+        public init() {}
+    }
+
+    let queue: any ForwardQueue
+    let listeners: any ListenerStore
+    let stores: any ObjectStoreProvider
+    let spool: Spool
+    /// The target a listener's objects go to (fills the default filesystem root, as for `stored`).
+    let resolveTarget: @Sendable (StorageTarget) -> StorageTarget
+    let options: Options
+    let logger: Logger
+
+    public init(queue: any ForwardQueue, listeners: any ListenerStore, stores: any ObjectStoreProvider, spool: Spool,
+                resolveTarget: @escaping @Sendable (StorageTarget) -> StorageTarget, options: Options = Options(), logger: Logger) {
+        self.queue = queue
+        self.listeners = listeners
+        self.stores = stores
+        self.spool = spool
+        self.resolveTarget = resolveTarget
+        self.options = options
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await recover()
+        var lastSweep = ContinuousClock.now
+        var lastFigures = ContinuousClock.now - .seconds(60)
+        // Children return true for a finished upload, false for a poll tick: while uploads run, the queue is
+        // still looked at every poll interval, so a long upload does not hold back newly spooled instances.
+        await withTaskGroup(of: Bool.self) { group in
+            var inFlight = 0
+            var tickPending = false
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                if ContinuousClock.now - lastFigures >= .seconds(2) {
+                    lastFigures = .now
+                    await publishFigures()
+                }
+                if ContinuousClock.now - lastSweep >= options.sweepInterval {
+                    lastSweep = .now
+                    await sweep()
+                }
+                let claimed = inFlight < options.concurrency ? await claim(limit: options.concurrency - inFlight) : []
+                for item in claimed {
+                    inFlight += 1
+                    group.addTask {
+                        await forward(item)
+                        return true
+                    }
+                }
+                if inFlight == 0 && !tickPending {
+                    do {
+                        try await Task.sleep(for: options.pollInterval)
+                    } catch {
+                        break
+                    }
+                } else if claimed.isEmpty || inFlight >= options.concurrency {
+                    if !tickPending && inFlight < options.concurrency {
+                        tickPending = true
+                        let interval = options.pollInterval
+                        group.addTask {
+                            do { try await Task.sleep(for: interval) } catch {}
+                            return false
+                        }
+                    }
+                    switch await group.next() {
+                    case true?: inFlight -= 1
+                    case false?: tickPending = false
+                    case nil: break
+                    }
+                }
+            }
+            // Shutdown: uploads in flight finish (the group's grace period bounds them); the rest stays spooled.
+            await group.waitForAll()
+        }
+        await publishFigures()
+    }
+
+    // MARK: - Recovery and sweep
+
+    private func recover() async {
+        do {
+            try await queue.releaseClaims(owner: options.owner)
+        } catch {
+            logger.warning("could not release the leases of this node's previous run", metadata: ["error": "\(error)"])
+        }
+        await sweep()
+    }
+
+    /// Removes spool files that no spooled row refers to and recounts the spool's bytes.
+    func sweep() async {
+        let locations: [SpooledLocation]
+        do {
+            locations = try await queue.spooledLocations(spoolId: spool.id)
+        } catch {
+            logger.warning("spool sweep skipped: catalog unavailable", metadata: ["error": "\(error)"])
+            return
+        }
+        // The files each spooled row refers to, as `<listener id>/<key>`; a listener whose target cannot
+        // be resolved keeps every file of its folder.
+        var expected = Set<String>()
+        var keepFolders = Set<String>()
+        var targets: [UUID: any ObjectStore] = [:]
+        for location in locations {
+            let folder = location.listenerId.uuidString.lowercased()
+            var store = targets[location.listenerId]
+            if store == nil {
+                do {
+                    if let listener = try await listeners.listener(id: location.listenerId) {
+                        store = try await stores.objectStore(for: resolveTarget(listener.storage))
+                        targets[location.listenerId] = store
+                    }
+                } catch {
+                    store = nil
+                }
+            }
+            guard let store, let key = Self.key(of: location.objectUri, in: store) else {
+                keepFolders.insert(folder)
+                continue
+            }
+            expected.insert(folder + "/" + key)
+            if let uri = location.metadataUri {
+                guard let metadataKey = Self.key(of: uri, in: store) else {
+                    keepFolders.insert(folder)
+                    continue
+                }
+                expected.insert(folder + "/" + metadataKey)
+            }
+        }
+        let root = spool.root
+        let now = Date()
+        let orphanAge = options.orphanAge.seconds
+        let temporaryAge = options.temporaryOrphanAge.seconds
+        let logger = self.logger
+        let (keep, keepAll) = (expected, keepFolders)
+        do {
+            let (removed, total) = try await BlockingPools.files.runIfActive { () throws -> (Int, Int64) in
+                var removed = 0
+                var total: Int64 = 0
+                for file in try Spool.files(under: root) {
+                    let folder = String(file.relativePath.prefix { $0 != "/" })
+                    let age = now.timeIntervalSince(file.modified)
+                    let orphan = file.isTemporary
+                        ? age >= temporaryAge
+                        : !keep.contains(file.relativePath) && !keepAll.contains(folder) && age >= orphanAge
+                    if orphan, unlink(root + "/" + file.relativePath) == 0 {
+                        removed += 1
+                    } else {
+                        total += file.size
+                    }
+                }
+                return (removed, total)
+            }
+            await spool.usage.set(total)
+            if removed > 0 {
+                Counter(label: "dicom_spool_orphans_removed_total").increment(by: removed)
+                logger.notice("removed spool files no catalog row refers to", metadata: ["files": "\(removed)"])
+            }
+        } catch {
+            logger.warning("spool sweep failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func publishFigures() async {
+        do {
+            let figures = try await queue.spoolFigures()
+            Gauge(label: "dicom_spool_instances").record(figures.instances)
+            Gauge(label: "dicom_spool_bytes").record(await spool.bytes())
+            Gauge(label: "dicom_spool_lost_instances").record(figures.lost)
+            let age = figures.oldestReceivedAt.map { max(0, Date().timeIntervalSince($0)) } ?? 0
+            Gauge(label: "dicom_spool_oldest_age_seconds").record(age)
+        } catch {
+            logger.debug("spool figures unavailable", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: - One instance
+
+    private func claim(limit: Int) async -> [ForwardClaim] {
+        let now = Date()
+        do {
+            return try await queue.claimSpooled(spoolId: spool.id, owner: options.owner, limit: limit, now: now,
+                                                leaseUntil: now.addingTimeInterval(options.lease.seconds))
+        } catch {
+            Counter(label: "dicom_forward_failures_total", dimensions: [("reason", "catalog")]).increment()
+            logger.warning("could not claim spooled instances", metadata: ["error": "\(error)"])
+            return []
+        }
+    }
+
+    enum Outcome {
+        case stored(StoredObject)
+        /// The row names another object now: nothing to do for this one.
+        case superseded
+        /// The spool file is missing or does not hold the bytes the row describes.
+        case missing(String)
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var reason: String
+        var detail: String
+        var description: String { "\(reason): \(detail)" }
+    }
+
+    func forward(_ claim: ForwardClaim) async {
+        let row = claim.record
+        var logger = self.logger
+        logger[metadataKey: "listener_id"] = "\(row.listenerId)"
+        logger[metadataKey: "object"] = "\(row.objectUri)"
+        let started = ContinuousClock.now
+        do {
+            let uploadLogger = logger
+            switch try await withLeaseRenewed(row, { try await upload(row, logger: uploadLogger) }) {
+            case .stored(let object):
+                let elapsed = ContinuousClock.now - started
+                Metrics.Timer(label: "dicom_forward_duration_seconds").recordNanoseconds(elapsed.nanoseconds)
+                Counter(label: "dicom_instances_forwarded_total").increment()
+                logger.info("forwarded spooled instance", metadata: [
+                    "bytes": "\(row.sizeBytes)", "stored_bytes": "\(object.storedLength)", "attempts": "\(claim.failedAttempts + 1)",
+                ])
+            case .superseded:
+                try await queue.releaseClaim(sopInstanceUID: row.sopInstanceUID, owner: options.owner, retryAt: Date(), failed: false)
+            case .missing(let why):
+                if try await queue.markLost(sopInstanceUID: row.sopInstanceUID, sha256: row.sha256, objectUri: row.objectUri) {
+                    Counter(label: "dicom_spool_lost_total").increment()
+                    logger.error("spooled instance lost: its spool file is gone", metadata: ["why": "\(why)"])
+                } else {
+                    try await queue.releaseClaim(sopInstanceUID: row.sopInstanceUID, owner: options.owner, retryAt: Date(), failed: false)
+                }
+            }
+        } catch {
+            let reason = (error as? Failure)?.reason ?? (error is CatalogError ? "catalog" : "target")
+            Counter(label: "dicom_forward_failures_total", dimensions: [("reason", reason)]).increment()
+            let delay = Self.backoff(attempt: claim.failedAttempts, initial: options.initialBackoff, maximum: options.maximumBackoff)
+            logger.warning("forwarding failed; will retry", metadata: [
+                "error": "\(error)", "attempt": "\(claim.failedAttempts + 1)", "retry_in_seconds": "\(delay)",
+            ])
+            do {
+                try await queue.releaseClaim(sopInstanceUID: row.sopInstanceUID, owner: options.owner,
+                                             retryAt: Date().addingTimeInterval(delay), failed: true)
+            } catch {
+                // The lease expires by itself; the row is retried then.
+                logger.warning("could not release a forwarding lease", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Runs `body` while renewing this node's lease of `row` every third of the lease, so an upload that
+    /// outlasts one lease is not taken over by another node in the middle.
+    private func withLeaseRenewed<T: Sendable>(_ row: InstanceRecord, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let lease = options.lease
+        let owner = options.owner
+        let queue = self.queue
+        let logger = self.logger
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: lease / 3)
+                    do {
+                        _ = try await queue.renewClaim(sopInstanceUID: row.sopInstanceUID, owner: owner,
+                                                       leaseUntil: Date().addingTimeInterval(lease.seconds))
+                    } catch {
+                        logger.warning("could not renew a forwarding lease", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
+        }
+    }
+
+    /// Full jitter over an exponential step: spreads the retries of many instances after an outage.
+    static func backoff(attempt: Int, initial: Duration, maximum: Duration) -> Double {
+        let step = min(maximum.seconds, initial.seconds * pow(2, Double(min(attempt, 30))))
+        return Double.random(in: (step / 2)...max(step / 2, step))
+    }
+
+    private func upload(_ row: InstanceRecord, logger: Logger) async throws -> Outcome {
+        guard let listener = try await listeners.listener(id: row.listenerId) else {
+            throw Failure(reason: "listener-missing", detail: "the listener of this instance was deleted; kept spooled")
+        }
+        let target = resolveTarget(listener.storage)
+        let store = try await stores.objectStore(for: target)
+        guard let key = Self.key(of: row.objectUri, in: store) else {
+            throw Failure(reason: "target-changed", detail: "the listener's target no longer holds this object's URI; kept spooled")
+        }
+        var metadataKey: String?
+        if let uri = row.metadataUri {
+            guard let resolved = Self.key(of: uri, in: store) else {
+                throw Failure(reason: "target-changed", detail: "the listener's target no longer holds the metadata URI; kept spooled")
+            }
+            metadataKey = resolved
+        }
+        let folder = spool.folder(for: row.listenerId)
+        let options = ObjectPutOptions(contentType: ObjectPutOptions.dicomContentType,
+                                       gzipLevel: target.gzip ? target.gzipLevel : nil, storageClass: target.storageClass,
+                                       serverSideEncryption: target.serverSideEncryption, kmsKeyId: target.kmsKeyId)
+
+        // The metadata first: small, read whole; its absence is known before the large upload starts.
+        var metadataBody: ByteBuffer?
+        if let metadataKey {
+            guard let body = try await Self.readWhole(folder: folder, key: metadataKey) else {
+                return .missing("metadata file missing")
+            }
+            metadataBody = body
+        }
+        guard let file = try await Self.open(folder: folder, key: key) else { return .missing("Part10 file missing") }
+        // A previous attempt cut off by a crash may have left a multipart upload of this key: this node
+        // holds the row's lease, so no live upload of the key is ended.
+        if let cleanup = store as? any IncompleteUploadCleanup, row.sizeBytes > cleanup.singleRequestLimit {
+            do {
+                let aborted = try await cleanup.abortIncompleteUploads(key: key)
+                if aborted > 0 { logger.notice("aborted multipart uploads left by an interrupted attempt", metadata: ["count": "\(aborted)"]) }
+            } catch {
+                close(file)
+                throw error
+            }
+        }
+        let upload: any ObjectUpload
+        do {
+            upload = try await store.beginUpload(key: key, options: options)
+        } catch {
+            close(file)
+            throw error
+        }
+        var hasher = SHA256()
+        var length: Int64 = 0
+        do {
+            while true {
+                let chunk = try await BlockingPools.files.runIfActive { try Self.read(file, upTo: Self.chunkSize) }
+                guard chunk.readableBytes > 0 else { break }
+                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                length += Int64(chunk.readableBytes)
+                try await upload.write(chunk)
+            }
+        } catch {
+            close(file)
+            await upload.abort()
+            throw error
+        }
+        close(file)
+        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        guard digest == row.sha256, length == row.sizeBytes else {
+            await upload.abort()
+            return .missing("spool file does not hold the bytes the row describes")
+        }
+        let stored = try await upload.finish()
+        if let metadataKey, let metadataBody {
+            _ = try await store.put(key: metadataKey, body: metadataBody, options: ObjectPutOptions(
+                contentType: ObjectPutOptions.dicomJSONContentType, gzipLevel: options.gzipLevel,
+                storageClass: options.storageClass, serverSideEncryption: options.serverSideEncryption, kmsKeyId: options.kmsKeyId))
+        }
+        guard try await queue.markStored(sopInstanceUID: row.sopInstanceUID, sha256: row.sha256, objectUri: row.objectUri,
+                                         storedBytes: stored.storedLength, storedAt: Date())
+        else {
+            logger.info("spooled instance superseded by a later receive while forwarding")
+            return .superseded
+        }
+        // The row is `stored`: the spool copies are garbage now.
+        var freed: Int64 = 0
+        for spoolKey in [key] + (metadataKey.map { [$0] } ?? []) {
+            do {
+                freed += try await BlockingPools.files.runIfActive { try Self.remove(folder: folder, key: spoolKey) }
+            } catch {
+                logger.warning("could not remove a forwarded spool file; the sweep will", metadata: ["error": "\(error)"])
+            }
+        }
+        await spool.usage.add(-freed)
+        return .stored(stored)
+    }
+
+    static let chunkSize = 1 << 20
+
+    /// The key of `uri` in `store`: the key whose URI it is, nil when it belongs elsewhere.
+    static func key(of uri: String, in store: any ObjectStore) -> String? {
+        let prefix = store.uri(for: "")
+        guard uri.hasPrefix(prefix) else { return nil }
+        let rest = String(uri.dropFirst(prefix.count))
+        if store.uri(for: rest) == uri { return rest }
+        if let decoded = rest.removingPercentEncoding, store.uri(for: decoded) == uri { return decoded }
+        return nil
+    }
+
+    /// Opens a spool file for reading without following symlinks; nil when it does not exist.
+    static func open(folder: String, key: String) async throws -> Int32? {
+        try ObjectKey.validate(key)
+        return try await BlockingPools.files.runIfActive { () throws -> Int32? in
+            let parent: (directory: Int32, name: String)
+            do {
+                parent = try FileOps.openParent(root: folder, key: key, create: false)
+            } catch let error as ObjectStoreError where error.code == .notFound {
+                return nil
+            }
+            defer { close(parent.directory) }
+            let fd = openat(parent.directory, parent.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            if fd < 0 {
+                if errno == ENOENT { return nil }
+                throw FileOps.error("open spool file", errno)
+            }
+            return fd
+        }
+    }
+
+    static func readWhole(folder: String, key: String) async throws -> ByteBuffer? {
+        guard let fd = try await open(folder: folder, key: key) else { return nil }
+        defer { close(fd) }
+        var body = ByteBuffer()
+        while true {
+            var chunk = try await BlockingPools.files.runIfActive { try read(fd, upTo: chunkSize) }
+            guard chunk.readableBytes > 0 else { break }
+            body.writeBuffer(&chunk)
+        }
+        return body
+    }
+
+    /// read(2) of up to `count` bytes; an empty buffer at the end of the file.
+    static func read(_ fd: Int32, upTo count: Int) throws -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: count)
+        _ = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { raw -> Int in
+            while true {
+                let n = posixRead(fd, raw.baseAddress, count)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { throw FileOps.error("read spool file", errno) }
+                return n
+            }
+        }
+        return buffer
+    }
+
+    /// Unlinks a spool file; returns its size (0 when it was already gone).
+    static func remove(folder: String, key: String) throws -> Int64 {
+        let parent: (directory: Int32, name: String)
+        do {
+            parent = try FileOps.openParent(root: folder, key: key, create: false)
+        } catch let error as ObjectStoreError where error.code == .notFound {
+            return 0
+        }
+        defer { close(parent.directory) }
+        var info = stat()
+        let size = fstatat(parent.directory, parent.name, &info, AT_SYMLINK_NOFOLLOW) == 0 ? Int64(info.st_size) : 0
+        if unlinkat(parent.directory, parent.name, 0) != 0 && errno != ENOENT {
+            throw FileOps.error("unlink spool file", errno)
+        }
+        fsync(parent.directory)
+        return size
+    }
+}
+
+/// read(2); a free function because inside `Forwarder` the name `read` is a static method.
+private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    read(fd, buffer, count)
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,99 @@
+import Crypto
+import Domain
+import Foundation
+@testable import Ingest
+import Logging
+import NIOCore
+import Storage
+import Testing
+
+/// A `spooled` listener's C-STORE, against the real SQLite catalog, filesystem spool and filesystem target:
+/// the answer comes once the spool holds the instance and its row is committed `spooled`; a full spool
+/// refuses before any byte; the forwarder then lands the instance in the target and marks the row `stored`.
+@Suite("Ingest into the spool")
+struct IngestSpoolTests {
+    private struct FixedStores: ObjectStoreProvider {
+        let store: any ObjectStore
+        func objectStore(for target: StorageTarget) async throws -> any ObjectStore { store }
+    }
+
+    private func spooledSink(_ h: CommitHarness, spool: Spool, listener: ListenerConfig) throws -> IngestSink {
+        try IngestSink(listener: listener, store: spool.store(for: listener.id, target: FilesystemObjectStore(root: h.root)),
+                       recorder: h.catalog, serializer: h.serializer, spool: spool, logger: h.logger)
+    }
+
+    private func spooledListener(_ h: CommitHarness) -> ListenerConfig {
+        var listener = h.listener
+        listener.storage.ackMode = .spooled
+        return listener
+    }
+
+    private func files(under root: String) -> [String] {
+        let enumerator = FileManager.default.enumerator(atPath: root)
+        var out: [String] = []
+        while let path = enumerator?.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: root + "/" + path, isDirectory: &isDirectory), !isDirectory.boolValue,
+               !path.hasSuffix(".spool-id") {
+                out.append(path)
+            }
+        }
+        return out.sorted()
+    }
+
+    @Test func answersFromTheSpoolThenTheForwarderStoresIt() async throws {
+        try await withHarness { h in
+            let spoolRoot = URL(fileURLWithPath: h.root).deletingLastPathComponent().appendingPathComponent("spool").path
+            let spool = try Spool(root: spoolRoot, maxBytes: 1 << 30)
+            let listener = spooledListener(h)
+            try await h.catalog.createListener(listener)
+            let sink = try spooledSink(h, spool: spool, listener: listener)
+
+            #expect(try await h.store(uid: "1.2.3.500", patientID: "SPOOLED", sink: sink) == .success)
+            let row = try #require(try await h.catalog.instance(sopInstanceUID: "1.2.3.500"))
+            #expect(row.storageState == .spooled && row.storedAt == nil && row.spoolId == spool.id)
+            // The row names the target; the bytes are only in the spool so far.
+            #expect(row.objectUri == FilesystemObjectStore(root: h.root).uri(for: "DICOM/1.2.3.500.dcm"))
+            #expect(h.files().isEmpty)
+            let folder = listener.id.uuidString.lowercased()
+            #expect(files(under: spoolRoot) == ["\(folder)/DICOM/1.2.3.500.dcm", "\(folder)/METADATA/1.2.3.500.json"])
+
+            let forwarder = Forwarder(queue: h.catalog, listeners: h.catalog, stores: FixedStores(store: FilesystemObjectStore(root: h.root)),
+                                      spool: spool, resolveTarget: { $0 }, logger: h.logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await forwarder.run() }
+                for _ in 0..<200 {
+                    if try await h.catalog.instance(sopInstanceUID: "1.2.3.500")?.storageState == .stored { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                group.cancelAll()
+            }
+            let stored = try #require(try await h.catalog.instance(sopInstanceUID: "1.2.3.500"))
+            #expect(stored.storageState == .stored && stored.storedAt != nil && stored.spoolId == nil)
+            try h.expectConsistent(uid: "1.2.3.500", patientID: "SPOOLED", row: stored)
+            #expect(h.files() == ["DICOM/1.2.3.500.dcm", "METADATA/1.2.3.500.json"])
+            #expect(files(under: spoolRoot).isEmpty)
+        }
+    }
+
+    @Test func aFullSpoolRefusesBeforeAnyByte() async throws {
+        try await withHarness { h in
+            let spoolRoot = URL(fileURLWithPath: h.root).deletingLastPathComponent().appendingPathComponent("spool").path
+            let spool = try Spool(root: spoolRoot, maxBytes: 100)
+            let listener = spooledListener(h)
+            let sink = try spooledSink(h, spool: spool, listener: listener)
+            #expect(try await h.store(uid: "1.2.3.600", patientID: "FIRST", sink: sink) == .success)
+            let before = files(under: spoolRoot)
+
+            await #expect {
+                _ = try await h.store(uid: "1.2.3.601", patientID: "SECOND", sink: sink)
+            } throws: { error in
+                guard let failure = error as? StoreFailure else { return false }
+                return failure.status.code == 0xA700 && failure.status.errorComment?.hasPrefix("Spool full") == true
+            }
+            #expect(try await h.catalog.instance(sopInstanceUID: "1.2.3.601") == nil)
+            #expect(files(under: spoolRoot) == before)
+            #expect(await spool.refusal() != nil)
+        }
+    }
+}
