@@ -1,6 +1,7 @@
 import API
 import AsyncHTTPClient
 import Domain
+import Events
 import Foundation
 import Listener
 import Logging
@@ -49,7 +50,7 @@ struct Application {
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
 
-        let catalog: any Catalog
+        let catalog: any Catalog & EventStore
         var catalogServices: [any Service] = []
         if let url = configuration.databaseURL {
             let postgres = try PostgresCatalog(url: url, logger: logger)
@@ -60,6 +61,11 @@ struct Application {
             catalog = sqlite
             catalogServices.append(sqlite)  // closes the database after everything else has stopped
         }
+        // Announces stable studies and delivers events from the catalog's outbox; stops before the catalog.
+        let dispatcher = EventDispatcher(
+            store: catalog, transports: [.webhook: WebhookTransport(httpClient: httpClient)],
+            configuration: try EventConfiguration.dispatcher(environment: ProcessInfo.processInfo.environment),
+            logger: Logger(label: "dicom-ingest.events"))
 
         // Environment → EKS web identity → ECS task role → EC2 IMDSv2, cached and refreshed before expiry.
         let credentials = DefaultCredentialsChain.provider(httpClient: httpClient)
@@ -135,9 +141,10 @@ struct Application {
                 return checks
             },
             metrics: { registry.emitToString() },
+            events: catalog,
             logger: Logger(label: "dicom-ingest.api"))
 
-        let startup = Startup(configuration: configuration, catalog: catalog, services: [supervisor, api], logger: logger)
+        let startup = Startup(configuration: configuration, catalog: catalog, services: [supervisor, dispatcher, api], logger: logger)
         var groupConfiguration = ServiceGroupConfiguration(
             services: catalogServices.map { .init(service: $0) } + [.init(service: startup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
