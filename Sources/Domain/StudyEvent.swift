@@ -61,7 +61,7 @@ public struct StudyEventData: Sendable, Hashable, Codable {
         self.modalities = study.modalities
         self.listener = Listener(id: listenerId.uuidString.lowercased(), name: listenerName)
         self.callingAETitles = Array(Set(callingAETitles)).sorted()
-        self.peerAddresses = Array(Set(peerAddresses)).sorted()
+        self.peerAddresses = Array(Set(peerAddresses.map(Self.host(of:)))).sorted()
         self.series = series.map {
             Series(seriesInstanceUID: $0.seriesInstanceUID, modality: $0.modality, seriesNumber: $0.seriesNumber,
                    instanceCount: $0.instanceCount, totalBytes: $0.totalBytes)
@@ -72,6 +72,17 @@ public struct StudyEventData: Sendable, Hashable, Codable {
         self.location = Self.location(of: objectUris.sorted(), studyInstanceUID: study.studyInstanceUID)
         self.firstReceivedAt = CloudEvent.timestamp(study.firstReceivedAt)
         self.lastReceivedAt = CloudEvent.timestamp(study.lastReceivedAt)
+    }
+
+    /// The address of a peer without its (ephemeral) port: `10.0.0.7:4242` → `10.0.0.7`, `[::1]:4242` → `::1`.
+    static func host(of peer: String) -> String {
+        if peer.hasPrefix("["), let close = peer.firstIndex(of: "]") {
+            return String(peer[peer.index(after: peer.startIndex)..<close])
+        }
+        if peer.filter({ $0 == ":" }).count == 1, let colon = peer.firstIndex(of: ":") {
+            return String(peer[..<colon])
+        }
+        return peer
     }
 
     /// The study prefix when every URI lies under one `…/<Study Instance UID>/`; otherwise the URIs.
