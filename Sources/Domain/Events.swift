@@ -150,8 +150,12 @@ public struct ClaimedDelivery: Sendable, Hashable {
     /// Attempts made before this one.
     public var attempts: Int
     public var createdAt: Date
+    /// The lease this claim holds (owner and claim); only its holder settles the delivery.
+    public var lease: String
 
-    public init(eventId: UUID, eventType: String, subject: String, body: String, sink: EventSink, attempts: Int, createdAt: Date) {
+    public init(eventId: UUID, eventType: String, subject: String, body: String, sink: EventSink, attempts: Int, createdAt: Date,
+                lease: String) {
+        self.lease = lease
         self.eventId = eventId
         self.eventType = eventType
         self.subject = subject
@@ -218,8 +222,9 @@ public protocol EventStore: Sendable {
 
     /// Leases up to `limit` pending deliveries due by `now` and not leased by a live node.
     func claimDeliveries(owner: String, now: Date, leaseSeconds: Int, limit: Int) async throws -> [ClaimedDelivery]
-    /// Records an attempt and its outcome, and releases the lease.
-    func recordAttempt(_ delivery: ClaimedDelivery, owner: String, startedAt: Date, duration: Duration,
+    /// Records an attempt and its outcome, and releases the lease (a claim whose lease was taken over
+    /// by another node records the attempt but no longer settles the delivery).
+    func recordAttempt(_ delivery: ClaimedDelivery, startedAt: Date, duration: Duration,
                        outcome: DeliveryOutcome) async throws
     /// Deliveries not yet delivered nor failed, per sink.
     func pendingDeliveries() async throws -> [UUID: Int]

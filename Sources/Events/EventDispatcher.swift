@@ -136,7 +136,7 @@ public struct EventDispatcher: Service {
             ])
         }
         do {
-            try await store.recordAttempt(delivery, owner: configuration.owner, startedAt: startedAt, duration: duration,
+            try await store.recordAttempt(delivery, startedAt: startedAt, duration: duration,
                                           outcome: outcome)
         } catch {
             // The lease runs out and the delivery is attempted again: at least once, never lost.

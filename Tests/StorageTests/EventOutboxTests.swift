@@ -121,10 +121,10 @@ struct EventOutboxTests {
             // Leased: node B gets nothing until the lease runs out.
             #expect(try await catalog.claimDeliveries(owner: "node-b", now: at(102), leaseSeconds: 60, limit: 10).isEmpty)
 
-            try await catalog.recordAttempt(a[0], owner: "node-a", startedAt: at(102), duration: .milliseconds(5), outcome: .delivered)
-            try await catalog.recordAttempt(a[1], owner: "node-a", startedAt: at(102), duration: .milliseconds(5),
+            try await catalog.recordAttempt(a[0], startedAt: at(102), duration: .milliseconds(5), outcome: .delivered)
+            try await catalog.recordAttempt(a[1], startedAt: at(102), duration: .milliseconds(5),
                                             outcome: .retry(at: at(110), error: "HTTP 503"))
-            try await catalog.recordAttempt(a[2], owner: "node-a", startedAt: at(102), duration: .milliseconds(5),
+            try await catalog.recordAttempt(a[2], startedAt: at(102), duration: .milliseconds(5),
                                             outcome: .failed(error: "HTTP 410"))
             #expect(try await catalog.pendingDeliveries() == [setup.sink.id: 1])
             // The retry is not due before its time, then it is, with its attempt counted.
@@ -137,9 +137,9 @@ struct EventOutboxTests {
             let takenOver = try await catalog.claimDeliveries(owner: "node-a", now: at(171), leaseSeconds: 60, limit: 10)
             #expect(takenOver.map(\.eventId) == [a[1].eventId])
             // The dead node's late outcome no longer settles a delivery it lost.
-            try await catalog.recordAttempt(b[0], owner: "node-b", startedAt: at(172), duration: .milliseconds(5), outcome: .delivered)
+            try await catalog.recordAttempt(b[0], startedAt: at(172), duration: .milliseconds(5), outcome: .delivered)
             #expect(try await catalog.pendingDeliveries() == [setup.sink.id: 1])
-            try await catalog.recordAttempt(takenOver[0], owner: "node-a", startedAt: at(172), duration: .milliseconds(5),
+            try await catalog.recordAttempt(takenOver[0], startedAt: at(172), duration: .milliseconds(5),
                                             outcome: .delivered)
             #expect(try await catalog.pendingDeliveries() == [:])
 

@@ -209,11 +209,13 @@ extension SQLCatalog {
 
     public func claimDeliveries(owner: String, now: Date, leaseSeconds: Int, limit: Int) async throws -> [ClaimedDelivery] {
         let until = now.addingTimeInterval(TimeInterval(leaseSeconds))
+        // Each claim has a lease of its own, so the rows read back are exactly those this claim took.
+        let lease = "\(owner) \(UUID().uuidString.lowercased())"
         // PostgreSQL: rows another node is claiming right now are skipped, not waited for.
         let lock: SQLStatement = dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
         return try await write { session in
             try await session.query("""
-                UPDATE event_deliveries SET lease_owner = \(owner), lease_until = \(until)
+                UPDATE event_deliveries SET lease_owner = \(lease), lease_until = \(until)
                 WHERE (event_id, sink_id) IN (
                     SELECT event_id, sink_id FROM event_deliveries
                     WHERE status = 'pending' AND next_attempt_at <= \(now) AND (lease_until IS NULL OR lease_until < \(now))
@@ -223,17 +225,17 @@ extension SQLCatalog {
                 SELECT d.event_id AS event_id, d.attempts AS attempts, e.type AS event_type, e.subject AS event_subject,
                     e.body AS event_body, e.created_at AS event_created_at, \(EventSinkRow.qualifiedColumns)
                 FROM event_deliveries d JOIN events e ON e.id = d.event_id JOIN event_sinks s ON s.id = d.sink_id
-                WHERE d.lease_owner = \(owner) AND d.lease_until = \(until) AND d.status = 'pending'
+                WHERE d.lease_owner = \(lease) AND d.status = 'pending'
                 """).map { row in
                 ClaimedDelivery(eventId: try row.decode("event_id"), eventType: try row.decode("event_type"),
                                 subject: try row.decode("event_subject"), body: try row.decode("event_body"),
                                 sink: try EventSink(row: row), attempts: try row.decode("attempts"),
-                                createdAt: try row.decode("event_created_at"))
+                                createdAt: try row.decode("event_created_at"), lease: lease)
             }
         }
     }
 
-    public func recordAttempt(_ delivery: ClaimedDelivery, owner: String, startedAt: Date, duration: Duration,
+    public func recordAttempt(_ delivery: ClaimedDelivery, startedAt: Date, duration: Duration,
                               outcome: DeliveryOutcome) async throws {
         let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
         let (status, error, next, deliveredAt): (DeliveryStatus, String?, Date, Date?) = switch outcome {
@@ -252,7 +254,7 @@ extension SQLCatalog {
                 UPDATE event_deliveries SET status = \(status.rawValue), attempts = attempts + 1, last_attempt_at = \(startedAt),
                     last_error = \(error), next_attempt_at = \(next), delivered_at = \(deliveredAt),
                     lease_owner = NULL, lease_until = NULL
-                WHERE event_id = \(delivery.eventId) AND sink_id = \(delivery.sink.id) AND lease_owner = \(owner)
+                WHERE event_id = \(delivery.eventId) AND sink_id = \(delivery.sink.id) AND lease_owner = \(delivery.lease)
                 """)
         }
     }
