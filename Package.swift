@@ -107,6 +107,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Study-complete events: the outbox dispatcher (a Service) and the sink transports. Sees the catalog
+        // only through Domain's EventStore port; no DICOM or Listener.
+        .target(
+            name: "Events",
+            dependencies: [
+                "Domain",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Our HTTP/1.1 server over NIOHTTP1 and the REST handlers.
         .target(
             name: "API",
@@ -126,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "dicom-ingest",
             dependencies: [
-                "DICOM", "Domain", "Listener", "Ingest", "Storage", "API",
+                "DICOM", "Domain", "Listener", "Ingest", "Storage", "API", "Events",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -249,6 +265,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["Scripts"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EventsTests",
+            dependencies: [
+                "Events", "Domain", "Storage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -24,6 +24,9 @@ public struct ListenerConfig: Sendable, Hashable, Codable {
     public var tls: TLSSettings?
     public var storage: StorageTarget
     public var limits: ListenerLimits
+    /// Seconds without a new instance after which a study is stable and announced to the event sinks;
+    /// nil turns study events off for this listener.
+    public var studyStableSeconds: Int?
     public var state: ListenerState
     public var error: String?
     public var createdAt: Date
@@ -43,6 +46,7 @@ public struct ListenerConfig: Sendable, Hashable, Codable {
         tls: TLSSettings? = nil,
         storage: StorageTarget = StorageTarget(),
         limits: ListenerLimits = ListenerLimits(),
+        studyStableSeconds: Int? = ListenerConfig.defaultStudyStableSeconds,
         state: ListenerState = .stopped,
         error: String? = nil,
         createdAt: Date = Date(),
@@ -61,6 +65,7 @@ public struct ListenerConfig: Sendable, Hashable, Codable {
         self.tls = tls
         self.storage = storage
         self.limits = limits
+        self.studyStableSeconds = studyStableSeconds
         self.state = state
         self.error = error
         self.createdAt = createdAt
@@ -69,8 +74,11 @@ public struct ListenerConfig: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case id, name, enabled, port, bindAddress, aeTitle, requireCalledAETitle, allowedCallingAETitles
-        case allowedPeers, allowedSOPClasses, tls, storage, limits, state, error, createdAt, updatedAt
+        case allowedPeers, allowedSOPClasses, tls, storage, limits, studyStableSeconds, state, error, createdAt, updatedAt
     }
+
+    /// The quiet period of a listener that does not name one (Orthanc's StableAge default).
+    public static let defaultStudyStableSeconds = 60
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -87,6 +95,9 @@ public struct ListenerConfig: Sendable, Hashable, Codable {
         self.tls = try c.decodeIfPresent(TLSSettings.self, forKey: .tls)
         self.storage = try c.decodeIfPresent(StorageTarget.self, forKey: .storage) ?? StorageTarget()
         self.limits = try c.decodeIfPresent(ListenerLimits.self, forKey: .limits) ?? ListenerLimits()
+        // Absent: the default; an explicit null: events off.
+        self.studyStableSeconds = c.contains(.studyStableSeconds)
+            ? try c.decodeIfPresent(Int.self, forKey: .studyStableSeconds) : ListenerConfig.defaultStudyStableSeconds
         self.state = try c.decodeIfPresent(ListenerState.self, forKey: .state) ?? .stopped
         self.error = try c.decodeIfPresent(String.self, forKey: .error)
         self.createdAt = try c.decodeIfPresent(Date.self, forKey: .createdAt) ?? Date()
@@ -108,6 +119,7 @@ public struct ListenerConfig: Sendable, Hashable, Codable {
         try c.encode(tls, forKey: .tls)  // explicit null when absent
         try c.encode(storage, forKey: .storage)
         try c.encode(limits, forKey: .limits)
+        try c.encode(studyStableSeconds, forKey: .studyStableSeconds)  // explicit null when off
         try c.encode(state, forKey: .state)
         try c.encode(error, forKey: .error)
         try c.encode(createdAt, forKey: .createdAt)

@@ -111,6 +111,9 @@ public enum ListenerValidation {
             check(UIDSyntax.isValid(uid, .strict), "allowedSOPClasses[\(index)]",
                   "must be a DICOM UID: 1-64 characters, dot-separated numbers without leading zeros")
         }
+        if let seconds = listener.studyStableSeconds {
+            check((1...86_400).contains(seconds), "studyStableSeconds", "must be between 1 and 86400, or null to turn study events off")
+        }
         if let tls = listener.tls {
             checkPath(tls.certificateFile, "tls.certificateFile", &issues)
             checkPath(tls.privateKeyFile, "tls.privateKeyFile", &issues)

@@ -1,6 +1,7 @@
 import API
 import AsyncHTTPClient
 import Domain
+import Events
 import Foundation
 import Ingest
 import Listener
@@ -50,7 +51,7 @@ struct Application {
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
 
-        let catalog: any Catalog & ForwardQueue
+        let catalog: any Catalog & ForwardQueue & EventStore
         var catalogServices: [any Service] = []
         // Nodes sharing a PostgreSQL catalog hear of each other's listener changes; SQLite serves one node.
         var listenerChanges: (any ListenerChanges)?
@@ -64,6 +65,11 @@ struct Application {
             catalog = sqlite
             catalogServices.append(sqlite)  // closes the database after everything else has stopped
         }
+        // Announces stable studies and delivers events from the catalog's outbox; stops before the catalog.
+        let dispatcher = EventDispatcher(
+            store: catalog, transports: [.webhook: WebhookTransport(httpClient: httpClient)],
+            configuration: try EventConfiguration.dispatcher(environment: ProcessInfo.processInfo.environment),
+            logger: Logger(label: "dicom-ingest.events"))
 
         // Environment → EKS web identity → ECS task role → EC2 IMDSv2, cached and refreshed before expiry.
         let credentials = DefaultCredentialsChain.provider(httpClient: httpClient)
@@ -160,11 +166,12 @@ struct Application {
                 return checks
             },
             metrics: { registry.emitToString() },
+            events: catalog,
             logger: Logger(label: "dicom-ingest.api"))
 
         // The forwarder starts before the listeners and stops after them, so instances that finish into the
         // spool during the drain still find it running.
-        let startup = Startup(configuration: configuration, catalog: catalog, services: [forwarder, supervisor, api], logger: logger)
+        let startup = Startup(configuration: configuration, catalog: catalog, services: [forwarder, supervisor, dispatcher, api], logger: logger)
         var groupConfiguration = ServiceGroupConfiguration(
             services: catalogServices.map { .init(service: $0) } + [.init(service: startup)],
             gracefulShutdownSignals: [.sigterm, .sigint],

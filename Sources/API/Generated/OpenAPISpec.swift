@@ -51,6 +51,7 @@ tags:
   - name: service
   - name: listeners
   - name: received
+  - name: events
 paths:
   /healthz:
     get:
@@ -394,6 +395,174 @@ paths:
               schema: {$ref: '#/components/schemas/Stats'}
         '401': {$ref: '#/components/responses/Unauthorized'}
         '503': {$ref: '#/components/responses/Unavailable'}
+  /v1/event-sinks:
+    get:
+      tags: [events]
+      operationId: listEventSinks
+      summary: All event sinks (admin only)
+      responses:
+        '200':
+          description: Every sink, by name. Secrets are never returned.
+          headers:
+            X-Request-Id: {$ref: '#/components/headers/X-Request-Id'}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [items]
+                properties:
+                  items: {type: array, items: {$ref: '#/components/schemas/EventSink'}}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+    post:
+      tags: [events]
+      operationId: createEventSink
+      summary: Create an event sink (admin only)
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/EventSinkWrite'}
+      responses:
+        '201':
+          description: Created.
+          headers:
+            X-Request-Id: {$ref: '#/components/headers/X-Request-Id'}
+            Location: {schema: {type: string}}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/EventSink'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+  /v1/event-sinks/{id}:
+    parameters:
+      - {name: id, in: path, required: true, schema: {type: string}}
+    get:
+      tags: [events]
+      operationId: getEventSink
+      summary: One event sink (admin only)
+      responses:
+        '200':
+          description: The sink.
+          headers:
+            X-Request-Id: {$ref: '#/components/headers/X-Request-Id'}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/EventSink'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+    put:
+      tags: [events]
+      operationId: replaceEventSink
+      summary: Replace an event sink (admin only); an absent secret keeps the stored one
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/EventSinkWrite'}
+      responses:
+        '200':
+          description: The sink as stored.
+          headers:
+            X-Request-Id: {$ref: '#/components/headers/X-Request-Id'}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/EventSink'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+    delete:
+      tags: [events]
+      operationId: deleteEventSink
+      summary: Delete an event sink and its pending deliveries (admin only)
+      responses:
+        '204':
+          description: Deleted.
+          headers:
+            X-Request-Id: {$ref: '#/components/headers/X-Request-Id'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+  /v1/events:
+    get:
+      tags: [events]
+      operationId: listEvents
+      summary: Events, newest first, with their deliveries
+      parameters:
+        - {name: status, in: query, schema: {type: string, enum: [pending, delivered, failed]},
+           description: Only events with a delivery in this state.}
+        - {name: sinkId, in: query, schema: {type: string, format: uuid}, description: Only events with a delivery to this sink.}
+        - {$ref: '#/components/parameters/limit'}
+        - name: cursor
+          in: query
+          description: The nextCursor of the previous page.
+          schema: {type: string, minLength: 39, maxLength: 58,
+                   pattern: '^e-?[0-9]{1,19}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'}
+      responses:
+        '200':
+          description: One page of events.
+          headers:
+            X-Request-Id: {$ref: '#/components/headers/X-Request-Id'}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [items, nextCursor]
+                properties:
+                  items: {type: array, items: {$ref: '#/components/schemas/Event'}}
+                  nextCursor: {type: ['string', 'null']}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+  /v1/events/{id}:
+    parameters:
+      - {name: id, in: path, required: true, schema: {type: string}}
+    get:
+      tags: [events]
+      operationId: getEvent
+      summary: One event with its deliveries
+      responses:
+        '200':
+          description: The event.
+          headers:
+            X-Request-Id: {$ref: '#/components/headers/X-Request-Id'}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Event'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+  /v1/events/{id}/redeliver:
+    parameters:
+      - {name: id, in: path, required: true, schema: {type: string}}
+    post:
+      tags: [events]
+      operationId: redeliverEvent
+      summary: Deliver an event again to each of its sinks, with the same id (admin only)
+      responses:
+        '202':
+          description: Every delivery of the event is pending and due now.
+          headers:
+            X-Request-Id: {$ref: '#/components/headers/X-Request-Id'}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Event'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/Unavailable'}
 components:
   securitySchemes:
     bearer:
@@ -499,6 +668,89 @@ components:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}
   schemas:
+    StudyStableSeconds:
+      type: ['integer', 'null']
+      minimum: 1
+      maximum: 86400
+      default: 60
+      description: >-
+        Seconds without a new instance after which a study is stable and announced to the event sinks
+        (dicom-ingest.study.stable, then dicom-ingest.study.updated for each later revision); null turns study
+        events off for this listener.
+    EventType:
+      type: string
+      enum: [dicom-ingest.study.stable, dicom-ingest.study.updated, dicom-ingest.instance.stored, dicom-ingest.association.ended]
+    EventSinkWrite:
+      type: object
+      description: >-
+        An event sink. kind webhook needs url and secret: each request carries X-Dicom-Ingest-Timestamp (Unix
+        seconds) and X-Dicom-Ingest-Signature, sha256= and the hex HMAC-SHA256 under the secret of
+        timestamp + "." + body. Every invalid member is named in one 400.
+      required: [name, kind]
+      additionalProperties: false
+      properties:
+        name: {$ref: '#/components/schemas/ListenerName'}
+        kind: {type: string, enum: [webhook]}
+        enabled: {type: boolean, default: true}
+        url: {type: string, maxLength: 2048, description: 'webhook: absolute http or https URL.'}
+        secret: {type: string, minLength: 16, maxLength: 256, writeOnly: true}
+        eventTypes:
+          type: array
+          items: {$ref: '#/components/schemas/EventType'}
+          description: Empty or absent means the study events (stable and updated).
+        listenerIds: {type: array, maxItems: 256, items: {type: string, format: uuid}, description: Empty means every listener.}
+        eventBusName: {type: string}
+        source: {type: string}
+        topicArn: {type: string}
+        region: {type: string}
+        endpoint: {type: string}
+    EventSink:
+      type: object
+      required: [id, name, kind, enabled, url, eventBusName, source, topicArn, region, endpoint, eventTypes, listenerIds,
+                 secretSet, createdAt, updatedAt]
+      additionalProperties: false
+      properties:
+        id: {type: string, format: uuid}
+        name: {type: string}
+        kind: {type: string}
+        enabled: {type: boolean}
+        url: {type: ['string', 'null']}
+        eventBusName: {type: ['string', 'null']}
+        source: {type: ['string', 'null']}
+        topicArn: {type: ['string', 'null']}
+        region: {type: ['string', 'null']}
+        endpoint: {type: ['string', 'null']}
+        eventTypes: {type: array, items: {type: string}}
+        listenerIds: {type: array, items: {type: string, format: uuid}}
+        secretSet: {type: boolean, description: Whether a secret is stored; the secret itself is never returned.}
+        createdAt: {type: string, format: date-time}
+        updatedAt: {type: string, format: date-time}
+    Event:
+      type: object
+      required: [id, type, subject, listenerId, revision, createdAt, cloudEvent, deliveries]
+      additionalProperties: false
+      properties:
+        id: {type: string, format: uuid, description: The CloudEvents id, the same on every delivery attempt.}
+        type: {type: string}
+        subject: {type: string, description: The Study Instance UID.}
+        listenerId: {type: ['string', 'null'], format: uuid}
+        revision: {type: integer}
+        createdAt: {type: string, format: date-time}
+        cloudEvent: {type: object, description: 'The CloudEvents 1.0 JSON exactly as delivered (structured mode).'}
+        deliveries:
+          type: array
+          items:
+            type: object
+            required: [sinkId, status, attempts, nextAttemptAt, lastAttemptAt, deliveredAt, lastError]
+            additionalProperties: false
+            properties:
+              sinkId: {type: string, format: uuid}
+              status: {type: string, enum: [pending, delivered, failed]}
+              attempts: {type: integer}
+              nextAttemptAt: {type: ['string', 'null'], format: date-time}
+              lastAttemptAt: {type: ['string', 'null'], format: date-time}
+              deliveredAt: {type: ['string', 'null'], format: date-time}
+              lastError: {type: ['string', 'null']}
     Problem:
       type: object
       description: RFC 9457 problem details.
@@ -772,6 +1024,7 @@ components:
         tls: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/TLSSettings'}]}
         storage: {$ref: '#/components/schemas/StorageTargetInput'}
         limits: {$ref: '#/components/schemas/LimitsInput'}
+        studyStableSeconds: {$ref: '#/components/schemas/StudyStableSeconds'}
     ListenerPatch:
       type: object
       description: JSON merge patch (RFC 7396) of a listener; see the operation. Read-only and unknown members answer 400.
@@ -789,6 +1042,9 @@ components:
         tls: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/TLSSettings'}]}
         storage: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/StoragePatch'}]}
         limits: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/LimitsPatch'}]}
+        studyStableSeconds:
+          $ref: '#/components/schemas/StudyStableSeconds'
+          description: A merge patch's null removes the member, which resets it to the default (60); turn events off with POST/seed null.
     StorageTarget:
       type: object
       required: [backend, bucket, region, endpoint, path, dicomPrefix, metadataPrefix, addStudyUIDPrefix, keyTemplate,
@@ -849,7 +1105,7 @@ components:
     Listener:
       type: object
       required: [id, name, enabled, port, bindAddress, aeTitle, requireCalledAETitle, allowedCallingAETitles,
-                 allowedPeers, allowedSOPClasses, tls, storage, limits, state, error, createdAt, updatedAt]
+                 allowedPeers, allowedSOPClasses, tls, storage, limits, studyStableSeconds, state, error, createdAt, updatedAt]
       additionalProperties: false
       properties:
         id: {type: string, format: uuid, readOnly: true}
@@ -863,6 +1119,7 @@ components:
         allowedPeers: {type: array, items: {type: string}}
         allowedSOPClasses: {type: array, items: {type: string}}
         tls: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/TLSSettingsStored'}]}
+        studyStableSeconds: {type: ['integer', 'null']}
         storage: {$ref: '#/components/schemas/StorageTarget'}
         limits: {$ref: '#/components/schemas/ListenerLimits'}
         state:

@@ -30,7 +30,7 @@ struct ListenerDTO: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case id, name, enabled, port, bindAddress, aeTitle, requireCalledAETitle, allowedCallingAETitles
-        case allowedPeers, allowedSOPClasses, tls, storage, limits, state, error, createdAt, updatedAt
+        case allowedPeers, allowedSOPClasses, tls, storage, limits, studyStableSeconds, state, error, createdAt, updatedAt
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -49,6 +49,7 @@ struct ListenerDTO: Encodable {
         try c.encode(l.tls, forKey: .tls)
         try c.encode(l.storage, forKey: .storage)
         try c.encode(LimitsDTO(limits: l.limits), forKey: .limits)
+        try c.encode(l.studyStableSeconds, forKey: .studyStableSeconds)
         try c.encode(l.state, forKey: .state)
         try c.encode(l.error, forKey: .error)
         try c.encode(l.createdAt, forKey: .createdAt)

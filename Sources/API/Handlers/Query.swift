@@ -47,20 +47,21 @@ struct QueryParameters {
     /// The form of each query's `cursor` (the patterns and lengths of openapi.yaml): a value of this form
     /// is a position the catalog can continue after; any other is refused here, naming `cursor`.
     enum CursorForm {
-        case studies, instances, associations
+        case studies, instances, associations, events
 
         var pattern: String {
             switch self {
             case .studies: return #"^s-?[0-9]{1,19}_[0-9]+(\.[0-9]+)*$"#
             case .instances: return #"^i-?[0-9]{1,19}_[0-9]+(\.[0-9]+)*$"#
             case .associations: return "^a-?[0-9]{1,19}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+            case .events: return "^e-?[0-9]{1,19}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
             }
         }
 
         var lengths: ClosedRange<Int> {
             switch self {
             case .studies, .instances: return 4...86
-            case .associations: return 39...58
+            case .associations, .events: return 39...58
             }
         }
     }

@@ -54,6 +54,7 @@ enum ListenerDocument {
         "requireCalledAETitle": .boolean, "allowedCallingAETitles": .array(.string), "allowedPeers": .array(.string),
         "allowedSOPClasses": .array(.string),
         "tls": .nullable(tls), "storage": storage(patch: false), "limits": limits(patch: false),
+        "studyStableSeconds": .nullable(.integer),
     ], required: ["name", "port"])
 
     /// PATCH body (RFC 7396): every member optional; `null` resets a member to its default, except
@@ -64,6 +65,7 @@ enum ListenerDocument {
         "allowedCallingAETitles": .nullable(.array(.string)), "allowedPeers": .nullable(.array(.string)),
         "allowedSOPClasses": .nullable(.array(.string)),
         "tls": .nullable(tls), "storage": .nullable(storage(patch: true)), "limits": .nullable(limits(patch: true)),
+        "studyStableSeconds": .nullable(.integer),
     ])
 
     /// Parses a body into a JSON object, or throws a 400 problem.
@@ -182,7 +184,7 @@ enum ListenerDocument {
 
     /// Top-level member order of `ListenerCreate` in openapi.yaml.
     static let memberOrder = ["name", "enabled", "port", "bindAddress", "aeTitle", "requireCalledAETitle", "allowedCallingAETitles",
-                              "allowedPeers", "allowedSOPClasses", "tls", "storage", "limits"]
+                              "allowedPeers", "allowedSOPClasses", "tls", "storage", "limits", "studyStableSeconds"]
 
     /// Field errors in the order of the members they name (a stable, readable order); within one
     /// member, in the order they were found.

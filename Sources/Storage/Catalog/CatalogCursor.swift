@@ -11,6 +11,7 @@ struct CatalogCursor: Hashable {
         case studies = "s"
         case instances = "i"
         case associations = "a"
+        case events = "e"
     }
 
     var kind: Kind
@@ -21,7 +22,7 @@ struct CatalogCursor: Hashable {
     var id: String
 
     func encoded() -> String {
-        "\(kind.rawValue)\(key)_\(kind == .associations ? id.lowercased() : id)"
+        "\(kind.rawValue)\(key)_\(kind == .associations || kind == .events ? id.lowercased() : id)"
     }
 
     /// Parses a cursor of `kind`; anything else is `CatalogError(.invalidCursor)`. A key beyond the

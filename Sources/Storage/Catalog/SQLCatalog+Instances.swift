@@ -71,6 +71,7 @@ extension SQLCatalog {
                 stored = try InstanceRecord(row: row)
             }
             try await updateAggregates(stored: stored, previous: previous, session: session)
+            try await markStudyDirty(stored, session: session)
             if !postgres {
                 try await session.query(countAssociation)
             }

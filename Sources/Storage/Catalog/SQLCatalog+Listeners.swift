@@ -60,7 +60,8 @@ extension SQLCatalog {
 enum ListenerRow {
     static let columns = SQLStatement(unsafeSQL: """
         id, name, enabled, port, bind_address, ae_title, require_called_ae_title, allowed_calling_ae_titles,
-        allowed_peers, tls, storage, limits, state, error, created_at, updated_at, allowed_sop_classes
+        allowed_peers, tls, storage, limits, state, error, created_at, updated_at, allowed_sop_classes,
+        study_stable_seconds
         """)
 
     /// Every column with its value, in the order of `columns`.
@@ -79,6 +80,7 @@ enum ListenerRow {
             ("state", l.state.rawValue.sqlValue), ("error", l.error?.sqlValue ?? .null),
             ("created_at", l.createdAt.sqlValue), ("updated_at", l.updatedAt.sqlValue),
             ("allowed_sop_classes", try json(l.allowedSOPClasses)),
+            ("study_stable_seconds", l.studyStableSeconds?.sqlValue ?? .null),
         ]
     }
 }
@@ -93,6 +95,7 @@ extension ListenerConfig {
             allowedSOPClasses: try row.json("allowed_sop_classes"),
             tls: try row.decode("tls", as: String?.self) == nil ? nil : try row.json("tls", as: TLSSettings.self),
             storage: try row.json("storage"), limits: try row.json("limits"),
+            studyStableSeconds: try row.decode("study_stable_seconds"),
             state: ListenerState(rawValue: try row.decode("state")) ?? .stopped, error: try row.decode("error"),
             createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
     }
