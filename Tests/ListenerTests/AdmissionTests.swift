@@ -5,6 +5,7 @@ import MetricsTestKit
 import Testing
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 /// Admission before the association: only association-phase PDUs within 64 KiB until the A-ASSOCIATE-AC,
@@ -20,7 +21,7 @@ struct AdmissionTests {
 
         init(port: Int, receiveTimeoutSeconds: Int = 10) throws {
             fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw MissingTool(description: "socket() failed") }
+            guard fd >= 0 else { throw TestSetupError("socket() failed") }
             var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             var address = sockaddr_in()
@@ -32,7 +33,7 @@ struct AdmissionTests {
             }
             guard connected == 0 else {
                 close(fd)
-                throw MissingTool(description: "connect() failed: errno \(errno)")
+                throw TestSetupError("connect() failed: errno \(errno)")
             }
         }
 

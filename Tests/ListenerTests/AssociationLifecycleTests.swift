@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Testing
+import TestSupport
 
 /// A peer script that the test talks to through stdin while it runs.
 final class PeerProcess: @unchecked Sendable {

@@ -2,6 +2,7 @@ import Domain
 import Foundation
 @testable import Listener
 import Testing
+import TestSupport
 
 /// `limits.cstoreDelayMs` (the seed's throttle): the association sleeps that long before it writes each
 /// C-STORE-RSP (after the sink has answered), in its own task. C-ECHO responses are not delayed, and other

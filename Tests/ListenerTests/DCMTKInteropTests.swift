@@ -2,6 +2,7 @@ import Domain
 import Foundation
 @testable import Listener
 import Testing
+import TestSupport
 
 /// The listener against DCMTK's echoscu and storescu on 127.0.0.1.
 @Suite("DCMTK interop")
@@ -9,7 +10,7 @@ struct DCMTKInteropTests {
     @Test func echoscu() async throws {
         let sink = RecordingSink()
         try await withListener(sink: sink) { port, _ in
-            let result = try await runTool("/usr/bin/echoscu", ["-aet", "ECHOSCU", "-aec", "STORESCP", "127.0.0.1", "\(port)"])
+            let result = try await Subprocess.runOffPool("/usr/bin/echoscu", ["-aet", "ECHOSCU", "-aec", "STORESCP", "127.0.0.1", "\(port)"])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(await eventually { sink.ended.count == 1 })
         }
@@ -33,7 +34,7 @@ struct DCMTKInteropTests {
         let (instances, _) = try await makeInstances(in: directory.path("in"), count: 3, transferSyntax: fileSyntax)
         let sink = RecordingSink()
         try await withListener(sink: sink) { port, _ in
-            let result = try await runTool("/usr/bin/storescu",
+            let result = try await Subprocess.runOffPool("/usr/bin/storescu",
                                            [flag, "-aet", "MODALITY", "-aec", "STORESCP", "127.0.0.1", "\(port)"] + instances.map(\.path))
             #expect(result.status == 0, "\(result.stderr)")
             #expect(await eventually { sink.ended.count == 1 })
@@ -57,7 +58,7 @@ struct DCMTKInteropTests {
         let (instances, _) = try await makeInstances(in: directory.path("in"), count: 60, pixelBytes: 2048)
         let sink = RecordingSink(keepBytes: false)
         try await withListener(sink: sink) { port, _ in
-            let result = try await runTool("/usr/bin/storescu",
+            let result = try await Subprocess.runOffPool("/usr/bin/storescu",
                                            ["-aec", "STORESCP", "127.0.0.1", "\(port)"] + instances.map(\.path))
             #expect(result.status == 0, "\(result.stderr)")
             #expect(await eventually { sink.ended.count == 1 })
@@ -72,7 +73,7 @@ struct DCMTKInteropTests {
         let (instances, _) = try await makeInstances(in: directory.path("in"), count: 2)
         let sink = RecordingSink(status: { _ in .outOfResources("disk full") })
         try await withListener(sink: sink) { port, _ in
-            let result = try await runTool("/usr/bin/storescu", ["-v", "-aec", "STORESCP", "127.0.0.1", "\(port)"] + instances.map(\.path))
+            let result = try await Subprocess.runOffPool("/usr/bin/storescu", ["-v", "-aec", "STORESCP", "127.0.0.1", "\(port)"] + instances.map(\.path))
             // storescu reports the status of each C-STORE-RSP; it exits non-zero only for association failures.
             #expect(result.stderr.contains("0xa700") || result.stdout.contains("0xa700") || result.stderr.contains("Refused: OutOfResources"),
                     "\(result.stdout)\(result.stderr)")
@@ -88,7 +89,7 @@ struct DCMTKInteropTests {
         let sink = RecordingSink()
         let config = listenerConfig { $0.limits.maxPDUSize = 4096 }
         try await withListener(config, sink: sink) { port, _ in
-            let result = try await runTool("/usr/bin/storescu", ["-aec", "STORESCP", "127.0.0.1", "\(port)"] + instances.map(\.path))
+            let result = try await Subprocess.runOffPool("/usr/bin/storescu", ["-aec", "STORESCP", "127.0.0.1", "\(port)"] + instances.map(\.path))
             #expect(result.status == 0, "\(result.stderr)")
             #expect(await eventually { sink.ended.count == 1 })
         }

@@ -2,6 +2,7 @@ import Domain
 import Foundation
 @testable import Listener
 import Testing
+import TestSupport
 
 /// The DIMSE timeout (`limits.dimseTimeoutSeconds`) when the peer goes silent in the middle of a C-STORE data set.
 /// (An idle, fully established association is covered by `AssociationLifecycleTests.idlePeerIsAbortedAfterTheDIMSETimeout`.)

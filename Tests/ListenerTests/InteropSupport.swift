@@ -6,81 +6,15 @@ import MetricsTestKit
 import NIOCore
 import NIOPosix
 import Testing
+import TestSupport
 
 /// Where the peer scripts live (Tests/ListenerTests/Scripts).
 let scriptsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts")
 
-struct ToolResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-
-    var json: Any? { stdout.data(using: .utf8).flatMap { try? JSONSerialization.jsonObject(with: $0) } }
-    var jsonObject: [String: Any]? { json as? [String: Any] }
-}
-
-struct MissingTool: Error, CustomStringConvertible {
-    var description: String
-}
-
-/// Runs a tool to completion without blocking a thread of the cooperative pool: output goes to temporary
-/// files, the exit is awaited through `terminationHandler`. A missing executable is an error that says
-/// what to install (the test then fails; it does not skip).
-func runTool(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-             timeout: Duration = .seconds(300)) async throws -> ToolResult {
-    let resolved: String
-    if executable.hasPrefix("/") {
-        resolved = executable
-    } else {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        guard let found = path.split(separator: ":").map({ "\($0)/\(executable)" })
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw MissingTool(description: "\(executable) not found in PATH: install it (scripts/test installs the peers)")
-        }
-        resolved = found
-    }
-    guard FileManager.default.isExecutableFile(atPath: resolved) else {
-        throw MissingTool(description: "\(resolved) is missing: install DCMTK (apt-get install dcmtk) / python3 with pynetdicom, pydicom")
-    }
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("listener-tool-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: directory) }
-    let out = directory.appendingPathComponent("stdout")
-    let err = directory.appendingPathComponent("stderr")
-    FileManager.default.createFile(atPath: out.path, contents: nil)
-    FileManager.default.createFile(atPath: err.path, contents: nil)
-
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: resolved)
-    process.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    env.merge(environment) { _, new in new }
-    process.environment = env
-    process.standardOutput = try FileHandle(forWritingTo: out)
-    process.standardError = try FileHandle(forWritingTo: err)
-    process.standardInput = FileHandle.nullDevice
-    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-        process.terminationHandler = { process in continuation.resume(returning: process.terminationStatus) }
-        do { try process.run() } catch { continuation.resume(throwing: error) }
-    }
-    return ToolResult(status: status,
-                      stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-                      stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
-}
-
-func python(_ script: String, _ arguments: [String]) async throws -> ToolResult {
-    try await runTool("python3", [scriptsDirectory.appendingPathComponent(script).path] + arguments)
-}
-
-/// A temporary directory removed when the test ends.
-struct TemporaryDirectory: ~Copyable {
-    let url: URL
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("listener-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(at: url) }
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+/// Runs one of the peer scripts in Tests/ListenerTests/Scripts with python3 (pydicom, pynetdicom).
+func python(_ script: String, _ arguments: [String]) async throws -> ProcessOutput {
+    try await Subprocess.runOffPool("python3", [scriptsDirectory.appendingPathComponent(script).path] + arguments,
+                                    installHint: "install python3 with pynetdicom and pydicom (scripts/test installs the peers)")
 }
 
 struct Instance: Sendable {
@@ -96,7 +30,7 @@ func makeInstances(in directory: String, count: Int, pixelBytes: Int = 8192,
     let result = try await python("make_instances.py", [directory, "\(count)", "--pixel-bytes", "\(pixelBytes)",
                                                         "--transfer-syntax", transferSyntax])
     guard result.status == 0, let list = result.json as? [[String: Any]] else {
-        throw MissingTool(description: "make_instances.py failed (needs python3 with pydicom): \(result.stderr)")
+        throw TestSetupError("make_instances.py failed (needs python3 with pydicom): \(result.stderr)")
     }
     let manifest = directory + "/manifest.json"
     try result.stdout.write(toFile: manifest, atomically: true, encoding: .utf8)
@@ -113,7 +47,7 @@ func verifyDataSet(_ bytes: ByteBuffer, transferSyntax: String, original: String
     try Data(bytes.readableBytesView).write(to: URL(fileURLWithPath: path))
     let result = try await python("verify_dataset.py", [path, transferSyntax, original])
     guard result.status == 0, let object = result.jsonObject else {
-        throw MissingTool(description: "verify_dataset.py failed: \(result.stderr)")
+        throw TestSetupError("verify_dataset.py failed: \(result.stderr)")
     }
     return object
 }

@@ -3,6 +3,7 @@ import Foundation
 @testable import Listener
 import MetricsTestKit
 import Testing
+import TestSupport
 
 /// The listener's swift-metrics counters and gauge, collected by a `TestMetrics` factory given to this one
 /// listener (no global bootstrap), after real associations from pynetdicom and DCMTK.
@@ -139,7 +140,7 @@ struct ListenerMetricsTests {
         let config = listenerConfig { $0.tls = pki.settings(clientCA: true, required: true) }
         try await withListener(config, sink: sink, metrics: metrics) { port, _ in
             // No client certificate while one is required.
-            let result = try await runTool("/usr/bin/echoscu", ["+tla", "+cf", pki.caCertificate, "-aec", "STORESCP", "127.0.0.1", "\(port)"])
+            let result = try await Subprocess.runOffPool("/usr/bin/echoscu", ["+tla", "+cf", pki.caCertificate, "-aec", "STORESCP", "127.0.0.1", "\(port)"])
             #expect(result.status != 0)
             #expect(await eventually { sink.rejected.count == 1 })
         }

@@ -3,6 +3,7 @@ import Foundation
 @testable import Listener
 import NIOSSL
 import Testing
+import TestSupport
 
 /// Throwaway certificates made with /usr/bin/openssl: a CA, a server and a client certificate it signs,
 /// and a client certificate from an unrelated CA.
@@ -19,9 +20,9 @@ struct TestPKI {
     static func make(in directory: String) async throws -> TestPKI {
         let pki = TestPKI(directory: directory)
         func openssl(_ arguments: [String]) async throws {
-            let result = try await runTool("/usr/bin/openssl", arguments)
+            let result = try await Subprocess.runOffPool("/usr/bin/openssl", arguments)
             guard result.status == 0 else {
-                throw MissingTool(description: "openssl \(arguments.prefix(2)) failed: \(result.stderr)")
+                throw TestSetupError("openssl \(arguments.prefix(2)) failed: \(result.stderr)")
             }
         }
         let serverExtensions = directory + "/server.ext"
@@ -113,7 +114,7 @@ struct ListenerTLSTests {
             case "stranger": ["+tls", pki.strangerKey, pki.strangerCertificate]
             default: ["+tla"]
             }
-            let result = try await runTool("/usr/bin/echoscu",
+            let result = try await Subprocess.runOffPool("/usr/bin/echoscu",
                                            identity + ["+cf", pki.caCertificate, "-aec", "STORESCP", "127.0.0.1", "\(port)"])
             #expect((result.status == 0) == succeeds, "\(result.stdout)\(result.stderr)")
             if succeeds {
@@ -136,7 +137,7 @@ struct ListenerTLSTests {
         let (instances, _) = try await makeInstances(in: directory.path("in"), count: 3)
         let sink = RecordingSink()
         try await withListener(listenerConfig { $0.tls = pki.settings(clientCA: true, required: true) }, sink: sink) { port, _ in
-            let result = try await runTool("/usr/bin/storescu",
+            let result = try await Subprocess.runOffPool("/usr/bin/storescu",
                                            ["+tls", pki.clientKey, pki.clientCertificate, "+cf", pki.caCertificate,
                                             "-aec", "STORESCP", "127.0.0.1", "\(port)"] + instances.map(\.path))
             #expect(result.status == 0, "\(result.stderr)")
@@ -158,7 +159,7 @@ struct ListenerTLSTests {
         let pki = try await TestPKI.shared()
         let sink = RecordingSink()
         try await withListener(listenerConfig { $0.tls = pki.settings(clientCA: false, required: false) }, sink: sink) { port, _ in
-            let result = try await runTool("/usr/bin/openssl",
+            let result = try await Subprocess.runOffPool("/usr/bin/openssl",
                                            ["s_client", "-connect", "127.0.0.1:\(port)", "-CAfile", pki.caCertificate, "-brief"] + options)
             // s_client reads stdin (/dev/null here) and exits after the handshake either way.
             let output = result.stdout + result.stderr

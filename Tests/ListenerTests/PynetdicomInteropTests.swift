@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Testing
+import TestSupport
 
 /// The listener against pynetdicom (and a few raw-socket peers for what pynetdicom will not send).
 /// Serialized: pynetdicom peers are Python threads; with many of them at once on 2 cores an association now
@@ -11,10 +12,10 @@ import Testing
 /// `SCU_DEBUG_LOG=/tmp/prefix` makes scu.py write pynetdicom's PDU log per process for such cases.
 @Suite("pynetdicom interop", .serialized)
 struct PynetdicomInteropTests {
-    func scu(_ arguments: [String]) async throws -> ToolResult {
+    func scu(_ arguments: [String]) async throws -> ProcessOutput {
         let result = try await python("scu.py", arguments)
         guard result.status == 0 else {
-            throw MissingTool(description: "scu.py \(arguments.first ?? "") failed (needs python3 with pynetdicom): \(result.stderr)")
+            throw TestSetupError("scu.py \(arguments.first ?? "") failed (needs python3 with pynetdicom): \(result.stderr)")
         }
         return result
     }
@@ -227,7 +228,7 @@ struct PynetdicomInteropTests {
             let closed = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connect(host: "127.0.0.1", port: port).get()
             // The listener closes the connection (ARTIM); bounded wait.
-            #expect(await eventually(attempts: 500) { !closed.isActive })
+            #expect(await eventually(timeout: .seconds(10)) { !closed.isActive })
         }
         #expect(sink.accepted.isEmpty && sink.rejected.isEmpty)
     }

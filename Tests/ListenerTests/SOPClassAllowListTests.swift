@@ -3,6 +3,7 @@ import Domain
 import Foundation
 @testable import Listener
 import Testing
+import TestSupport
 
 /// `allowedSOPClasses`: a per-listener allow-list of Storage SOP classes (issue 4, scope 3). Empty accepts every
 /// Storage SOP class of the registry; Verification is always accepted; anything else gets result 3

@@ -4,13 +4,14 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import Testing
+import TestSupport
 
 /// Resident set size of this process (VmRSS of /proc/self/status), in bytes.
 func residentSetSize() throws -> Int {
     let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
     guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
           let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else {
-        throw MissingTool(description: "no VmRSS in /proc/self/status")
+        throw TestSetupError("no VmRSS in /proc/self/status")
     }
     return kilobytes * 1024
 }

@@ -145,16 +145,6 @@ final class RecordingSink: InstanceSink, @unchecked Sendable {
     }
 }
 
-/// Polls `condition` every 20 ms up to `attempts` times (30 s by default: peers are Python processes
-/// that may start slowly while the whole suite runs on 2 cores): for states reached asynchronously.
-func eventually(attempts: Int = 1500, _ condition: @Sendable () async throws -> Bool) async rethrows -> Bool {
-    for _ in 0..<attempts {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return false
-}
-
 /// Whether a TCP connect to 127.0.0.1:`port` succeeds.
 func canConnect(port: Int) async -> Bool {
     do {

@@ -15,6 +15,10 @@ public struct ProcessOutput: Sendable {
     /// Standard output followed by standard error, for failure messages.
     public var output: String { stdout + stderr }
     public var succeeded: Bool { status == 0 }
+    /// Standard output parsed as JSON (the peer scripts print one JSON document), nil if it is not JSON.
+    public var json: Any? { try? JSONSerialization.jsonObject(with: stdoutData) }
+    /// `json` when it is an object.
+    public var jsonObject: [String: Any]? { json as? [String: Any] }
 }
 
 /// Runs the external tools the tests take their truth from (Python with pydicom/pynetdicom/boto3, DCMTK,
@@ -64,21 +68,45 @@ public enum Subprocess {
         return ProcessOutput(status: process.terminationStatus, stdoutData: stdoutData, stderrData: stderrData)
     }
 
-    /// `run` on a thread of its own, so a waiting child never blocks Swift's cooperative pool (two threads
-    /// on a two-core machine), which the servers under test need.
+    /// Runs `executable` to completion without holding any thread while it runs: standard output and
+    /// standard error go to temporary files and the exit is awaited through `terminationHandler`. Tests
+    /// that run peers against a server in the same process use this, so a waiting child never takes a
+    /// thread from Swift's cooperative pool (two threads on a two-core machine), which that server needs.
     public static func runOffPool(
         _ executable: String, _ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:],
         currentDirectory: URL? = nil, installHint: String? = nil
     ) async throws -> ProcessOutput {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(with: Result {
-                    try run(executable, arguments, stdin: stdin, environment: environment,
-                            currentDirectory: currentDirectory, installHint: installHint)
-                })
-            }
-            thread.start()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try resolve(executable, installHint: installHint))
+        process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         }
+        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
+        let directory = try TemporaryDirectory("subprocess")
+        let out = directory.url.appendingPathComponent("stdout")
+        let err = directory.url.appendingPathComponent("stderr")
+        try Data().write(to: out)
+        try Data().write(to: err)
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        if let stdin {
+            let input = directory.url.appendingPathComponent("stdin")
+            try stdin.write(to: input)
+            process.standardInput = try FileHandle(forReadingFrom: input)
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                continuation.resume(throwing: TestSetupError(
+                    "cannot start \(executable): \(error)" + (installHint.map { ". \($0)" } ?? "")))
+            }
+        }
+        return ProcessOutput(status: status, stdoutData: try Data(contentsOf: out), stderrData: try Data(contentsOf: err))
     }
 
     /// `python3` from PATH with `arguments` (a script path or `-c PROGRAM`, then its arguments).

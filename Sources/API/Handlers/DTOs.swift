@@ -25,55 +25,6 @@ extension PageDTO: Encodable where Item: Encodable {
     }
 }
 
-struct ListenerDTO: Encodable {
-    var listener: ListenerConfig
-
-    enum CodingKeys: String, CodingKey {
-        case id, name, enabled, port, bindAddress, aeTitle, requireCalledAETitle, allowedCallingAETitles
-        case allowedPeers, allowedSOPClasses, tls, storage, limits, studyStableSeconds, state, error, createdAt, updatedAt
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        let l = listener
-        try c.encode(l.id.uuidString.lowercased(), forKey: .id)
-        try c.encode(l.name, forKey: .name)
-        try c.encode(l.enabled, forKey: .enabled)
-        try c.encode(l.port, forKey: .port)
-        try c.encode(l.bindAddress, forKey: .bindAddress)
-        try c.encode(l.aeTitle, forKey: .aeTitle)
-        try c.encode(l.requireCalledAETitle, forKey: .requireCalledAETitle)
-        try c.encode(l.allowedCallingAETitles, forKey: .allowedCallingAETitles)
-        try c.encode(l.allowedPeers, forKey: .allowedPeers)
-        try c.encode(l.allowedSOPClasses, forKey: .allowedSOPClasses)
-        try c.encode(l.tls, forKey: .tls)
-        try c.encode(l.storage, forKey: .storage)
-        try c.encode(LimitsDTO(limits: l.limits), forKey: .limits)
-        try c.encode(l.studyStableSeconds, forKey: .studyStableSeconds)
-        try c.encode(l.state, forKey: .state)
-        try c.encode(l.error, forKey: .error)
-        try c.encode(l.createdAt, forKey: .createdAt)
-        try c.encode(l.updatedAt, forKey: .updatedAt)
-    }
-}
-
-struct LimitsDTO: Encodable {
-    var limits: ListenerLimits
-    enum CodingKeys: String, CodingKey {
-        case maxAssociations, maxPDUSize, dimseTimeoutSeconds, networkTimeoutSeconds, cstoreDelayMs, maxInflatedBytes, maxInflationRatio
-    }
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(limits.maxAssociations, forKey: .maxAssociations)
-        try c.encode(limits.maxPDUSize, forKey: .maxPDUSize)
-        try c.encode(limits.dimseTimeoutSeconds, forKey: .dimseTimeoutSeconds)
-        try c.encode(limits.networkTimeoutSeconds, forKey: .networkTimeoutSeconds)
-        try c.encode(limits.cstoreDelayMs, forKey: .cstoreDelayMs)
-        try c.encode(limits.maxInflatedBytes, forKey: .maxInflatedBytes)
-        try c.encode(limits.maxInflationRatio, forKey: .maxInflationRatio)
-    }
-}
-
 struct StudyDTO {
     var study: StudySummary
 }

@@ -130,7 +130,7 @@ enum ListenerDocument {
 
     /// The writable members of a stored listener as a JSON object (the base a merge patch applies to).
     static func writableDocument(of listener: ListenerConfig) throws -> JSONValue {
-        let data = try JSONCoding.makeEncoder().encode(listener)
+        let data = try JSONCoding.makeEncoder().encode(ListenerDTO(listener: listener))
         guard case .object(var members) = try JSONDecoder().decode(JSONValue.self, from: data) else {
             throw Problem.internalError
         }
@@ -168,7 +168,7 @@ enum ListenerDocument {
         let config: ListenerConfig
         do {
             let data = try JSONEncoder().encode(document)
-            config = try JSONCoding.makeDecoder().decode(ListenerConfig.self, from: data)
+            config = try JSONCoding.makeDecoder().decode(ListenerDTO.self, from: data).listener
         } catch {
             if !structural.isEmpty { throw Problem.validation(ordered(structural)) }
             throw Problem.malformedJSON("The listener could not be read from the request body.")

@@ -2,7 +2,7 @@ import Domain
 import Foundation
 
 /// The `listeners` table: the `ListenerStore` half of the catalog. List and struct fields are stored
-/// as JSON text (sorted keys, so equal configurations store equal text).
+/// as JSON text in the formats of `ListenerColumns`.
 extension SQLCatalog {
     public func listListeners() async throws -> [ListenerConfig] {
         try await read { session in
@@ -66,17 +66,14 @@ enum ListenerRow {
 
     /// Every column with its value, in the order of `columns`.
     static func fields(_ l: ListenerConfig) throws -> [(column: String, value: SQLValue)] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        func json<T: Encodable>(_ value: T) throws -> SQLValue {
-            .text(String(decoding: try encoder.encode(value), as: UTF8.self))
-        }
+        func json(_ value: some Encodable) throws -> SQLValue { try ListenerColumns.text(value) }
         return [
             ("id", l.id.sqlValue), ("name", l.name.sqlValue), ("enabled", l.enabled.sqlValue),
             ("port", l.port.sqlValue), ("bind_address", l.bindAddress.sqlValue), ("ae_title", l.aeTitle.sqlValue),
             ("require_called_ae_title", l.requireCalledAETitle.sqlValue),
             ("allowed_calling_ae_titles", try json(l.allowedCallingAETitles)), ("allowed_peers", try json(l.allowedPeers)),
-            ("tls", try l.tls.map(json) ?? .null), ("storage", try json(l.storage)), ("limits", try json(l.limits)),
+            ("tls", try l.tls.map { try json(ListenerColumns.TLS($0)) } ?? .null),
+            ("storage", try json(ListenerColumns.Storage(l.storage))), ("limits", try json(ListenerColumns.Limits(l.limits))),
             ("state", l.state.rawValue.sqlValue), ("error", l.error?.sqlValue ?? .null),
             ("created_at", l.createdAt.sqlValue), ("updated_at", l.updatedAt.sqlValue),
             ("allowed_sop_classes", try json(l.allowedSOPClasses)),
@@ -93,8 +90,9 @@ extension ListenerConfig {
             requireCalledAETitle: try row.decode("require_called_ae_title"),
             allowedCallingAETitles: try row.json("allowed_calling_ae_titles"), allowedPeers: try row.json("allowed_peers"),
             allowedSOPClasses: try row.json("allowed_sop_classes"),
-            tls: try row.decode("tls", as: String?.self) == nil ? nil : try row.json("tls", as: TLSSettings.self),
-            storage: try row.json("storage"), limits: try row.json("limits"),
+            tls: try row.decode("tls", as: String?.self) == nil ? nil : try row.json("tls", as: ListenerColumns.TLS.self).settings,
+            storage: try row.json("storage", as: ListenerColumns.Storage.self).target,
+            limits: try row.json("limits", as: ListenerColumns.Limits.self).limits,
             studyStableSeconds: try row.decode("study_stable_seconds"),
             state: ListenerState(rawValue: try row.decode("state")) ?? .stopped, error: try row.decode("error"),
             createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))

@@ -3,16 +3,14 @@ import Foundation
 import PostgresNIO
 @testable import Storage
 import Testing
+import TestSupport
 
 @Suite("Migrations")
 struct MigrationTests {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
     /// The binary's copy of the SQL must be exactly Migrations/: run scripts/generate/migrations after adding a file.
     @Test(arguments: ["postgres", "sqlite"])
     func embeddedSQLEqualsTheFiles(dialect: String) throws {
-        let folder = Self.repositoryRoot.appendingPathComponent("Migrations/\(dialect)")
+        let folder = repositoryRoot.appendingPathComponent("Migrations/\(dialect)")
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }.sorted()
         let fromFiles = try files.map { file -> Migration in
             let version = try #require(Int(file.prefix(4)), "\(file) must start with a 4-digit version")

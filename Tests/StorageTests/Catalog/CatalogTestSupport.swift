@@ -4,6 +4,7 @@ import Logging
 import PostgresNIO
 @testable import Storage
 import Testing
+import TestSupport
 
 /// The two catalogs the same contract suite runs against.
 enum CatalogKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
@@ -11,10 +12,6 @@ enum CatalogKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case sqlite
 
     var testDescription: String { rawValue }
-}
-
-struct CatalogTestSetupError: Error, CustomStringConvertible {
-    var description: String
 }
 
 let catalogTestLogger: Logger = {
@@ -38,13 +35,13 @@ struct PostgresTestServer {
 
     static func fromEnvironment() throws -> PostgresTestServer {
         guard let text = ProcessInfo.processInfo.environment["TEST_POSTGRES_URL"], !text.isEmpty else {
-            throw CatalogTestSetupError(description: """
+            throw TestSetupError("""
                 TEST_POSTGRES_URL is not set: the catalog tests need a real PostgreSQL. Run scripts/test, or \
                 start one and export TEST_POSTGRES_URL=postgres://user:password@127.0.0.1:PORT/database
                 """)
         }
         guard let c = URLComponents(string: text), let host = c.host else {
-            throw CatalogTestSetupError(description: "TEST_POSTGRES_URL does not parse as postgres://user:password@host:port/database")
+            throw TestSetupError("TEST_POSTGRES_URL does not parse as postgres://user:password@host:port/database")
         }
         return PostgresTestServer(host: host, port: c.port ?? 5432, user: c.user ?? "postgres", password: c.password,
                                   database: String(c.path.dropFirst()))
@@ -70,7 +67,7 @@ struct PostgresTestServer {
         do {
             connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: catalogTestLogger)
         } catch {
-            throw CatalogTestSetupError(description: """
+            throw TestSetupError("""
                 cannot reach PostgreSQL at TEST_POSTGRES_URL (\(host):\(port)): \(String(reflecting: error)). \
                 Start it (scripts/test does) and retry.
                 """)
@@ -132,10 +129,10 @@ func withRunningPostgresCatalog(url: String, _ body: (PostgresCatalog) async thr
     }
 }
 
+/// A temporary directory for `body`, removed afterwards.
 func withTemporaryDirectory(_ body: (URL) async throws -> Void) async throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-test-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: dir) }
-    try await body(dir)
+    let directory = try TemporaryDirectory("catalog-test")
+    try await body(directory.url)
 }
 
 /// A migrated, empty catalog of `kind` for the duration of `body`.
