@@ -25,7 +25,7 @@ func withLiveServer<T>(
         idleTimeout: idleTimeout, requestTimeout: requestTimeout)
     let server = APIServer(
         configuration: configuration, catalog: catalog, listeners: RecordingListenerControl(), readiness: readiness,
-        metrics: { "up 1\n" }, logger: quietLogger("test.live"))
+        metrics: { "up 1\n" }, events: catalog, logger: quietLogger("test.live"))
     let group = ServiceGroup(services: [server], gracefulShutdownSignals: [], cancellationSignals: [], logger: quietLogger("test.group"))
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }

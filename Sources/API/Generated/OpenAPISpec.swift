@@ -423,7 +423,7 @@ paths:
         required: true
         content:
           application/json:
-            schema: {$ref: '#/components/schemas/EventSinkWrite'}
+            schema: {$ref: '#/components/schemas/EventSinkCreate'}
       responses:
         '201':
           description: Created.
@@ -680,30 +680,37 @@ components:
     EventType:
       type: string
       enum: [dicom-ingest.study.stable, dicom-ingest.study.updated, dicom-ingest.instance.stored, dicom-ingest.association.ended]
-    EventSinkWrite:
+    EventSinkCreate:
       type: object
       description: >-
-        An event sink. kind webhook needs url and secret: each request carries X-Dicom-Ingest-Timestamp (Unix
+        A new event sink. kind webhook needs url and secret: each request carries X-Dicom-Ingest-Timestamp (Unix
         seconds) and X-Dicom-Ingest-Signature, sha256= and the hex HMAC-SHA256 under the secret of
         timestamp + "." + body. Every invalid member is named in one 400.
-      required: [name, kind]
+      required: [name, kind, url, secret]
       additionalProperties: false
-      properties:
+      properties: &eventSinkMembers
         name: {$ref: '#/components/schemas/ListenerName'}
         kind: {type: string, enum: [webhook]}
         enabled: {type: boolean, default: true}
-        url: {type: string, maxLength: 2048, description: 'webhook: absolute http or https URL.'}
-        secret: {type: string, minLength: 16, maxLength: 256, writeOnly: true}
+        url:
+          type: string
+          maxLength: 2048
+          pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,4})?(/[A-Za-z0-9._~/-]*)?$'
+          description: 'webhook: absolute http or https URL.'
+        secret: {type: string, minLength: 16, maxLength: 256, pattern: '^[^\u0000]*$', writeOnly: true}
         eventTypes:
           type: array
           items: {$ref: '#/components/schemas/EventType'}
           description: Empty or absent means the study events (stable and updated).
         listenerIds: {type: array, maxItems: 256, items: {type: string, format: uuid}, description: Empty means every listener.}
-        eventBusName: {type: string}
-        source: {type: string}
-        topicArn: {type: string}
-        region: {type: string}
-        endpoint: {type: string}
+    EventSinkWrite:
+      type: object
+      description: >-
+        The whole event sink (PUT). The secret may be left out to keep the one set before. Every invalid member
+        is named in one 400.
+      required: [name, kind, url]
+      additionalProperties: false
+      properties: *eventSinkMembers
     EventSink:
       type: object
       required: [id, name, kind, enabled, url, eventBusName, source, topicArn, region, endpoint, eventTypes, listenerIds,
@@ -1119,9 +1126,9 @@ components:
         allowedPeers: {type: array, items: {type: string}}
         allowedSOPClasses: {type: array, items: {type: string}}
         tls: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/TLSSettingsStored'}]}
-        studyStableSeconds: {type: ['integer', 'null']}
         storage: {$ref: '#/components/schemas/StorageTarget'}
         limits: {$ref: '#/components/schemas/ListenerLimits'}
+        studyStableSeconds: {type: ['integer', 'null']}
         state:
           type: string
           enum: [running, stopped, failed]

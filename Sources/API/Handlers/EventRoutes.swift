@@ -98,8 +98,7 @@ struct EventRoutes: Sendable {
 /// Every invalid member is named at once. On PUT an absent `secret` keeps the stored one.
 enum EventSinkDocument {
     static let members: Set<String> = [
-        "name", "kind", "enabled", "url", "secret", "eventTypes", "listenerIds", "eventBusName", "source", "topicArn",
-        "region", "endpoint",
+        "name", "kind", "enabled", "url", "secret", "eventTypes", "listenerIds",
     ]
     static let readOnly: Set<String> = ["id", "secretSet", "createdAt", "updatedAt"]
     /// The kinds this server delivers to.
@@ -112,6 +111,10 @@ enum EventSinkDocument {
         func fail(_ field: String, _ message: String) { errors.append(.init(field: field, message: message)) }
         for key in object.keys.sorted() where !members.contains(key) {
             fail(key, readOnly.contains(key) ? "is read-only and must not be sent" : "is not a known field")
+        }
+        // No member of an event sink is nullable (openapi.yaml): null is not "absent".
+        for key in object.keys.sorted() where members.contains(key) {
+            if case .null? = object[key] { fail(key, "must not be null") }
         }
         func string(_ key: String, maxLength: Int = 2048) -> String? {
             switch object[key] {

@@ -157,7 +157,7 @@ struct RESTEdgesTests {
         let created = await send(r, .POST, "/v1/listeners", json: #"{"name":"order","port":11194,"tls":null}"#)
         #expect(created.status == .created)
         let listenerOrder = specMemberOrder("Listener")
-        #expect(listenerOrder.count == 17)
+        #expect(listenerOrder.count == 18)
         #expect(writtenMemberOrder(created.bodyString) == listenerOrder)
         let storage = try #require(created.bodyString.range(of: #""storage":"#))
         let storageText = String(created.bodyString[storage.upperBound...])
