@@ -61,9 +61,9 @@ public protocol IngestRecorder: Sendable {
     @discardableResult
     func recordInstance(_ instance: InstanceRecord) async throws -> InstanceRecord
     /// Adds 1 to the association's `instancesFailed`.
-    func recordFailure(associationId: UUID) async throws
+    func recordFailure(associationID: UUID) async throws
     /// Adds `count` to `attempts` of a rejected association's row (coalesced refusals of one peer).
-    func addRejectedAttempts(associationId: UUID, count: Int) async throws
+    func addRejectedAttempts(associationID: UUID, count: Int) async throws
     /// The committed row of one instance, if any: the sink reads it to choose where a re-send is written.
     func instance(sopInstanceUID: String) async throws -> InstanceRecord?
     /// Runs `body` holding the catalog's lock on one SOP Instance UID, so that receives of one instance on
@@ -85,7 +85,7 @@ public protocol CatalogQueries: Sendable {
     func instances(seriesInstanceUID: String, page: PageRequest) async throws -> Page<InstanceRecord>
     func instance(sopInstanceUID: String) async throws -> InstanceRecord?
     /// Newest first (`startedAt` descending, then `id`).
-    func associations(listenerId: UUID?, page: PageRequest) async throws -> Page<AssociationRecord>
+    func associations(listenerID: UUID?, page: PageRequest) async throws -> Page<AssociationRecord>
     func stats() async throws -> CatalogStats
 }
 

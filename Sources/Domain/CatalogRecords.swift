@@ -3,6 +3,8 @@ public import Foundation
 /// One stored instance, as the catalog keeps it (one row per SOP Instance UID). A repeat receive of the
 /// same UID updates the row: `receiveCount` grows, `lastReceivedAt` moves, `receivedAt` stays the first.
 public struct InstanceRecord: Sendable, Hashable, Codable {
+    enum CodingKeys: String, CodingKey { case sopInstanceUID, sopClassUID, seriesInstanceUID, studyInstanceUID, instanceNumber, transferSyntaxUID, sizeBytes, storedBytes, objectURI = "objectUri", metadataURI = "metadataUri", sha256, listenerID = "listenerId", associationID = "associationId", callingAETitle, calledAETitle, peerAddress, receivedAt, lastReceivedAt, receiveCount, patientID = "patientId", patientName, patientBirthDate, patientSex, studyDate, studyTime, studyDescription, accessionNumber, seriesNumber, seriesDescription, modality, numberOfFrames, storageState, storedAt, spoolID = "spoolId" }
+
     public var sopInstanceUID: String
     public var sopClassUID: String
     public var seriesInstanceUID: String
@@ -14,12 +16,12 @@ public struct InstanceRecord: Sendable, Hashable, Codable {
     /// Bytes at rest (after gzip when it is on).
     public var storedBytes: Int64
     /// `s3://bucket/key` or `file:///absolute/path`.
-    public var objectUri: String
-    public var metadataUri: String?
+    public var objectURI: String
+    public var metadataURI: String?
     /// Lowercase hex SHA-256 of the Part10 bytes.
     public var sha256: String
-    public var listenerId: UUID
-    public var associationId: UUID
+    public var listenerID: UUID
+    public var associationID: UUID
     public var callingAETitle: String
     public var calledAETitle: String
     public var peerAddress: String
@@ -28,7 +30,7 @@ public struct InstanceRecord: Sendable, Hashable, Codable {
     public var receiveCount: Int
 
     // Patient / study / series attributes, from the same single pass over the data set.
-    public var patientId: String?
+    public var patientID: String?
     public var patientName: String?
     public var patientBirthDate: String?
     public var patientSex: String?
@@ -46,18 +48,18 @@ public struct InstanceRecord: Sendable, Hashable, Codable {
     /// When the objects reached the target; nil while spooled (or lost).
     public var storedAt: Date?
     /// The identity of the spool holding the files of a spooled row (nil once stored, or never spooled).
-    public var spoolId: String?
+    public var spoolID: String?
 
     public init(
         sopInstanceUID: String, sopClassUID: String, seriesInstanceUID: String, studyInstanceUID: String,
         instanceNumber: Int? = nil, transferSyntaxUID: String, sizeBytes: Int64, storedBytes: Int64,
-        objectUri: String, metadataUri: String? = nil, sha256: String, listenerId: UUID, associationId: UUID,
+        objectURI: String, metadataURI: String? = nil, sha256: String, listenerID: UUID, associationID: UUID,
         callingAETitle: String, calledAETitle: String, peerAddress: String, receivedAt: Date,
         lastReceivedAt: Date? = nil, receiveCount: Int = 1,
-        patientId: String? = nil, patientName: String? = nil, patientBirthDate: String? = nil, patientSex: String? = nil,
+        patientID: String? = nil, patientName: String? = nil, patientBirthDate: String? = nil, patientSex: String? = nil,
         studyDate: String? = nil, studyTime: String? = nil, studyDescription: String? = nil, accessionNumber: String? = nil,
         seriesNumber: Int? = nil, seriesDescription: String? = nil, modality: String? = nil, numberOfFrames: Int? = nil,
-        storageState: StorageState = .stored, storedAt: Date? = nil, spoolId: String? = nil
+        storageState: StorageState = .stored, storedAt: Date? = nil, spoolID: String? = nil
     ) {
         self.sopInstanceUID = sopInstanceUID
         self.sopClassUID = sopClassUID
@@ -67,18 +69,18 @@ public struct InstanceRecord: Sendable, Hashable, Codable {
         self.transferSyntaxUID = transferSyntaxUID
         self.sizeBytes = sizeBytes
         self.storedBytes = storedBytes
-        self.objectUri = objectUri
-        self.metadataUri = metadataUri
+        self.objectURI = objectURI
+        self.metadataURI = metadataURI
         self.sha256 = sha256
-        self.listenerId = listenerId
-        self.associationId = associationId
+        self.listenerID = listenerID
+        self.associationID = associationID
         self.callingAETitle = callingAETitle
         self.calledAETitle = calledAETitle
         self.peerAddress = peerAddress
         self.receivedAt = receivedAt
         self.lastReceivedAt = lastReceivedAt ?? receivedAt
         self.receiveCount = receiveCount
-        self.patientId = patientId
+        self.patientID = patientID
         self.patientName = patientName
         self.patientBirthDate = patientBirthDate
         self.patientSex = patientSex
@@ -92,7 +94,7 @@ public struct InstanceRecord: Sendable, Hashable, Codable {
         self.numberOfFrames = numberOfFrames
         self.storageState = storageState
         self.storedAt = storedAt
-        self.spoolId = spoolId
+        self.spoolID = spoolID
     }
 }
 
@@ -106,8 +108,10 @@ public enum AssociationOutcome: String, Sendable, Hashable, Codable {
 
 /// One association attempt, accepted or not.
 public struct AssociationRecord: Sendable, Hashable, Codable {
+    enum CodingKeys: String, CodingKey { case id, listenerID = "listenerId", callingAETitle, calledAETitle, peerAddress, startedAt, endedAt, outcome, rejectReason, instancesReceived, instancesFailed, bytesReceived, attempts }
+
     public var id: UUID
-    public var listenerId: UUID
+    public var listenerID: UUID
     public var callingAETitle: String
     public var calledAETitle: String
     public var peerAddress: String
@@ -123,12 +127,12 @@ public struct AssociationRecord: Sendable, Hashable, Codable {
     public var attempts: Int
 
     public init(
-        id: UUID = UUID(), listenerId: UUID, callingAETitle: String, calledAETitle: String, peerAddress: String,
+        id: UUID = UUID(), listenerID: UUID, callingAETitle: String, calledAETitle: String, peerAddress: String,
         startedAt: Date = Date(), endedAt: Date? = nil, outcome: AssociationOutcome = .accepted, rejectReason: String? = nil,
         instancesReceived: Int = 0, instancesFailed: Int = 0, bytesReceived: Int64 = 0, attempts: Int = 1
     ) {
         self.id = id
-        self.listenerId = listenerId
+        self.listenerID = listenerID
         self.callingAETitle = callingAETitle
         self.calledAETitle = calledAETitle
         self.peerAddress = peerAddress
@@ -145,8 +149,10 @@ public struct AssociationRecord: Sendable, Hashable, Codable {
 
 /// A study as dashboards see it: the study attributes plus aggregates over its instances.
 public struct StudySummary: Sendable, Hashable, Codable {
+    enum CodingKeys: String, CodingKey { case studyInstanceUID, patientID = "patientId", patientName, patientBirthDate, studyDate, studyTime, studyDescription, accessionNumber, modalities, seriesCount, instanceCount, totalBytes, firstReceivedAt, lastReceivedAt }
+
     public var studyInstanceUID: String
-    public var patientId: String?
+    public var patientID: String?
     public var patientName: String?
     public var patientBirthDate: String?
     public var studyDate: String?
@@ -161,13 +167,13 @@ public struct StudySummary: Sendable, Hashable, Codable {
     public var lastReceivedAt: Date
 
     public init(
-        studyInstanceUID: String, patientId: String? = nil, patientName: String? = nil, patientBirthDate: String? = nil,
+        studyInstanceUID: String, patientID: String? = nil, patientName: String? = nil, patientBirthDate: String? = nil,
         studyDate: String? = nil, studyTime: String? = nil, studyDescription: String? = nil, accessionNumber: String? = nil,
         modalities: [String] = [], seriesCount: Int = 0, instanceCount: Int = 0, totalBytes: Int64 = 0,
         firstReceivedAt: Date, lastReceivedAt: Date
     ) {
         self.studyInstanceUID = studyInstanceUID
-        self.patientId = patientId
+        self.patientID = patientID
         self.patientName = patientName
         self.patientBirthDate = patientBirthDate
         self.studyDate = studyDate
@@ -206,11 +212,13 @@ public struct SeriesSummary: Sendable, Hashable, Codable {
 
 public struct CatalogStats: Sendable, Hashable, Codable {
     public struct ByListener: Sendable, Hashable, Codable {
-        public var listenerId: UUID
+        enum CodingKeys: String, CodingKey { case listenerID = "listenerId", instances, bytes }
+
+        public var listenerID: UUID
         public var instances: Int
         public var bytes: Int64
-        public init(listenerId: UUID, instances: Int, bytes: Int64) {
-            self.listenerId = listenerId
+        public init(listenerID: UUID, instances: Int, bytes: Int64) {
+            self.listenerID = listenerID
             self.instances = instances
             self.bytes = bytes
         }
@@ -250,7 +258,7 @@ public struct CatalogStats: Sendable, Hashable, Codable {
 
 /// Filters of `GET /v1/studies`. Every field is optional; set fields are ANDed.
 public struct StudyFilter: Sendable, Hashable {
-    public var patientId: String?
+    public var patientID: String?
     /// May contain `*` wildcards (DICOM-style), matched case-insensitively.
     public var patientName: String?
     public var accessionNumber: String?
@@ -258,21 +266,21 @@ public struct StudyFilter: Sendable, Hashable {
     public var studyDateFrom: String?
     public var studyDateTo: String?
     public var modality: String?
-    public var listenerId: UUID?
+    public var listenerID: UUID?
     public var callingAETitle: String?
     public var receivedFrom: Date?
     public var receivedTo: Date?
 
-    public init(patientId: String? = nil, patientName: String? = nil, accessionNumber: String? = nil,
-                studyDateFrom: String? = nil, studyDateTo: String? = nil, modality: String? = nil, listenerId: UUID? = nil,
+    public init(patientID: String? = nil, patientName: String? = nil, accessionNumber: String? = nil,
+                studyDateFrom: String? = nil, studyDateTo: String? = nil, modality: String? = nil, listenerID: UUID? = nil,
                 callingAETitle: String? = nil, receivedFrom: Date? = nil, receivedTo: Date? = nil) {
-        self.patientId = patientId
+        self.patientID = patientID
         self.patientName = patientName
         self.accessionNumber = accessionNumber
         self.studyDateFrom = studyDateFrom
         self.studyDateTo = studyDateTo
         self.modality = modality
-        self.listenerId = listenerId
+        self.listenerID = listenerID
         self.callingAETitle = callingAETitle
         self.receivedFrom = receivedFrom
         self.receivedTo = receivedTo
@@ -382,7 +390,7 @@ extension InstanceRecord {
         r.callingAETitle = R.text(callingAETitle, maximum: R.aeTitleCharacters) ?? ""
         r.calledAETitle = R.text(calledAETitle, maximum: R.aeTitleCharacters) ?? ""
         r.peerAddress = R.text(peerAddress, maximum: R.peerAddressCharacters) ?? ""
-        r.patientId = R.text(patientId, maximum: R.longStringCharacters)
+        r.patientID = R.text(patientID, maximum: R.longStringCharacters)
         r.patientName = R.text(patientName, maximum: R.personNameCharacters)
         r.patientBirthDate = R.text(patientBirthDate, maximum: R.dateCharacters)
         r.patientSex = R.text(patientSex, maximum: R.codeStringCharacters)

@@ -57,13 +57,13 @@ public struct EventSink: Sendable, Hashable {
     /// Empty: `EventType.defaultSubscription`.
     public var eventTypes: [EventType]
     /// Empty: every listener.
-    public var listenerIds: [UUID]
+    public var listenerIDs: [UUID]
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(id: UUID = UUID(), name: String, kind: EventSinkKind, enabled: Bool = true,
                 settings: EventSinkSettings = EventSinkSettings(), secret: String? = nil, eventTypes: [EventType] = [],
-                listenerIds: [UUID] = [], createdAt: Date = Date(), updatedAt: Date = Date()) {
+                listenerIDs: [UUID] = [], createdAt: Date = Date(), updatedAt: Date = Date()) {
         self.id = id
         self.name = name
         self.kind = kind
@@ -71,18 +71,18 @@ public struct EventSink: Sendable, Hashable {
         self.settings = settings
         self.secret = secret
         self.eventTypes = eventTypes
-        self.listenerIds = listenerIds
+        self.listenerIDs = listenerIDs
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }
 
-    /// Whether this sink wants an event of `type` about something `listenerId` received.
-    public func accepts(_ type: EventType, listenerId: UUID?) -> Bool {
+    /// Whether this sink wants an event of `type` about something `listenerID` received.
+    public func accepts(_ type: EventType, listenerID: UUID?) -> Bool {
         guard enabled else { return false }
         let types = eventTypes.isEmpty ? EventType.defaultSubscription : eventTypes
         guard types.contains(type) else { return false }
-        guard !listenerIds.isEmpty else { return true }
-        return listenerId.map(listenerIds.contains) ?? false
+        guard !listenerIDs.isEmpty else { return true }
+        return listenerID.map(listenerIDs.contains) ?? false
     }
 }
 
@@ -94,7 +94,9 @@ public enum DeliveryStatus: String, Sendable, Hashable, Codable, CaseIterable {
 
 /// The state of one event at one sink.
 public struct EventDelivery: Sendable, Hashable, Codable {
-    public var sinkId: UUID
+    enum CodingKeys: String, CodingKey { case sinkID = "sinkId", status, attempts, nextAttemptAt, lastAttemptAt, deliveredAt, lastError }
+
+    public var sinkID: UUID
     public var status: DeliveryStatus
     public var attempts: Int
     public var nextAttemptAt: Date?
@@ -103,9 +105,9 @@ public struct EventDelivery: Sendable, Hashable, Codable {
     /// Safe to show: a status code or a transport error kind, never the body.
     public var lastError: String?
 
-    public init(sinkId: UUID, status: DeliveryStatus, attempts: Int, nextAttemptAt: Date?, lastAttemptAt: Date?,
+    public init(sinkID: UUID, status: DeliveryStatus, attempts: Int, nextAttemptAt: Date?, lastAttemptAt: Date?,
                 deliveredAt: Date?, lastError: String?) {
-        self.sinkId = sinkId
+        self.sinkID = sinkID
         self.status = status
         self.attempts = attempts
         self.nextAttemptAt = nextAttemptAt
@@ -117,22 +119,24 @@ public struct EventDelivery: Sendable, Hashable, Codable {
 
 /// An event as stored in the outbox, with its deliveries.
 public struct StoredEvent: Sendable, Hashable, Codable {
+    enum CodingKeys: String, CodingKey { case id, type, subject, listenerID = "listenerId", revision, createdAt, body, deliveries }
+
     public var id: UUID
     public var type: String
     public var subject: String
-    public var listenerId: UUID?
+    public var listenerID: UUID?
     public var revision: Int
     public var createdAt: Date
     /// The CloudEvents JSON exactly as every attempt sends it.
     public var body: String
     public var deliveries: [EventDelivery]
 
-    public init(id: UUID, type: String, subject: String, listenerId: UUID?, revision: Int, createdAt: Date, body: String,
+    public init(id: UUID, type: String, subject: String, listenerID: UUID?, revision: Int, createdAt: Date, body: String,
                 deliveries: [EventDelivery]) {
         self.id = id
         self.type = type
         self.subject = subject
-        self.listenerId = listenerId
+        self.listenerID = listenerID
         self.revision = revision
         self.createdAt = createdAt
         self.body = body
@@ -142,7 +146,7 @@ public struct StoredEvent: Sendable, Hashable, Codable {
 
 /// A delivery a node has leased: it alone attempts it until `leaseUntil`.
 public struct ClaimedDelivery: Sendable, Hashable {
-    public var eventId: UUID
+    public var eventID: UUID
     public var eventType: String
     public var subject: String
     public var body: String
@@ -153,10 +157,10 @@ public struct ClaimedDelivery: Sendable, Hashable {
     /// The lease this claim holds (owner and claim); only its holder settles the delivery.
     public var lease: String
 
-    public init(eventId: UUID, eventType: String, subject: String, body: String, sink: EventSink, attempts: Int, createdAt: Date,
+    public init(eventID: UUID, eventType: String, subject: String, body: String, sink: EventSink, attempts: Int, createdAt: Date,
                 lease: String) {
         self.lease = lease
-        self.eventId = eventId
+        self.eventID = eventID
         self.eventType = eventType
         self.subject = subject
         self.body = body
@@ -178,16 +182,16 @@ public enum DeliveryOutcome: Sendable, Hashable {
 /// A study whose outbox marker is set: it received an instance since it was last announced.
 public struct DirtyStudy: Sendable, Hashable {
     public var studyInstanceUID: String
-    public var listenerId: UUID
+    public var listenerID: UUID
     public var lastInstanceAt: Date
     /// The revisions announced so far.
     public var revision: Int
     /// The listener's quiet period; nil when events are off for it (or the listener is gone).
     public var stableSeconds: Int?
 
-    public init(studyInstanceUID: String, listenerId: UUID, lastInstanceAt: Date, revision: Int, stableSeconds: Int?) {
+    public init(studyInstanceUID: String, listenerID: UUID, lastInstanceAt: Date, revision: Int, stableSeconds: Int?) {
         self.studyInstanceUID = studyInstanceUID
-        self.listenerId = listenerId
+        self.listenerID = listenerID
         self.lastInstanceAt = lastInstanceAt
         self.revision = revision
         self.stableSeconds = stableSeconds
@@ -205,11 +209,11 @@ public protocol EventStore: Sendable {
     /// Removes the sink and its pending deliveries.
     func deleteEventSink(id: UUID) async throws
 
-    /// Newest first; `status` and `sinkId` keep the events with a matching delivery.
-    func events(status: DeliveryStatus?, sinkId: UUID?, page: PageRequest) async throws -> Page<StoredEvent>
+    /// Newest first; `status` and `sinkID` keep the events with a matching delivery.
+    func events(status: DeliveryStatus?, sinkID: UUID?, page: PageRequest) async throws -> Page<StoredEvent>
     func event(id: UUID) async throws -> StoredEvent?
     /// Makes every delivery of the event pending and due now; throws `.notFound`.
-    func redeliver(eventId: UUID, now: Date) async throws
+    func redeliver(eventID: UUID, now: Date) async throws
 
     /// Studies marked dirty, oldest last instance first.
     func dirtyStudies(limit: Int) async throws -> [DirtyStudy]

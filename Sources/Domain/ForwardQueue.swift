@@ -34,14 +34,14 @@ public struct SpoolFigures: Sendable, Hashable, Codable {
 
 /// Where a spooled row's files are: the listener (the spool subfolder) and the target URIs they will have.
 public struct SpooledLocation: Sendable, Hashable {
-    public var listenerId: UUID
-    public var objectUri: String
-    public var metadataUri: String?
+    public var listenerID: UUID
+    public var objectURI: String
+    public var metadataURI: String?
 
-    public init(listenerId: UUID, objectUri: String, metadataUri: String?) {
-        self.listenerId = listenerId
-        self.objectUri = objectUri
-        self.metadataUri = metadataUri
+    public init(listenerID: UUID, objectURI: String, metadataURI: String?) {
+        self.listenerID = listenerID
+        self.objectURI = objectURI
+        self.metadataURI = metadataURI
     }
 }
 
@@ -50,16 +50,16 @@ public struct SpooledLocation: Sendable, Hashable {
 /// rows are taken over once their lease expires.
 ///
 /// Every state change is conditional on the row still naming the object the forwarder read
-/// (`sha256` and `objectUri`): a later receive of the same SOP Instance UID supersedes a spooled one.
+/// (`sha256` and `objectURI`): a later receive of the same SOP Instance UID supersedes a spooled one.
 public protocol ForwardQueue: Sendable {
-    /// Leases up to `limit` spooled rows of spool `spoolId` whose lease is unset or expired at `now`,
+    /// Leases up to `limit` spooled rows of spool `spoolID` whose lease is unset or expired at `now`,
     /// oldest first, until `leaseUntil`.
-    func claimSpooled(spoolId: String, owner: String, limit: Int, now: Date, leaseUntil: Date) async throws -> [ForwardClaim]
+    func claimSpooled(spoolID: String, owner: String, limit: Int, now: Date, leaseUntil: Date) async throws -> [ForwardClaim]
     /// Marks the row `stored` (with `storedAt` and the bytes at rest) and clears its lease; false when
     /// the row no longer names this object (superseded) or is not spooled.
-    func markStored(sopInstanceUID: String, sha256: String, objectUri: String, storedBytes: Int64, storedAt: Date) async throws -> Bool
+    func markStored(sopInstanceUID: String, sha256: String, objectURI: String, storedBytes: Int64, storedAt: Date) async throws -> Bool
     /// Marks the row `lost` (its spool file is gone); false when the row no longer names this object.
-    func markLost(sopInstanceUID: String, sha256: String, objectUri: String) async throws -> Bool
+    func markLost(sopInstanceUID: String, sha256: String, objectURI: String) async throws -> Bool
     /// Gives the lease back: the row may be claimed again from `retryAt`; `failed` counts one failed attempt.
     func releaseClaim(sopInstanceUID: String, owner: String, retryAt: Date, failed: Bool) async throws
     /// Extends `owner`'s lease of a row it is still working on (a long upload); false when `owner` no
@@ -67,7 +67,7 @@ public protocol ForwardQueue: Sendable {
     func renewClaim(sopInstanceUID: String, owner: String, leaseUntil: Date) async throws -> Bool
     /// Releases every lease `owner` holds (a restarted node's previous life cannot finish them).
     func releaseClaims(owner: String) async throws
-    /// The files every spooled row of spool `spoolId` refers to (the spool sweep keeps exactly these).
-    func spooledLocations(spoolId: String) async throws -> [SpooledLocation]
+    /// The files every spooled row of spool `spoolID` refers to (the spool sweep keeps exactly these).
+    func spooledLocations(spoolID: String) async throws -> [SpooledLocation]
     func spoolFigures() async throws -> SpoolFigures
 }

@@ -3,7 +3,7 @@ public import NIOCore
 
 /// Who is talking to whom on one accepted association.
 public struct AssociationContext: Sendable, Hashable {
-    public var associationId: UUID
+    public var associationID: UUID
     public var listener: ListenerConfig
     public var callingAETitle: String
     public var calledAETitle: String
@@ -11,9 +11,9 @@ public struct AssociationContext: Sendable, Hashable {
     public var peerAddress: String
     public var startedAt: Date
 
-    public init(associationId: UUID = UUID(), listener: ListenerConfig, callingAETitle: String, calledAETitle: String,
+    public init(associationID: UUID = UUID(), listener: ListenerConfig, callingAETitle: String, calledAETitle: String,
                 peerAddress: String, startedAt: Date = Date()) {
-        self.associationId = associationId
+        self.associationID = associationID
         self.listener = listener
         self.callingAETitle = callingAETitle
         self.calledAETitle = calledAETitle

@@ -208,7 +208,7 @@ public struct StorageTarget: Sendable, Hashable, Codable {
     public var createMetadata: Bool
     public var storageClass: String?
     public var serverSideEncryption: ServerSideEncryption?
-    public var kmsKeyId: String?
+    public var kmsKeyID: String?
     /// When a C-STORE is answered: after the target (`stored`) or after the local spool (`spooled`).
     public var ackMode: AckMode
 
@@ -227,7 +227,7 @@ public struct StorageTarget: Sendable, Hashable, Codable {
         createMetadata: Bool = true,
         storageClass: String? = nil,
         serverSideEncryption: ServerSideEncryption? = nil,
-        kmsKeyId: String? = nil,
+        kmsKeyID: String? = nil,
         ackMode: AckMode = .stored
     ) {
         self.backend = backend
@@ -244,7 +244,7 @@ public struct StorageTarget: Sendable, Hashable, Codable {
         self.createMetadata = createMetadata
         self.storageClass = storageClass
         self.serverSideEncryption = serverSideEncryption
-        self.kmsKeyId = kmsKeyId
+        self.kmsKeyID = kmsKeyID
         self.ackMode = ackMode
     }
 
@@ -252,7 +252,7 @@ public struct StorageTarget: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case backend, bucket, region, endpoint, path, dicomPrefix, metadataPrefix, addStudyUIDPrefix
-        case keyTemplate, gzip, gzipLevel, createMetadata, storageClass, serverSideEncryption, kmsKeyId
+        case keyTemplate, gzip, gzipLevel, createMetadata, storageClass, serverSideEncryption, kmsKeyID = "kmsKeyId"
         case ackMode
     }
 
@@ -272,7 +272,7 @@ public struct StorageTarget: Sendable, Hashable, Codable {
         self.createMetadata = try c.decodeIfPresent(Bool.self, forKey: .createMetadata) ?? true
         self.storageClass = try c.decodeIfPresent(String.self, forKey: .storageClass)
         self.serverSideEncryption = try c.decodeIfPresent(ServerSideEncryption.self, forKey: .serverSideEncryption)
-        self.kmsKeyId = try c.decodeIfPresent(String.self, forKey: .kmsKeyId)
+        self.kmsKeyID = try c.decodeIfPresent(String.self, forKey: .kmsKeyID)
         self.ackMode = try c.decodeIfPresent(AckMode.self, forKey: .ackMode) ?? .stored
     }
 
@@ -292,7 +292,7 @@ public struct StorageTarget: Sendable, Hashable, Codable {
         try c.encode(createMetadata, forKey: .createMetadata)
         try c.encode(storageClass, forKey: .storageClass)
         try c.encode(serverSideEncryption, forKey: .serverSideEncryption)
-        try c.encode(kmsKeyId, forKey: .kmsKeyId)
+        try c.encode(kmsKeyID, forKey: .kmsKeyID)
         try c.encode(ackMode, forKey: .ackMode)
     }
 }

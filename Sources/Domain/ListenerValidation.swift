@@ -60,7 +60,7 @@ public enum ListenerValidation {
         /// A file system path: anything but NUL.
         public static let text = #"^[^\u0000]+$"#
         public static let storageClass = "^[A-Z_]{1,64}$"
-        public static let kmsKeyId = "^[A-Za-z0-9:/_-]+$"
+        public static let kmsKeyID = "^[A-Za-z0-9:/_-]+$"
         /// A DICOM UID (PS3.5 §9.1): dot-separated numeric components, none empty, none with a leading zero
         /// (a component may be `0`): `UIDSyntax.strict` in the spec's terms. The 64-character bound is `maxUIDLength`.
         public static let uid = #"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$"#
@@ -154,8 +154,8 @@ public enum ListenerValidation {
         if let storageClass = storage.storageClass {
             check(matches(storageClass, Pattern.storageClass), "storage.storageClass", "must be an S3 storage class such as STANDARD_IA")
         }
-        if let key = storage.kmsKeyId {
-            check(key.unicodeScalars.count <= maxKMSKeyIdLength && matches(key, Pattern.kmsKeyId), "storage.kmsKeyId",
+        if let key = storage.kmsKeyID {
+            check(key.unicodeScalars.count <= maxKMSKeyIdLength && matches(key, Pattern.kmsKeyID), "storage.kmsKeyId",
                   "must be a KMS key id, alias or ARN")
         }
         let limits = listener.limits

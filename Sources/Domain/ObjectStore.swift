@@ -7,15 +7,15 @@ public struct ObjectPutOptions: Sendable, Hashable {
     public var gzipLevel: Int?
     public var storageClass: String?
     public var serverSideEncryption: ServerSideEncryption?
-    public var kmsKeyId: String?
+    public var kmsKeyID: String?
 
     public init(contentType: String, gzipLevel: Int? = nil, storageClass: String? = nil,
-                serverSideEncryption: ServerSideEncryption? = nil, kmsKeyId: String? = nil) {
+                serverSideEncryption: ServerSideEncryption? = nil, kmsKeyID: String? = nil) {
         self.contentType = contentType
         self.gzipLevel = gzipLevel
         self.storageClass = storageClass
         self.serverSideEncryption = serverSideEncryption
-        self.kmsKeyId = kmsKeyId
+        self.kmsKeyID = kmsKeyID
     }
 
     public static let dicomContentType = "application/dicom"

@@ -3,6 +3,8 @@ public import Foundation
 /// The `data` of a `study.stable` / `study.updated` event: the study as the catalog holds it when it
 /// settled, where its objects are, and who sent them.
 public struct StudyEventData: Sendable, Hashable, Codable {
+    enum CodingKeys: String, CodingKey { case studyInstanceUID, revision, patientID = "patientId", patientName, patientBirthDate, studyDate, studyTime, studyDescription, accessionNumber, modalities, listener, callingAETitles, peerAddresses, series, seriesCount, instanceCount, totalBytes, location, firstReceivedAt, lastReceivedAt }
+
     public struct Listener: Sendable, Hashable, Codable {
         public var id: String
         public var name: String?
@@ -19,14 +21,16 @@ public struct StudyEventData: Sendable, Hashable, Codable {
     /// Either the prefix under which every object of the study lies (`s3://bucket/dicom/<study>/`, or a
     /// `file://` directory), or, for key templates without a per-study prefix, every object URI.
     public struct Location: Sendable, Hashable, Codable {
+        enum CodingKeys: String, CodingKey { case bucket, studyPrefix, objectURIs = "objectUris" }
+
         public var bucket: String?
         public var studyPrefix: String?
-        public var objectUris: [String]?
+        public var objectURIs: [String]?
     }
 
     public var studyInstanceUID: String
     public var revision: Int
-    public var patientId: String?
+    public var patientID: String?
     public var patientName: String?
     public var patientBirthDate: String?
     public var studyDate: String?
@@ -47,11 +51,11 @@ public struct StudyEventData: Sendable, Hashable, Codable {
 
     /// The data of `study` as stored, with its `series`, the senders seen and the object URIs of its
     /// instances (from which the location is derived).
-    public init(study: StudySummary, series: [SeriesSummary], revision: Int, listenerId: UUID, listenerName: String?,
-                callingAETitles: [String], peerAddresses: [String], objectUris: [String]) {
+    public init(study: StudySummary, series: [SeriesSummary], revision: Int, listenerID: UUID, listenerName: String?,
+                callingAETitles: [String], peerAddresses: [String], objectURIs: [String]) {
         self.studyInstanceUID = study.studyInstanceUID
         self.revision = revision
-        self.patientId = study.patientId
+        self.patientID = study.patientID
         self.patientName = study.patientName
         self.patientBirthDate = study.patientBirthDate
         self.studyDate = study.studyDate
@@ -59,7 +63,7 @@ public struct StudyEventData: Sendable, Hashable, Codable {
         self.studyDescription = study.studyDescription
         self.accessionNumber = study.accessionNumber
         self.modalities = study.modalities
-        self.listener = Listener(id: listenerId.uuidString.lowercased(), name: listenerName)
+        self.listener = Listener(id: listenerID.uuidString.lowercased(), name: listenerName)
         self.callingAETitles = Array(Set(callingAETitles)).sorted()
         self.peerAddresses = Array(Set(peerAddresses.map(Self.host(of:)))).sorted()
         self.series = series.map {
@@ -69,7 +73,7 @@ public struct StudyEventData: Sendable, Hashable, Codable {
         self.seriesCount = study.seriesCount
         self.instanceCount = study.instanceCount
         self.totalBytes = study.totalBytes
-        self.location = Self.location(of: objectUris.sorted(), studyInstanceUID: study.studyInstanceUID)
+        self.location = Self.location(of: objectURIs.sorted(), studyInstanceUID: study.studyInstanceUID)
         self.firstReceivedAt = CloudEvent.timestamp(study.firstReceivedAt)
         self.lastReceivedAt = CloudEvent.timestamp(study.lastReceivedAt)
     }
@@ -94,12 +98,12 @@ public struct StudyEventData: Sendable, Hashable, Codable {
             let candidate = String(uri[..<range.upperBound])
             if prefix == nil { prefix = candidate } else if prefix != candidate { prefix = nil; break }
         }
-        guard let prefix, !uris.isEmpty else { return Location(bucket: nil, studyPrefix: nil, objectUris: uris) }
+        guard let prefix, !uris.isEmpty else { return Location(bucket: nil, studyPrefix: nil, objectURIs: uris) }
         var bucket: String?
         if prefix.hasPrefix("s3://") {
             bucket = prefix.dropFirst(5).split(separator: "/", maxSplits: 1).first.map(String.init)
         }
-        return Location(bucket: bucket, studyPrefix: prefix, objectUris: nil)
+        return Location(bucket: bucket, studyPrefix: prefix, objectURIs: nil)
     }
 }
 

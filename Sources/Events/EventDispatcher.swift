@@ -101,7 +101,7 @@ public struct EventDispatcher: Service {
     }
 
     private func attempt(_ delivery: ClaimedDelivery) async {
-        let sinkId = delivery.sink.id.uuidString.lowercased()
+        let sinkID = delivery.sink.id.uuidString.lowercased()
         let startedAt = Date()
         let clock = ContinuousClock()
         let start = clock.now
@@ -126,12 +126,12 @@ public struct EventDispatcher: Service {
         let duration = clock.now - start
         switch outcome {
         case .delivered:
-            Metrics.Timer(label: "event_delivery_latency_seconds", dimensions: [("sink", sinkId)])
+            Metrics.Timer(label: "event_delivery_latency_seconds", dimensions: [("sink", sinkID)])
                 .recordSeconds(Date().timeIntervalSince(delivery.createdAt))
         case .retry(_, let error), .failed(let error):
-            Counter(label: "event_delivery_failures_total", dimensions: [("sink", sinkId)]).increment()
+            Counter(label: "event_delivery_failures_total", dimensions: [("sink", sinkID)]).increment()
             logger.warning("event delivery failed", metadata: [
-                "event_id": "\(delivery.eventId.uuidString.lowercased())", "sink_id": "\(sinkId)",
+                "event_id": "\(delivery.eventID.uuidString.lowercased())", "sink_id": "\(sinkID)",
                 "attempt": "\(delivery.attempts + 1)", "error": "\(error)",
             ])
         }
@@ -140,7 +140,7 @@ public struct EventDispatcher: Service {
                                           outcome: outcome)
         } catch {
             // The lease runs out and the delivery is attempted again: at least once, never lost.
-            logger.warning("recording a delivery attempt failed", metadata: ["error": "\(error)", "sink_id": "\(sinkId)"])
+            logger.warning("recording a delivery attempt failed", metadata: ["error": "\(error)", "sink_id": "\(sinkID)"])
         }
     }
 

@@ -37,7 +37,7 @@ public struct WebhookTransport: EventTransport {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/cloudevents+json; charset=utf-8")
         request.headers.add(name: Self.timestampHeader, value: String(timestamp))
-        request.headers.add(name: Self.eventIdHeader, value: delivery.eventId.uuidString.lowercased())
+        request.headers.add(name: Self.eventIdHeader, value: delivery.eventID.uuidString.lowercased())
         if let secret = delivery.sink.secret {
             request.headers.add(name: Self.signatureHeader, value: Self.signature(secret: secret, timestamp: timestamp, body: delivery.body))
         }

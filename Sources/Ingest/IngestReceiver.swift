@@ -150,17 +150,17 @@ actor IngestReceiver: InstanceReceiver {
             sopInstanceUID: request.affectedSOPInstanceUID, sopClassUID: request.affectedSOPClassUID,
             seriesInstanceUID: seriesUID, studyInstanceUID: studyUID, instanceNumber: attributes.instanceNumber,
             transferSyntaxUID: request.transferSyntaxUID, sizeBytes: part10Bytes, storedBytes: 0,
-            objectUri: "", metadataUri: nil, sha256: digest, listenerId: ctx.listener.id,
-            associationId: ctx.associationId, callingAETitle: ctx.callingAETitle, calledAETitle: ctx.calledAETitle,
+            objectURI: "", metadataURI: nil, sha256: digest, listenerID: ctx.listener.id,
+            associationID: ctx.associationID, callingAETitle: ctx.callingAETitle, calledAETitle: ctx.calledAETitle,
             peerAddress: ctx.peerAddress, receivedAt: receivedAt,
-            patientId: attributes.patientID, patientName: attributes.patientName, patientBirthDate: attributes.patientBirthDate,
+            patientID: attributes.patientID, patientName: attributes.patientName, patientBirthDate: attributes.patientBirthDate,
             patientSex: attributes.patientSex, studyDate: attributes.studyDate, studyTime: attributes.studyTime,
             studyDescription: attributes.studyDescription, accessionNumber: attributes.accessionNumber,
             seriesNumber: attributes.seriesNumber, seriesDescription: attributes.seriesDescription,
             modality: attributes.modality, numberOfFrames: attributes.numberOfFrames,
             // Spooled acknowledgement: the row is committed `spooled` and the forwarder marks it `stored`.
             storageState: sink.spool == nil ? .stored : .spooled, storedAt: sink.spool == nil ? Date() : nil,
-            spoolId: sink.spool?.id)
+            spoolID: sink.spool?.id)
         let commit = InstanceCommit(
             sink: sink, upload: upload, slots: slots, record: record, metadataJSON: target.createMetadata ? metadata.json : nil,
             logger: logger)
@@ -177,7 +177,7 @@ actor IngestReceiver: InstanceReceiver {
                 .recordNanoseconds(Int64(seconds * 1e9))
             logger.info("stored instance", metadata: [
                 "bytes": "\(part10Bytes)", "stored_bytes": "\(record.storedBytes)", "receive_count": "\(record.receiveCount)",
-                "object": "\(record.objectUri)",
+                "object": "\(record.objectURI)",
             ])
             return answer
         case .failure(let failure):
@@ -223,7 +223,7 @@ actor IngestReceiver: InstanceReceiver {
         let slots: ObjectSlots
         do {
             slots = try await ObjectSlots.choose(
-                primary: keys, for: request.affectedSOPInstanceUID, listenerId: request.association.listener.id,
+                primary: keys, for: request.affectedSOPInstanceUID, listenerID: request.association.listener.id,
                 store: sink.store, recorder: sink.recorder)
         } catch let failure as StoreFailure {
             try await fail(failure.status, reason: failure.status.errorComment ?? "refused", error: nil)
@@ -237,7 +237,7 @@ actor IngestReceiver: InstanceReceiver {
                 options: ObjectPutOptions(contentType: ObjectPutOptions.dicomContentType,
                                           gzipLevel: target.gzip ? target.gzipLevel : nil,
                                           storageClass: target.storageClass,
-                                          serverSideEncryption: target.serverSideEncryption, kmsKeyId: target.kmsKeyId))
+                                          serverSideEncryption: target.serverSideEncryption, kmsKeyID: target.kmsKeyID))
         } catch {
             try await fail(.outOfResources("Object store unavailable"), reason: "object store unavailable", error: error)
         }
@@ -316,7 +316,7 @@ actor IngestReceiver: InstanceReceiver {
 
     private func recordFailure() async {
         do {
-            try await sink.recorder.recordFailure(associationId: request.association.associationId)
+            try await sink.recorder.recordFailure(associationID: request.association.associationID)
         } catch {
             logger.warning("could not count failed instance", metadata: ["error": "\(error)"])
         }

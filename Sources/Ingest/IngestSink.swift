@@ -70,7 +70,7 @@ public struct IngestSink: InstanceSink {
 
     public func associationAccepted(_ context: AssociationContext) async {
         let record = AssociationRecord(
-            id: context.associationId, listenerId: context.listener.id, callingAETitle: context.callingAETitle,
+            id: context.associationID, listenerID: context.listener.id, callingAETitle: context.callingAETitle,
             calledAETitle: context.calledAETitle, peerAddress: context.peerAddress, startedAt: context.startedAt)
         do {
             try await recorder.startAssociation(record)
@@ -81,7 +81,7 @@ public struct IngestSink: InstanceSink {
 
     public func associationEnded(_ context: AssociationContext, outcome: AssociationOutcome) async {
         do {
-            try await recorder.endAssociation(id: context.associationId, outcome: outcome, endedAt: Date())
+            try await recorder.endAssociation(id: context.associationID, outcome: outcome, endedAt: Date())
         } catch {
             logger.error("could not record association end", metadata: context.logMetadata.merging(["error": "\(error)"]) { $1 })
         }
@@ -89,7 +89,7 @@ public struct IngestSink: InstanceSink {
 
     public func associationRejected(_ rejection: RejectedAssociation) async {
         let record = AssociationRecord(
-            id: rejection.id, listenerId: rejection.listener.id, callingAETitle: rejection.callingAETitle, calledAETitle: rejection.calledAETitle,
+            id: rejection.id, listenerID: rejection.listener.id, callingAETitle: rejection.callingAETitle, calledAETitle: rejection.calledAETitle,
             peerAddress: rejection.peerAddress, startedAt: rejection.at, endedAt: rejection.at, outcome: .rejected,
             rejectReason: rejection.reason)
         do {
@@ -101,7 +101,7 @@ public struct IngestSink: InstanceSink {
 
     public func associationRejectionsRepeated(id: UUID, count: Int) async {
         do {
-            try await recorder.addRejectedAttempts(associationId: id, count: count)
+            try await recorder.addRejectedAttempts(associationID: id, count: count)
         } catch {
             logger.error("could not count coalesced rejections", metadata: ["error": "\(error)"])
         }

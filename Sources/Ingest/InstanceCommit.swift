@@ -9,7 +9,7 @@ struct InstanceCommit: Sendable {
     let sink: IngestSink
     let upload: any ObjectUpload
     let slots: ObjectSlots
-    /// The row to write; `objectUri`, `metadataUri` and `storedBytes` are filled in here.
+    /// The row to write; `objectURI`, `metadataURI` and `storedBytes` are filled in here.
     let record: InstanceRecord
     /// The DICOM JSON body, nil when the listener does not create metadata.
     let metadataJSON: ByteBuffer?
@@ -27,7 +27,7 @@ struct InstanceCommit: Sendable {
             return .failure(StoreFailure(.outOfResources("Catalog unavailable")))
         }
         if let current {
-            guard current.listenerId == record.listenerId else {
+            guard current.listenerID == record.listenerID else {
                 await upload.abort()
                 return .failure(StoreFailure(ObjectSlots.heldByAnotherListener))
             }
@@ -53,7 +53,7 @@ struct InstanceCommit: Sendable {
                     options: ObjectPutOptions(contentType: ObjectPutOptions.dicomJSONContentType,
                                               gzipLevel: target.gzip ? target.gzipLevel : nil,
                                               storageClass: target.storageClass,
-                                              serverSideEncryption: target.serverSideEncryption, kmsKeyId: target.kmsKeyId)))
+                                              serverSideEncryption: target.serverSideEncryption, kmsKeyID: target.kmsKeyID)))
             } catch {
                 return .failure(error)
             }
@@ -76,9 +76,9 @@ struct InstanceCommit: Sendable {
         }
 
         var row = record
-        row.objectUri = stored.uri
+        row.objectURI = stored.uri
         row.storedBytes = stored.storedLength
-        row.metadataUri = metadata?.uri
+        row.metadataURI = metadata?.uri
         let committed: InstanceRecord
         do {
             committed = try await sink.recorder.recordInstance(row)
@@ -89,10 +89,10 @@ struct InstanceCommit: Sendable {
 
         // The row now names the new slot: the previous one is garbage.
         if let current {
-            if current.objectUri == store.uri(for: slots.other.dicom) {
+            if current.objectURI == store.uri(for: slots.other.dicom) {
                 await delete(slots.other.dicom, why: "replaced by a re-send")
             }
-            if current.metadataUri == store.uri(for: slots.other.metadata) {
+            if current.metadataURI == store.uri(for: slots.other.metadata) {
                 await delete(slots.other.metadata, why: "replaced by a re-send")
             }
         }
@@ -122,8 +122,8 @@ struct InstanceCommit: Sendable {
             logger.warning("catalog write failed and its outcome is unknown; new objects kept", metadata: ["error": "\(error)"])
             return
         }
-        if row?.objectUri != stored.uri { await delete(stored.key, why: "catalog write failed") }
-        if let metadata, row?.metadataUri != metadata.uri { await delete(metadata.key, why: "catalog write failed") }
+        if row?.objectURI != stored.uri { await delete(stored.key, why: "catalog write failed") }
+        if let metadata, row?.metadataURI != metadata.uri { await delete(metadata.key, why: "catalog write failed") }
     }
 
     private func delete(_ key: String, why: String) async {

@@ -37,16 +37,16 @@ struct ObjectSlots: Sendable {
         return String(key[..<dot]) + alternateMarker + String(key[dot...])
     }
 
-    /// The slot a receive of `sopInstanceUID` on `listenerId` writes, read from the committed row.
+    /// The slot a receive of `sopInstanceUID` on `listenerID` writes, read from the committed row.
     /// Throws `StoreFailure` (Duplicate SOP Instance, 0111) when another listener holds the UID: the
     /// duplicate policy is per listener, and nothing is written before that is known.
-    static func choose(primary: Keys, for sopInstanceUID: String, listenerId: UUID, store: any ObjectStore,
+    static func choose(primary: Keys, for sopInstanceUID: String, listenerID: UUID, store: any ObjectStore,
                        recorder: any IngestRecorder) async throws -> ObjectSlots {
         let alternate = alternate(of: primary)
         guard let existing = try await recorder.instance(sopInstanceUID: sopInstanceUID) else {
             return ObjectSlots(written: primary, other: alternate)
         }
-        guard existing.listenerId == listenerId else { throw StoreFailure(heldByAnotherListener) }
+        guard existing.listenerID == listenerID else { throw StoreFailure(heldByAnotherListener) }
         if refers(existing, to: primary, in: store) {
             return ObjectSlots(written: alternate, other: primary)
         }
@@ -54,7 +54,7 @@ struct ObjectSlots: Sendable {
     }
 
     static func refers(_ row: InstanceRecord, to keys: Keys, in store: any ObjectStore) -> Bool {
-        row.objectUri == store.uri(for: keys.dicom) || row.metadataUri == store.uri(for: keys.metadata)
+        row.objectURI == store.uri(for: keys.dicom) || row.metadataURI == store.uri(for: keys.metadata)
     }
 
     static let heldByAnotherListener = StoreStatus.duplicateSOPInstance("SOP Instance UID held by another listener")

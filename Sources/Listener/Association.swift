@@ -241,7 +241,7 @@ final class AssociationSession {
         let associationContext = AssociationContext(
             listener: config, callingAETitle: calling, calledAETitle: called, peerAddress: association.peer.address)
         context = associationContext
-        logger[metadataKey: "association"] = "\(associationContext.associationId)"
+        logger[metadataKey: "association"] = "\(associationContext.associationID)"
         logger.info("association accepted", metadata: [
             "contexts": "\(result.acceptedContexts.count)/\(request.presentationContexts.count)",
             "peerMaxPDU": "\(result.peerMaximumPDULength)",

@@ -88,7 +88,7 @@ struct Application {
         var forwarderOptions = Forwarder.Options()
         forwarderOptions.concurrency = configuration.spool.forwardConcurrency
         forwarderOptions.lease = .seconds(configuration.spool.leaseSeconds)
-        forwarderOptions.owner = configuration.spool.nodeId
+        forwarderOptions.owner = configuration.spool.nodeID
         let forwarder = Forwarder(queue: catalog, listeners: catalog, stores: stores, spool: spool, resolveTarget: resolveTarget,
                                   options: forwarderOptions, logger: Logger(label: "dicom-ingest.forwarder"))
         let serializer = KeyedSerializer()

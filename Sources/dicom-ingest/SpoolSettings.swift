@@ -13,7 +13,7 @@ struct SpoolSettings: Sendable {
     /// holds before another node sharing the catalog and the spool takes it over.
     var leaseSeconds: Int = 300
     /// DICOM_INGEST_NODE_ID, default the host name: a restarted node releases the leases it held.
-    var nodeId: String = ProcessInfo.processInfo.hostName
+    var nodeID: String = ProcessInfo.processInfo.hostName
     /// DICOM_INGEST_ACK_MODE: `storage.ackMode` of listeners created without one (REST, embedded default).
     var defaultAckMode: AckMode = .stored
 
@@ -40,7 +40,7 @@ struct SpoolSettings: Sendable {
             }
             settings.leaseSeconds = v
         }
-        if let raw = value("DICOM_INGEST_NODE_ID") { settings.nodeId = raw }
+        if let raw = value("DICOM_INGEST_NODE_ID") { settings.nodeID = raw }
         if let raw = value("DICOM_INGEST_ACK_MODE") {
             settings.defaultAckMode = try ackMode(raw, variable: "DICOM_INGEST_ACK_MODE")
         }

@@ -26,7 +26,7 @@ struct OpenAPISpecTests {
         let patterns: [(String, String)] = [
             ("ListenerName", P.name), ("AETitle", P.aeTitle), ("IPAddress", P.ipAddress), ("CIDR", P.cidr),
             ("Bucket", P.bucket), ("Region", P.region), ("Endpoint", P.endpoint), ("KeyPrefix", P.keyPrefix),
-            ("FilePath", P.text), ("KeyTemplate", P.keyTemplate), ("StorageClass", P.storageClass), ("KMSKeyId", P.kmsKeyId),
+            ("FilePath", P.text), ("KeyTemplate", P.keyTemplate), ("StorageClass", P.storageClass), ("KMSKeyId", P.kmsKeyID),
             ("SOPClassUID", P.uid),
         ]
         for (name, pattern) in patterns {

@@ -19,7 +19,7 @@ struct ListenerValidationTests {
         c.allowedPeers = ["10.0.0.0/8", "10.0.0.0"]
         c.tls = TLSSettings(certificateFile: "", privateKeyFile: "/k", clientCAFile: "a\u{0}b")
         c.storage = StorageTarget(backend: .s3, region: "US_EAST", endpoint: "ftp://x", path: "", dicomPrefix: "/abs",
-                                  metadataPrefix: "a/../b", keyTemplate: "", gzipLevel: 0, storageClass: "glacier", kmsKeyId: "bad key")
+                                  metadataPrefix: "a/../b", keyTemplate: "", gzipLevel: 0, storageClass: "glacier", kmsKeyID: "bad key")
         c.limits = ListenerLimits(maxAssociations: 0, maxPDUSize: 1000, dimseTimeoutSeconds: 0, networkTimeoutSeconds: 100_000, cstoreDelayMs: 70_000)
         #expect(fields(c) == [
             "name", "port", "bindAddress", "aeTitle", "allowedCallingAETitles[1]", "allowedPeers[1]",
@@ -73,7 +73,7 @@ struct ListenerValidationTests {
             P.keyPrefix: ["", "DICOM", "a/b/c", "a_b.c-d", "/a", "a/", "a//b", "../x", "a/.b", ".x", "a b"],
             P.text: ["/etc/x.pem", "relative", "a b", "", "a\u{0}b", "ü"],
             P.storageClass: ["STANDARD", "STANDARD_IA", "standard", "", "GLACIER-IR"],
-            P.kmsKeyId: ["alias/x", "arn:aws:kms:us-east-1:123:key/abc-def", "bad key", ""],
+            P.kmsKeyID: ["alias/x", "arn:aws:kms:us-east-1:123:key/abc-def", "bad key", ""],
         ]
         struct Case: Codable { var pattern: String; var value: String }
         let cases = samples.flatMap { pattern, values in values.map { Case(pattern: pattern, value: $0) } }

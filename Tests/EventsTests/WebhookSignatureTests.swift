@@ -23,22 +23,22 @@ import Testing
                              firstReceivedAt: Date(timeIntervalSince1970: 0), lastReceivedAt: Date(timeIntervalSince1970: 1))
 
     @Test func objectsUnderOneStudyFolderAreAnnouncedAsItsPrefix() {
-        let data = StudyEventData(study: study, series: [], revision: 1, listenerId: UUID(), listenerName: "a",
+        let data = StudyEventData(study: study, series: [], revision: 1, listenerID: UUID(), listenerName: "a",
                                   callingAETitles: ["B", "A", "B"], peerAddresses: ["10.0.0.7:4242", "[::1]:104", "10.0.0.7:5000"],
-                                  objectUris: ["s3://bucket/dicom/1.2.3/4/5.dcm", "s3://bucket/dicom/1.2.3/4/6.dcm"])
+                                  objectURIs: ["s3://bucket/dicom/1.2.3/4/5.dcm", "s3://bucket/dicom/1.2.3/4/6.dcm"])
         #expect(data.location.studyPrefix == "s3://bucket/dicom/1.2.3/")
         #expect(data.location.bucket == "bucket")
-        #expect(data.location.objectUris == nil)
+        #expect(data.location.objectURIs == nil)
         #expect(data.callingAETitles == ["A", "B"])
         #expect(data.peerAddresses == ["10.0.0.7", "::1"])
     }
 
     @Test func objectsWithoutAStudyFolderAreListed() {
         let uris = ["s3://bucket/flat/5.dcm", "s3://bucket/dicom/1.2.3/6.dcm"]
-        let data = StudyEventData(study: study, series: [], revision: 1, listenerId: UUID(), listenerName: nil,
-                                  callingAETitles: [], peerAddresses: [], objectUris: uris)
+        let data = StudyEventData(study: study, series: [], revision: 1, listenerID: UUID(), listenerName: nil,
+                                  callingAETitles: [], peerAddresses: [], objectURIs: uris)
         #expect(data.location.studyPrefix == nil)
-        #expect(data.location.objectUris == uris.sorted())
+        #expect(data.location.objectURIs == uris.sorted())
     }
 
     @Test func cloudEventEnvelopeHasTheRequiredAttributes() throws {

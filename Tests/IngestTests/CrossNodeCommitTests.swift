@@ -52,7 +52,7 @@ import Testing
         let association = AssociationContext(listener: node.sink.listener, callingAETitle: "MODALITY", calledAETitle: "STORESCP",
                                              peerAddress: "127.0.0.1:40000")
         try await node.catalog.startAssociation(AssociationRecord(
-            id: association.associationId, listenerId: node.sink.listener.id, callingAETitle: "MODALITY",
+            id: association.associationID, listenerID: node.sink.listener.id, callingAETitle: "MODALITY",
             calledAETitle: "STORESCP", peerAddress: "127.0.0.1:40000"))
         let receiver = try await node.sink.beginStore(StoreRequest(
             association: association, messageID: 1, affectedSOPClassUID: IngestCommitTests.ct, affectedSOPInstanceUID: uid,
@@ -83,7 +83,7 @@ import Testing
             #expect(statuses.contains(.success), "\(statuses)")
             #expect(statuses.allSatisfy { $0 == .success || $0.code & 0xFF00 == 0xA700 }, "\(statuses)")
             let row = try #require(try await a.catalog.instance(sopInstanceUID: uid))
-            try h.expectConsistent(uid: uid, patientID: row.patientId ?? "", row: row)
+            try h.expectConsistent(uid: uid, patientID: row.patientID ?? "", row: row)
             // Only the row's objects remain.
             #expect(h.files().count == 2, "\(h.files())")
         }

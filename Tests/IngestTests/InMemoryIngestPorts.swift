@@ -117,7 +117,7 @@ final class InMemoryObjectStore: ObjectStore, @unchecked Sendable {
 }
 
 /// An `IngestRecorder` held in memory with the upsert rules of the catalog port (a repeat keeps
-/// `receivedAt` and counts `receiveCount`; another listener's UID is a `listenerId` conflict), and faults.
+/// `receivedAt` and counts `receiveCount`; another listener's UID is a `listenerID` conflict), and faults.
 final class InMemoryRecorder: IngestRecorder, @unchecked Sendable {
     // @unchecked: every stored property is guarded by `lock`.
     enum RecordFault: Sendable {
@@ -158,8 +158,8 @@ final class InMemoryRecorder: IngestRecorder, @unchecked Sendable {
 
     func startAssociation(_ association: AssociationRecord) async throws {}
     func endAssociation(id: UUID, outcome: AssociationOutcome, endedAt: Date) async throws {}
-    func addRejectedAttempts(associationId: UUID, count: Int) async throws {}
-    func recordFailure(associationId: UUID) async throws { lock.withLock { _failures += 1 } }
+    func addRejectedAttempts(associationID: UUID, count: Int) async throws {}
+    func recordFailure(associationID: UUID) async throws { lock.withLock { _failures += 1 } }
 
     func recordInstance(_ instance: InstanceRecord) async throws -> InstanceRecord {
         try lock.withLock {
@@ -170,7 +170,7 @@ final class InMemoryRecorder: IngestRecorder, @unchecked Sendable {
             }
             var row = instance
             if let existing = _rows[instance.sopInstanceUID] {
-                guard existing.listenerId == instance.listenerId else {
+                guard existing.listenerID == instance.listenerID else {
                     throw CatalogError(.conflict, field: "listenerId", detail: "held by another listener")
                 }
                 row.receivedAt = existing.receivedAt

@@ -61,7 +61,7 @@ struct IngestCommitTests {
             #expect(try await h.store(uid: "1.2.3.103", patientID: "ONE") == .success)
             #expect(try await h.store(uid: "1.2.3.103", patientID: "TWO") == .success)
             let second = try #require(try await h.catalog.instance(sopInstanceUID: "1.2.3.103"))
-            #expect(second.objectUri.hasSuffix("/DICOM/1.2.3.103~1.dcm"))
+            #expect(second.objectURI.hasSuffix("/DICOM/1.2.3.103~1.dcm"))
             #expect(second.receiveCount == 2)
             try h.expectConsistent(uid: "1.2.3.103", patientID: "TWO", row: second)
             #expect(h.files() == ["DICOM/1.2.3.103~1.dcm", "METADATA/1.2.3.103~1.json"])
@@ -125,8 +125,8 @@ struct IngestCommitTests {
         try await withHarness { h in
             #expect(try await h.store(uid: "1.2.3.500", patientID: "P\u{0}\u{1B}ID") == .success)
             let row = try #require(try await h.catalog.instance(sopInstanceUID: "1.2.3.500"))
-            #expect(row.patientId == "PID")
-            let object = try Data(contentsOf: URL(string: row.objectUri)!)
+            #expect(row.patientID == "PID")
+            let object = try Data(contentsOf: URL(string: row.objectURI)!)
             #expect(object.range(of: Data("P\u{0}\u{1B}ID".utf8)) != nil)
         }
     }
@@ -227,9 +227,9 @@ struct FaultInjectingRecorder: IngestRecorder {
         if let fault = faults.failRecord { throw fault() }
         return try await base.recordInstance(instance)
     }
-    func recordFailure(associationId: UUID) async throws { try await base.recordFailure(associationId: associationId) }
-    func addRejectedAttempts(associationId: UUID, count: Int) async throws {
-        try await base.addRejectedAttempts(associationId: associationId, count: count)
+    func recordFailure(associationID: UUID) async throws { try await base.recordFailure(associationID: associationID) }
+    func addRejectedAttempts(associationID: UUID, count: Int) async throws {
+        try await base.addRejectedAttempts(associationID: associationID, count: count)
     }
     func instance(sopInstanceUID: String) async throws -> InstanceRecord? { try await base.instance(sopInstanceUID: sopInstanceUID) }
 }
@@ -254,7 +254,7 @@ struct CommitHarness {
         let association = AssociationContext(listener: sink.listener, callingAETitle: "MODALITY", calledAETitle: "STORESCP",
                                              peerAddress: "127.0.0.1:40000")
         try await catalog.startAssociation(AssociationRecord(
-            id: association.associationId, listenerId: sink.listener.id, callingAETitle: "MODALITY", calledAETitle: "STORESCP",
+            id: association.associationID, listenerID: sink.listener.id, callingAETitle: "MODALITY", calledAETitle: "STORESCP",
             peerAddress: "127.0.0.1:40000"))
         let receiver = try await sink.beginStore(StoreRequest(
             association: association, messageID: 1, affectedSOPClassUID: IngestCommitTests.ct, affectedSOPInstanceUID: uid,
@@ -276,12 +276,12 @@ struct CommitHarness {
     func expectConsistent(uid: String, patientID: String, row: InstanceRecord?,
                           sourceLocation: SourceLocation = #_sourceLocation) throws {
         let row = try #require(row, sourceLocation: sourceLocation)
-        let object = try Data(contentsOf: URL(string: row.objectUri)!)
+        let object = try Data(contentsOf: URL(string: row.objectURI)!)
         let digest = SHA256.hash(data: object).map { String(format: "%02x", $0) }.joined()
         #expect(digest == row.sha256, "row sha256 is not the stored object's", sourceLocation: sourceLocation)
         #expect(object.range(of: Data(patientID.utf8)) != nil, sourceLocation: sourceLocation)
-        #expect(row.patientId == patientID, sourceLocation: sourceLocation)
-        let json = try String(contentsOf: URL(string: try #require(row.metadataUri))!, encoding: .utf8)
+        #expect(row.patientID == patientID, sourceLocation: sourceLocation)
+        let json = try String(contentsOf: URL(string: try #require(row.metadataURI))!, encoding: .utf8)
         #expect(json.contains("\"\(patientID)\""), "JSON is not the row's data set", sourceLocation: sourceLocation)
     }
 

@@ -51,9 +51,9 @@ struct IngestSpoolTests {
 
             #expect(try await h.store(uid: "1.2.3.500", patientID: "SPOOLED", sink: sink) == .success)
             let row = try #require(try await h.catalog.instance(sopInstanceUID: "1.2.3.500"))
-            #expect(row.storageState == .spooled && row.storedAt == nil && row.spoolId == spool.id)
+            #expect(row.storageState == .spooled && row.storedAt == nil && row.spoolID == spool.id)
             // The row names the target; the bytes are only in the spool so far.
-            #expect(row.objectUri == FilesystemObjectStore(root: h.root).uri(for: "DICOM/1.2.3.500.dcm"))
+            #expect(row.objectURI == FilesystemObjectStore(root: h.root).uri(for: "DICOM/1.2.3.500.dcm"))
             #expect(h.files().isEmpty)
             let folder = listener.id.uuidString.lowercased()
             #expect(files(under: spoolRoot) == ["\(folder)/DICOM/1.2.3.500.dcm", "\(folder)/METADATA/1.2.3.500.json"])
@@ -69,7 +69,7 @@ struct IngestSpoolTests {
                 group.cancelAll()
             }
             let stored = try #require(try await h.catalog.instance(sopInstanceUID: "1.2.3.500"))
-            #expect(stored.storageState == .stored && stored.storedAt != nil && stored.spoolId == nil)
+            #expect(stored.storageState == .stored && stored.storedAt != nil && stored.spoolID == nil)
             try h.expectConsistent(uid: "1.2.3.500", patientID: "SPOOLED", row: stored)
             #expect(h.files() == ["DICOM/1.2.3.500.dcm", "METADATA/1.2.3.500.json"])
             #expect(files(under: spoolRoot).isEmpty)

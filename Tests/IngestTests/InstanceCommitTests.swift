@@ -157,7 +157,7 @@ struct InstanceCommitTests {
     @Test func concurrentCommitIntoTheSameSlotIsRetried() async throws {
         let rig = IngestRig()
         var winner = IngestRig.row(uid: "1.2.3.23", listener: rig.listener, objectURI: rig.store.uri(for: "DICOM/1.2.3.23.dcm"))
-        winner.metadataUri = rig.store.uri(for: "METADATA/1.2.3.23.json")
+        winner.metadataURI = rig.store.uri(for: "METADATA/1.2.3.23.json")
         rig.recorder.rowBeforeRead = [2: winner]
         let status = try await rig.store(uid: "1.2.3.23", patientID: "LATE")
         #expect(status == .outOfResources("Instance received concurrently; retry"))
@@ -187,7 +187,7 @@ struct InstanceCommitTests {
         #expect(statuses.contains(.success), "\(statuses)")
         #expect(statuses.allSatisfy { $0 == .success || $0 == .outOfResources("Instance received concurrently; retry") }, "\(statuses)")
         let row = try #require(rig.recorder.rows["1.2.3.25"])
-        try rig.expectConsistent(uid: "1.2.3.25", patientID: row.patientId ?? "")
+        try rig.expectConsistent(uid: "1.2.3.25", patientID: row.patientID ?? "")
         #expect(rig.store.keys.count == 2)
         #expect(rig.store.openUploads == 0)
     }
@@ -282,13 +282,13 @@ struct IngestRig {
     /// sent with `patientID`) and a JSON object of the same data set.
     func expectConsistent(uid: String, patientID: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let row = try #require(recorder.rows[uid], sourceLocation: sourceLocation)
-        let object = try #require(store.object(at: row.objectUri), "row names a missing object", sourceLocation: sourceLocation)
+        let object = try #require(store.object(at: row.objectURI), "row names a missing object", sourceLocation: sourceLocation)
         let digest = SHA256.hash(data: object).map { String(format: "%02x", $0) }.joined()
         #expect(digest == row.sha256, "row sha256 is not the stored object's", sourceLocation: sourceLocation)
         #expect(Int64(object.count) == row.sizeBytes, sourceLocation: sourceLocation)
         #expect(Data(object).range(of: Data(patientID.utf8)) != nil, sourceLocation: sourceLocation)
-        #expect(row.patientId == patientID, sourceLocation: sourceLocation)
-        let metadataURI = try #require(row.metadataUri, sourceLocation: sourceLocation)
+        #expect(row.patientID == patientID, sourceLocation: sourceLocation)
+        let metadataURI = try #require(row.metadataURI, sourceLocation: sourceLocation)
         let json = try #require(store.object(at: metadataURI), "row names a missing JSON object", sourceLocation: sourceLocation)
         #expect(String(decoding: json, as: UTF8.self).contains("\"\(patientID)\""), "JSON is not the row's data set",
                 sourceLocation: sourceLocation)
@@ -297,8 +297,8 @@ struct IngestRig {
     /// A committed row of `listener`, as another receive would have written it.
     static func row(uid: String, listener: ListenerConfig, objectURI: String) -> InstanceRecord {
         InstanceRecord(sopInstanceUID: uid, sopClassUID: ct, seriesInstanceUID: "1.2.3.9.1", studyInstanceUID: "1.2.3.9",
-                       transferSyntaxUID: explicitLE, sizeBytes: 1, storedBytes: 1, objectUri: objectURI, sha256: "00",
-                       listenerId: listener.id, associationId: UUID(), callingAETitle: "OTHER", calledAETitle: "STORESCP",
+                       transferSyntaxUID: explicitLE, sizeBytes: 1, storedBytes: 1, objectURI: objectURI, sha256: "00",
+                       listenerID: listener.id, associationID: UUID(), callingAETitle: "OTHER", calledAETitle: "STORESCP",
                        peerAddress: "127.0.0.1:1", receivedAt: Date())
     }
 

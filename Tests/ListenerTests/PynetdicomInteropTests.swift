@@ -174,7 +174,7 @@ struct PynetdicomInteropTests {
             #expect(await eventually { sink.ended.count == 20 })
         }
         #expect(sink.accepted.count == 20)
-        #expect(Set(sink.accepted.map(\.associationId)).count == 20)
+        #expect(Set(sink.accepted.map(\.associationID)).count == 20)
         #expect(sink.stored.count == 60)
         #expect(Set(sink.stored.map(\.request.affectedSOPInstanceUID)) == Set(instances.map(\.sopInstanceUID)))
         #expect(sink.ended.allSatisfy { $0.1 == .released })

@@ -59,7 +59,7 @@ struct EventOutboxTests {
             #expect(try await catalog.dirtyStudies(limit: 10).isEmpty)
             #expect(try await catalog.announceStudy(study, source: "urn:test", now: at(101)) == nil)
             let stored = try #require(try await catalog.event(id: event.id))
-            #expect(stored.deliveries.map(\.sinkId) == [setup.sink.id])
+            #expect(stored.deliveries.map(\.sinkID) == [setup.sink.id])
             #expect(stored.deliveries.map(\.status) == [.pending])
 
             // A late instance: dirty again, and the next announcement is revision 2.
@@ -70,9 +70,9 @@ struct EventOutboxTests {
             #expect(updated.type == EventType.studyUpdated.rawValue)
             #expect(updated.revision == 2)
             #expect(try data(updated)["instanceCount"] as? Int == 3)
-            let page = try await catalog.events(status: .pending, sinkId: setup.sink.id, page: PageRequest(limit: 1))
+            let page = try await catalog.events(status: .pending, sinkID: setup.sink.id, page: PageRequest(limit: 1))
             #expect(page.items.map(\.id) == [updated.id])  // newest first
-            let next = try await catalog.events(status: .pending, sinkId: setup.sink.id,
+            let next = try await catalog.events(status: .pending, sinkID: setup.sink.id,
                                                 page: PageRequest(limit: 1, cursor: page.nextCursor))
             #expect(next.items.map(\.id) == [event.id])
             #expect(next.nextCursor == nil)
@@ -130,12 +130,12 @@ struct EventOutboxTests {
             // The retry is not due before its time, then it is, with its attempt counted.
             #expect(try await catalog.claimDeliveries(owner: "node-b", now: at(109), leaseSeconds: 60, limit: 10).isEmpty)
             let b = try await catalog.claimDeliveries(owner: "node-b", now: at(110), leaseSeconds: 60, limit: 10)
-            #expect(b.map(\.eventId) == [a[1].eventId])
+            #expect(b.map(\.eventID) == [a[1].eventID])
             #expect(b.first?.attempts == 1)
             // Node B dies mid-delivery: once its lease has run out, node A takes the delivery over.
             #expect(try await catalog.claimDeliveries(owner: "node-a", now: at(169), leaseSeconds: 60, limit: 10).isEmpty)
             let takenOver = try await catalog.claimDeliveries(owner: "node-a", now: at(171), leaseSeconds: 60, limit: 10)
-            #expect(takenOver.map(\.eventId) == [a[1].eventId])
+            #expect(takenOver.map(\.eventID) == [a[1].eventID])
             // The dead node's late outcome no longer settles a delivery it lost.
             try await catalog.recordAttempt(b[0], startedAt: at(172), duration: .milliseconds(5), outcome: .delivered)
             #expect(try await catalog.pendingDeliveries() == [setup.sink.id: 1])
@@ -143,18 +143,18 @@ struct EventOutboxTests {
                                             outcome: .delivered)
             #expect(try await catalog.pendingDeliveries() == [:])
 
-            let delivered = try await catalog.events(status: .delivered, sinkId: nil, page: PageRequest())
-            #expect(Set(delivered.items.map(\.id)) == [a[0].eventId, a[1].eventId])
-            let failed = try await catalog.events(status: .failed, sinkId: nil, page: PageRequest())
-            #expect(failed.items.map(\.id) == [a[2].eventId])
+            let delivered = try await catalog.events(status: .delivered, sinkID: nil, page: PageRequest())
+            #expect(Set(delivered.items.map(\.id)) == [a[0].eventID, a[1].eventID])
+            let failed = try await catalog.events(status: .failed, sinkID: nil, page: PageRequest())
+            #expect(failed.items.map(\.id) == [a[2].eventID])
             #expect(failed.items.first?.deliveries.first?.lastError == "HTTP 410")
             #expect(failed.items.first?.deliveries.first?.attempts == 1)
 
             // Redeliver makes the failed delivery pending and due again.
-            try await catalog.redeliver(eventId: a[2].eventId, now: at(200))
+            try await catalog.redeliver(eventID: a[2].eventID, now: at(200))
             let again = try await catalog.claimDeliveries(owner: "node-a", now: at(200), leaseSeconds: 60, limit: 10)
-            #expect(again.map(\.eventId) == [a[2].eventId])
-            await expectCatalogError(.notFound) { try await catalog.redeliver(eventId: UUID(), now: at(200)) }
+            #expect(again.map(\.eventID) == [a[2].eventID])
+            await expectCatalogError(.notFound) { try await catalog.redeliver(eventID: UUID(), now: at(200)) }
         }
     }
 
@@ -176,7 +176,7 @@ struct EventOutboxTests {
                         while true {
                             let batch = try await catalog.claimDeliveries(owner: "node-\(node)", now: at(101), leaseSeconds: 60, limit: 3)
                             if batch.isEmpty { return mine }
-                            mine += batch.map(\.eventId)
+                            mine += batch.map(\.eventID)
                         }
                     }
                 }

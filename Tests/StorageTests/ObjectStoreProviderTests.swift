@@ -11,7 +11,7 @@ import Testing
     func provider(endpoint: String? = nil, region: String? = nil) -> DefaultObjectStoreProvider {
         DefaultObjectStoreProvider(
             httpClient: .shared,
-            credentials: StaticCredentialsProvider(AWSCredentials(accessKeyId: "a", secretAccessKey: "s")),
+            credentials: StaticCredentialsProvider(AWSCredentials(accessKeyID: "a", secretAccessKey: "s")),
             defaultRegion: region, defaultEndpoint: endpoint, logger: Logger(label: "t"))
     }
 
@@ -45,7 +45,7 @@ import Testing
     @Test func addressingStyle() throws {
         func location(_ configuration: S3Configuration, _ key: String?) throws -> (String, String) {
             let t = try S3Transport(configuration: configuration, credentials: StaticCredentialsProvider(
-                AWSCredentials(accessKeyId: "a", secretAccessKey: "s")), httpClient: .shared, logger: Logger(label: "t"))
+                AWSCredentials(accessKeyID: "a", secretAccessKey: "s")), httpClient: .shared, logger: Logger(label: "t"))
             let l = t.location(key: key)
             return (l.host, l.canonicalURI)
         }

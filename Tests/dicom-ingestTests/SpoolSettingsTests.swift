@@ -28,7 +28,7 @@ struct SpoolSettingsTests {
         #expect(config.spool.maxBytes == 1_048_576)
         #expect(config.spool.forwardConcurrency == 4)
         #expect(config.spool.leaseSeconds == 30)
-        #expect(config.spool.nodeId == "node-7")
+        #expect(config.spool.nodeID == "node-7")
         #expect(config.spool.defaultAckMode == .spooled)
         #expect(config.seedListeners.first?.storage.ackMode == .spooled)
 

@@ -10,16 +10,16 @@ public struct APIRequest: Sendable {
     public var headers: HTTPHeaders
     public var body: ByteBuffer
     /// Set by the server (echo of a sane `X-Request-Id`, or generated).
-    public var requestId: String
+    public var requestID: String
 
     public init(method: HTTPMethod, uri: String, version: HTTPVersion = .http1_1, headers: HTTPHeaders = [:],
-                body: ByteBuffer = ByteBuffer(), requestId: String = "") {
+                body: ByteBuffer = ByteBuffer(), requestID: String = "") {
         self.method = method
         self.uri = uri
         self.version = version
         self.headers = headers
         self.body = body
-        self.requestId = requestId
+        self.requestID = requestID
     }
 
     /// The path part of `uri`, before `?`.

@@ -3,8 +3,8 @@ public import Domain
 /// How catalog errors become HTTP: 404, 409 (naming the field), 400 (cursor), 503. Handlers call the
 /// catalog directly and let its errors propagate; the responder answers them through this conformance.
 extension CatalogError: HTTPResponseError {
-    public func response(requestId: String) -> APIResponse {
-        Problem(self).response(requestId: requestId)
+    public func response(requestID: String) -> APIResponse {
+        Problem(self).response(requestID: requestID)
     }
 }
 

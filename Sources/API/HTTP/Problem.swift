@@ -6,7 +6,7 @@ public import NIOHTTP1
 /// An error that knows its HTTP form. Every error a handler throws becomes a response through this one
 /// protocol (anything else is a 500 with no detail).
 public protocol HTTPResponseError: Error {
-    func response(requestId: String) -> APIResponse
+    func response(requestID: String) -> APIResponse
 }
 
 /// RFC 9457 problem details: `application/problem+json` {type, title, status, detail, errors?}.
@@ -61,7 +61,7 @@ public struct Problem: HTTPResponseError, Sendable, Hashable, CustomStringConver
         var errors: [FieldError]?
     }
 
-    public func response(requestId: String) -> APIResponse {
+    public func response(requestID: String) -> APIResponse {
         var headers = extraHeaders
         headers.replaceOrAdd(name: "Content-Type", value: Problem.contentType)
         let body = Body(type: "urn:dicom-ingest:problem:\(slug)", title: title, status: Int(status.code),

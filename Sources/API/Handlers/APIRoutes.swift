@@ -76,9 +76,9 @@ struct APIRoutes: Sendable {
         }
         router.on(.GET, "/v1/associations", access: .read) { context in
             let query = try QueryParameters(context.request.rawQuery)
-            let listenerId = try query.uuid("listenerId")
+            let listenerID = try query.uuid("listenerId")
             let page = try query.page(.associations)
-            let result = try await self.catalog.associations(listenerId: listenerId, page: page)
+            let result = try await self.catalog.associations(listenerID: listenerID, page: page)
             return try json(.ok, PageDTO(items: result.items.map(AssociationDTO.init), nextCursor: result.nextCursor))
         }
         router.on(.GET, "/v1/stats", access: .read) { _ in
@@ -194,7 +194,7 @@ struct APIRoutes: Sendable {
     private func studies(_ context: RequestContext) async throws -> APIResponse {
         let query = try QueryParameters(context.request.rawQuery)
         var filter = StudyFilter()
-        filter.patientId = try query.string("patientId")
+        filter.patientID = try query.string("patientId")
         filter.patientName = try query.string("patientName", maxLength: 256)
         filter.accessionNumber = try query.string("accessionNumber")
         if let range = try query.studyDate() {
@@ -202,7 +202,7 @@ struct APIRoutes: Sendable {
             filter.studyDateTo = range.to
         }
         filter.modality = try query.string("modality", maxLength: 16)
-        filter.listenerId = try query.uuid("listenerId")
+        filter.listenerID = try query.uuid("listenerId")
         filter.callingAETitle = try query.string("callingAETitle")
         filter.receivedFrom = try query.dateTime("receivedFrom")
         filter.receivedTo = try query.dateTime("receivedTo")

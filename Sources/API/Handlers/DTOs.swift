@@ -43,7 +43,9 @@ struct AssociationDTO {
 
 struct StatsDTO: Encodable {
     struct ByListener: Encodable {
-        var listenerId: String
+        enum CodingKeys: String, CodingKey { case listenerID = "listenerId", instances, bytes }
+
+        var listenerID: String
         var instances: Int
         var bytes: Int64
     }
@@ -69,7 +71,7 @@ struct StatsDTO: Encodable {
         studies = stats.studies
         series = stats.series
         bytes = stats.bytes
-        byListener = stats.byListener.map { ByListener(listenerId: $0.listenerId.uuidString.lowercased(), instances: $0.instances, bytes: $0.bytes) }
+        byListener = stats.byListener.map { ByListener(listenerID: $0.listenerID.uuidString.lowercased(), instances: $0.instances, bytes: $0.bytes) }
         byDay = stats.byDay
         spool = Spool(instances: stats.spool.instances, bytes: stats.spool.bytes,
                       oldestAgeSeconds: stats.spool.oldestReceivedAt.map { max(0, now.timeIntervalSince($0)) } ?? 0,
@@ -108,7 +110,7 @@ extension StudyDTO: JSONBufferWritable {
         let s = study
         json.beginObject()
         json.key("studyInstanceUID"); json.string(s.studyInstanceUID)
-        json.key("patientId"); json.string(s.patientId)
+        json.key("patientId"); json.string(s.patientID)
         json.key("patientName"); json.string(s.patientName)
         json.key("patientBirthDate"); json.string(s.patientBirthDate)
         json.key("studyDate"); json.string(s.studyDate)
@@ -152,11 +154,11 @@ extension InstanceDTO: JSONBufferWritable {
         json.key("transferSyntaxUID"); json.string(i.transferSyntaxUID)
         json.key("sizeBytes"); json.int(i.sizeBytes)
         json.key("storedBytes"); json.int(i.storedBytes)
-        json.key("objectUri"); json.string(i.objectUri)
-        json.key("metadataUri"); json.string(i.metadataUri)
+        json.key("objectUri"); json.string(i.objectURI)
+        json.key("metadataUri"); json.string(i.metadataURI)
         json.key("sha256"); json.string(i.sha256)
-        json.key("listenerId"); json.uuid(i.listenerId)
-        json.key("associationId"); json.uuid(i.associationId)
+        json.key("listenerId"); json.uuid(i.listenerID)
+        json.key("associationId"); json.uuid(i.associationID)
         json.key("callingAETitle"); json.string(i.callingAETitle)
         json.key("calledAETitle"); json.string(i.calledAETitle)
         json.key("peerAddress"); json.string(i.peerAddress)
@@ -173,7 +175,7 @@ extension AssociationDTO: JSONBufferWritable {
         let a = association
         json.beginObject()
         json.key("id"); json.uuid(a.id)
-        json.key("listenerId"); json.uuid(a.listenerId)
+        json.key("listenerId"); json.uuid(a.listenerID)
         json.key("callingAETitle"); json.string(a.callingAETitle)
         json.key("calledAETitle"); json.string(a.calledAETitle)
         json.key("peerAddress"); json.string(a.peerAddress)

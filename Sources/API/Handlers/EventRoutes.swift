@@ -57,12 +57,12 @@ struct EventRoutes: Sendable {
                 status = DeliveryStatus(rawValue: raw)
                 if status == nil { errors.append(.init(field: "status", message: "must be one of: pending, delivered, failed")) }
             }
-            var sinkId: UUID?
-            do { sinkId = try query.uuid("sinkId") } catch let problem as Problem { errors += problem.errors ?? [] }
+            var sinkID: UUID?
+            do { sinkID = try query.uuid("sinkId") } catch let problem as Problem { errors += problem.errors ?? [] }
             var page = PageRequest()
             do { page = try query.page(.events) } catch let problem as Problem { errors += problem.errors ?? [] }
             guard errors.isEmpty else { throw Problem.validation(errors) }
-            let result = try await self.events.events(status: status, sinkId: sinkId, page: page)
+            let result = try await self.events.events(status: status, sinkID: sinkID, page: page)
             return try json(.ok, PageDTO(items: result.items.map(EventDTO.init), nextCursor: result.nextCursor))
         }
         router.on(.GET, "/v1/events/{id}", access: .read) { context in
@@ -70,7 +70,7 @@ struct EventRoutes: Sendable {
         }
         router.on(.POST, "/v1/events/{id}/redeliver", access: .write) { context in
             let event = try await self.existingEvent(context)
-            try await self.events.redeliver(eventId: event.id, now: Date())
+            try await self.events.redeliver(eventID: event.id, now: Date())
             context.logger.info("event redelivery requested", metadata: ["event_id": .string(event.id.uuidString.lowercased())])
             let updated = try await self.events.event(id: event.id) ?? event
             return try json(.accepted, EventDTO(event: updated))
@@ -166,14 +166,14 @@ enum EventSinkDocument {
             }
         default: fail("eventTypes", "must be an array")
         }
-        var listenerIds: [UUID] = []
+        var listenerIDs: [UUID] = []
         switch object["listenerIds"] {
         case nil, .null?: break
         case .array(let items)?:
             if items.count > 256 { fail("listenerIds", "must have at most 256 items") }
             for (index, item) in items.enumerated() {
                 if case .string(let raw) = item, let id = UUID(uuidString: raw) {
-                    listenerIds.append(id)
+                    listenerIDs.append(id)
                 } else {
                     fail("listenerIds[\(index)]", "must be a listener id (UUID)")
                 }
@@ -199,7 +199,7 @@ enum EventSinkDocument {
             throw Problem.validation(errors.isEmpty ? [.init(field: "body", message: "is not a valid event sink")] : errors)
         }
         return EventSink(name: name, kind: kind, enabled: enabled, settings: settings, secret: secret, eventTypes: eventTypes,
-                         listenerIds: listenerIds)
+                         listenerIDs: listenerIDs)
     }
 }
 
@@ -208,7 +208,7 @@ struct EventSinkDTO: Encodable {
     var sink: EventSink
 
     enum CodingKeys: String, CodingKey {
-        case id, name, kind, enabled, url, eventBusName, source, topicArn, region, endpoint, eventTypes, listenerIds
+        case id, name, kind, enabled, url, eventBusName, source, topicArn, region, endpoint, eventTypes, listenerIDs = "listenerIds"
         case secretSet, createdAt, updatedAt
     }
 
@@ -226,7 +226,7 @@ struct EventSinkDTO: Encodable {
         try c.encode(sink.settings.endpoint, forKey: .endpoint)
         let types = sink.eventTypes.isEmpty ? EventType.defaultSubscription : sink.eventTypes
         try c.encode(types.map(\.rawValue), forKey: .eventTypes)
-        try c.encode(sink.listenerIds.map { $0.uuidString.lowercased() }, forKey: .listenerIds)
+        try c.encode(sink.listenerIDs.map { $0.uuidString.lowercased() }, forKey: .listenerIDs)
         try c.encode(sink.secret != nil, forKey: .secretSet)
         try c.encode(sink.createdAt, forKey: .createdAt)
         try c.encode(sink.updatedAt, forKey: .updatedAt)
@@ -237,22 +237,22 @@ struct EventSinkDTO: Encodable {
 struct EventDTO: Encodable {
     var event: StoredEvent
 
-    enum CodingKeys: String, CodingKey { case id, type, subject, listenerId, revision, createdAt, cloudEvent, deliveries }
-    enum DeliveryKeys: String, CodingKey { case sinkId, status, attempts, nextAttemptAt, lastAttemptAt, deliveredAt, lastError }
+    enum CodingKeys: String, CodingKey { case id, type, subject, listenerID = "listenerId", revision, createdAt, cloudEvent, deliveries }
+    enum DeliveryKeys: String, CodingKey { case sinkID = "sinkId", status, attempts, nextAttemptAt, lastAttemptAt, deliveredAt, lastError }
 
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(event.id.uuidString.lowercased(), forKey: .id)
         try c.encode(event.type, forKey: .type)
         try c.encode(event.subject, forKey: .subject)
-        try c.encode(event.listenerId?.uuidString.lowercased(), forKey: .listenerId)
+        try c.encode(event.listenerID?.uuidString.lowercased(), forKey: .listenerID)
         try c.encode(event.revision, forKey: .revision)
         try c.encode(event.createdAt, forKey: .createdAt)
         try c.encode(try JSONDecoder().decode(JSONValue.self, from: Data(event.body.utf8)), forKey: .cloudEvent)
         var list = c.nestedUnkeyedContainer(forKey: .deliveries)
         for delivery in event.deliveries {
             var d = list.nestedContainer(keyedBy: DeliveryKeys.self)
-            try d.encode(delivery.sinkId.uuidString.lowercased(), forKey: .sinkId)
+            try d.encode(delivery.sinkID.uuidString.lowercased(), forKey: .sinkID)
             try d.encode(delivery.status.rawValue, forKey: .status)
             try d.encode(delivery.attempts, forKey: .attempts)
             try d.encode(delivery.nextAttemptAt, forKey: .nextAttemptAt)

@@ -27,9 +27,9 @@ public struct Responder: Sendable {
     public func respond(to incoming: APIRequest) async -> APIResponse {
         let start = ContinuousClock.now
         var request = incoming
-        if request.requestId.isEmpty { request.requestId = RequestID.choose(from: request.headers) }
+        if request.requestID.isEmpty { request.requestID = RequestID.choose(from: request.headers) }
         var logger = self.logger
-        logger[metadataKey: "request_id"] = .string(request.requestId)
+        logger[metadataKey: "request_id"] = .string(request.requestID)
 
         let (template, result) = await route(request, logger: logger)
         var response: APIResponse
@@ -38,13 +38,13 @@ public struct Responder: Sendable {
             response = r
         case .failure(let error):
             if let httpError = error as? any HTTPResponseError {
-                response = httpError.response(requestId: request.requestId)
+                response = httpError.response(requestID: request.requestID)
             } else {
                 logger.error("handler failed", metadata: ["route": .string(template), "error": .string(String(describing: error))])
-                response = Problem.internalError.response(requestId: request.requestId)
+                response = Problem.internalError.response(requestID: request.requestID)
             }
         }
-        response.headers.replaceOrAdd(name: "X-Request-Id", value: request.requestId)
+        response.headers.replaceOrAdd(name: "X-Request-Id", value: request.requestID)
         let elapsed = ContinuousClock.now - start
         Self.record(method: request.method, route: template, status: response.status, elapsed: elapsed, logger: logger,
                     metricsFactory: metricsFactory)

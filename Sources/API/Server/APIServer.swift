@@ -158,7 +158,7 @@ public actor APIServer: Service {
                     for try await item in inbound {
                         switch item {
                         case .request(var request):
-                            request.requestId = RequestID.choose(from: request.headers)
+                            request.requestID = RequestID.choose(from: request.headers)
                             var response = await responder.respond(to: request)
                             let close = !request.keepAlive
                             finalize(&response, close: close, keepAliveHTTP10: !close && request.version.minor == 0)
@@ -168,12 +168,12 @@ public actor APIServer: Service {
                                 return
                             }
                         case .failure(let problem, let method, _):
-                            let requestId = RequestID.generate()
-                            var response = problem.response(requestId: requestId)
-                            response.headers.replaceOrAdd(name: "X-Request-Id", value: requestId)
+                            let requestID = RequestID.generate()
+                            var response = problem.response(requestID: requestID)
+                            response.headers.replaceOrAdd(name: "X-Request-Id", value: requestID)
                             finalize(&response, close: true, keepAliveHTTP10: false)
                             var requestLogger = logger
-                            requestLogger[metadataKey: "request_id"] = .string(requestId)
+                            requestLogger[metadataKey: "request_id"] = .string(requestID)
                             Responder.record(method: method, route: Responder.unmatchedRoute, status: problem.status, elapsed: .zero,
                                              logger: requestLogger, metricsFactory: responder.metricsFactory)
                             try await outbound.write(HTTPOutbound(response: response, close: true, omitBody: false))

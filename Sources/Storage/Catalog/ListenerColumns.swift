@@ -47,7 +47,7 @@ enum ListenerColumns {
 
         enum CodingKeys: String, CodingKey {
             case backend, bucket, region, endpoint, path, dicomPrefix, metadataPrefix, addStudyUIDPrefix
-            case keyTemplate, gzip, gzipLevel, createMetadata, storageClass, serverSideEncryption, kmsKeyId
+            case keyTemplate, gzip, gzipLevel, createMetadata, storageClass, serverSideEncryption, kmsKeyID = "kmsKeyId"
             case ackMode
         }
 
@@ -69,7 +69,7 @@ enum ListenerColumns {
                 createMetadata: try c.decodeIfPresent(Bool.self, forKey: .createMetadata) ?? d.createMetadata,
                 storageClass: try c.decodeIfPresent(String.self, forKey: .storageClass),
                 serverSideEncryption: try c.decodeIfPresent(ServerSideEncryption.self, forKey: .serverSideEncryption),
-                kmsKeyId: try c.decodeIfPresent(String.self, forKey: .kmsKeyId),
+                kmsKeyID: try c.decodeIfPresent(String.self, forKey: .kmsKeyID),
                 ackMode: try c.decodeIfPresent(AckMode.self, forKey: .ackMode) ?? d.ackMode)
         }
 
@@ -89,7 +89,7 @@ enum ListenerColumns {
             try c.encode(target.createMetadata, forKey: .createMetadata)
             try c.encode(target.storageClass, forKey: .storageClass)
             try c.encode(target.serverSideEncryption, forKey: .serverSideEncryption)
-            try c.encode(target.kmsKeyId, forKey: .kmsKeyId)
+            try c.encode(target.kmsKeyID, forKey: .kmsKeyID)
             try c.encode(target.ackMode, forKey: .ackMode)
         }
     }

@@ -7,7 +7,7 @@ extension SQLCatalog {
         _ = try await write { session in
             try await session.query("""
                 INSERT INTO associations (\(AssociationRow.columns)) VALUES (
-                    \(a.id), \(a.listenerId), \(a.callingAETitle), \(a.calledAETitle), \(a.peerAddress), \(a.startedAt),
+                    \(a.id), \(a.listenerID), \(a.callingAETitle), \(a.calledAETitle), \(a.peerAddress), \(a.startedAt),
                     \(a.endedAt), \(a.outcome.rawValue), \(a.rejectReason), \(a.instancesReceived), \(a.instancesFailed),
                     \(a.bytesReceived), \(a.attempts))
                 """)
@@ -23,28 +23,28 @@ extension SQLCatalog {
         guard updated == 1 else { throw CatalogError(.notFound, detail: "no association with this id") }
     }
 
-    public func recordFailure(associationId: UUID) async throws {
+    public func recordFailure(associationID: UUID) async throws {
         let updated = try await write { session in
             try await session.query("""
-                UPDATE associations SET instances_failed = instances_failed + 1 WHERE id = \(associationId) RETURNING id
+                UPDATE associations SET instances_failed = instances_failed + 1 WHERE id = \(associationID) RETURNING id
                 """).count
         }
         guard updated == 1 else { throw CatalogError(.notFound, detail: "no association with this id") }
     }
 
-    public func addRejectedAttempts(associationId: UUID, count: Int) async throws {
+    public func addRejectedAttempts(associationID: UUID, count: Int) async throws {
         let updated = try await write { session in
             try await session.query("""
-                UPDATE associations SET attempts = attempts + \(count) WHERE id = \(associationId) RETURNING id
+                UPDATE associations SET attempts = attempts + \(count) WHERE id = \(associationID) RETURNING id
                 """).count
         }
         guard updated == 1 else { throw CatalogError(.notFound, detail: "no association with this id") }
     }
 
     /// Newest first: `started_at` descending, then `id` descending.
-    public func associations(listenerId: UUID?, page: PageRequest) async throws -> Page<AssociationRecord> {
+    public func associations(listenerID: UUID?, page: PageRequest) async throws -> Page<AssociationRecord> {
         var statement: SQLStatement = "SELECT \(AssociationRow.columns) FROM associations WHERE 1 = 1"
-        if let listenerId { statement += " AND listener_id = \(listenerId)" }
+        if let listenerID { statement += " AND listener_id = \(listenerID)" }
         if let cursor = try page.cursor.map({ try CatalogCursor.decode($0, kind: .associations) }) {
             guard let id = UUID(uuidString: cursor.id) else {
                 throw CatalogError(.invalidCursor, detail: "cursor does not parse")
@@ -69,7 +69,7 @@ enum AssociationRow {
 extension AssociationRecord {
     init(row: SQLRow) throws {
         self.init(
-            id: try row.decode("id"), listenerId: try row.decode("listener_id"),
+            id: try row.decode("id"), listenerID: try row.decode("listener_id"),
             callingAETitle: try row.decode("calling_ae_title"), calledAETitle: try row.decode("called_ae_title"),
             peerAddress: try row.decode("peer_address"), startedAt: try row.decode("started_at"),
             endedAt: try row.decode("ended_at"), outcome: AssociationOutcome(rawValue: try row.decode("outcome")) ?? .aborted,

@@ -9,7 +9,7 @@ extension SQLCatalog {
     func markStudyDirty(_ stored: InstanceRecord, session: any SQLSession) async throws {
         try await session.query("""
             INSERT INTO study_activity (study_instance_uid, listener_id, last_instance_at, dirty, revision)
-            VALUES (\(stored.studyInstanceUID), \(stored.listenerId), \(Date()), \(true), 0)
+            VALUES (\(stored.studyInstanceUID), \(stored.listenerID), \(Date()), \(true), 0)
             ON CONFLICT (study_instance_uid) DO UPDATE SET dirty = \(true), listener_id = excluded.listener_id,
                 last_instance_at = excluded.last_instance_at
             """)
@@ -60,12 +60,12 @@ extension SQLCatalog {
     // MARK: events
 
     /// Newest first: `created_at` descending, then `id` descending.
-    public func events(status: DeliveryStatus?, sinkId: UUID?, page: PageRequest) async throws -> Page<StoredEvent> {
+    public func events(status: DeliveryStatus?, sinkID: UUID?, page: PageRequest) async throws -> Page<StoredEvent> {
         var statement: SQLStatement = "SELECT \(EventRow.columns) FROM events e WHERE 1 = 1"
-        if status != nil || sinkId != nil {
+        if status != nil || sinkID != nil {
             statement += " AND EXISTS (SELECT 1 FROM event_deliveries d WHERE d.event_id = e.id"
             if let status { statement += " AND d.status = \(status.rawValue)" }
-            if let sinkId { statement += " AND d.sink_id = \(sinkId)" }
+            if let sinkID { statement += " AND d.sink_id = \(sinkID)" }
             statement += ")"
         }
         if let cursor = try page.cursor.map({ try CatalogCursor.decode($0, kind: .events) }) {
@@ -92,9 +92,9 @@ extension SQLCatalog {
         return event
     }
 
-    private func deliveries(of eventIds: [UUID]) async throws -> [UUID: [EventDelivery]] {
-        guard !eventIds.isEmpty else { return [:] }
-        let list = SQLStatement.joined(eventIds.map { "\($0)" })
+    private func deliveries(of eventIDs: [UUID]) async throws -> [UUID: [EventDelivery]] {
+        guard !eventIDs.isEmpty else { return [:] }
+        let list = SQLStatement.joined(eventIDs.map { "\($0)" })
         let rows = try await read { session in
             try await session.query("""
                 SELECT event_id, sink_id, status, attempts, next_attempt_at, last_attempt_at, delivered_at, last_error
@@ -105,7 +105,7 @@ extension SQLCatalog {
         for row in rows {
             let status = DeliveryStatus(rawValue: try row.decode("status")) ?? .pending
             byEvent[try row.decode("event_id"), default: []].append(EventDelivery(
-                sinkId: try row.decode("sink_id"), status: status, attempts: try row.decode("attempts"),
+                sinkID: try row.decode("sink_id"), status: status, attempts: try row.decode("attempts"),
                 nextAttemptAt: status == .pending ? try row.decode("next_attempt_at") : nil,
                 lastAttemptAt: try row.decode("last_attempt_at"), deliveredAt: try row.decode("delivered_at"),
                 lastError: try row.decode("last_error")))
@@ -113,12 +113,12 @@ extension SQLCatalog {
         return byEvent
     }
 
-    public func redeliver(eventId: UUID, now: Date) async throws {
+    public func redeliver(eventID: UUID, now: Date) async throws {
         let found = try await write { session in
-            guard try await session.query("SELECT id FROM events WHERE id = \(eventId)").first != nil else { return false }
+            guard try await session.query("SELECT id FROM events WHERE id = \(eventID)").first != nil else { return false }
             try await session.query("""
                 UPDATE event_deliveries SET status = 'pending', next_attempt_at = \(now), lease_owner = NULL, lease_until = NULL
-                WHERE event_id = \(eventId)
+                WHERE event_id = \(eventID)
                 """)
             return true
         }
@@ -134,7 +134,7 @@ extension SQLCatalog {
                 FROM study_activity a LEFT JOIN listeners l ON l.id = a.listener_id
                 WHERE a.dirty ORDER BY a.last_instance_at LIMIT \(limit)
                 """).map { row in
-                DirtyStudy(studyInstanceUID: try row.decode("study_instance_uid"), listenerId: try row.decode("listener_id"),
+                DirtyStudy(studyInstanceUID: try row.decode("study_instance_uid"), listenerID: try row.decode("listener_id"),
                            lastInstanceAt: try row.decode("last_instance_at"), revision: try row.decode("revision"),
                            stableSeconds: try row.decode("study_stable_seconds"))
             }
@@ -163,7 +163,7 @@ extension SQLCatalog {
                 try marker.micros("last_instance_at") == CatalogTime.micros(study.lastInstanceAt)
             else { return nil }
             let revision = try marker.decode("revision", as: Int.self) + 1
-            let listenerId: UUID = try marker.decode("listener_id")
+            let listenerID: UUID = try marker.decode("listener_id")
             guard let summary = try await session.query("SELECT \(StudyRow.columns) FROM studies s WHERE s.study_instance_uid = \(uid)")
                 .first.map(StudySummary.init(row:)) else { return nil }
             let series = try await session.query("""
@@ -175,22 +175,22 @@ extension SQLCatalog {
             let instances = try await session.query("""
                 SELECT calling_ae_title, peer_address, object_uri FROM instances WHERE study_instance_uid = \(uid)
                 """)
-            let listenerName: String? = try await session.query("SELECT name FROM listeners WHERE id = \(listenerId)")
+            let listenerName: String? = try await session.query("SELECT name FROM listeners WHERE id = \(listenerID)")
                 .first?.decode("name")
             let data = StudyEventData(
-                study: summary, series: series, revision: revision, listenerId: listenerId, listenerName: listenerName,
+                study: summary, series: series, revision: revision, listenerID: listenerID, listenerName: listenerName,
                 callingAETitles: try instances.map { try $0.decode("calling_ae_title") },
                 peerAddresses: try instances.map { try $0.decode("peer_address") },
-                objectUris: try instances.map { try $0.decode("object_uri") })
+                objectURIs: try instances.map { try $0.decode("object_uri") })
             let id = UUID()
             let type: EventType = revision == 1 ? .studyStable : .studyUpdated
             let body = try CloudEvent.encode(id: id, source: source, type: type, subject: uid, time: now, data: data)
             try await session.query("""
                 INSERT INTO events (id, type, subject, listener_id, revision, body, created_at)
-                VALUES (\(id), \(type.rawValue), \(uid), \(listenerId), \(revision), \(body), \(now))
+                VALUES (\(id), \(type.rawValue), \(uid), \(listenerID), \(revision), \(body), \(now))
                 """)
             let sinks = try await session.query("SELECT \(EventSinkRow.columns) FROM event_sinks WHERE enabled")
-                .map(EventSink.init(row:)).filter { $0.accepts(type, listenerId: listenerId) }
+                .map(EventSink.init(row:)).filter { $0.accepts(type, listenerID: listenerID) }
             for sink in sinks {
                 try await session.query("""
                     INSERT INTO event_deliveries (event_id, sink_id, status, attempts, next_attempt_at, created_at)
@@ -200,7 +200,7 @@ extension SQLCatalog {
             try await session.query("""
                 UPDATE study_activity SET dirty = \(false), revision = \(revision) WHERE study_instance_uid = \(uid)
                 """)
-            return StoredEvent(id: id, type: type.rawValue, subject: uid, listenerId: listenerId, revision: revision,
+            return StoredEvent(id: id, type: type.rawValue, subject: uid, listenerID: listenerID, revision: revision,
                                createdAt: now, body: body, deliveries: [])
         }
     }
@@ -227,7 +227,7 @@ extension SQLCatalog {
                 FROM event_deliveries d JOIN events e ON e.id = d.event_id JOIN event_sinks s ON s.id = d.sink_id
                 WHERE d.lease_owner = \(lease) AND d.status = 'pending'
                 """).map { row in
-                ClaimedDelivery(eventId: try row.decode("event_id"), eventType: try row.decode("event_type"),
+                ClaimedDelivery(eventID: try row.decode("event_id"), eventType: try row.decode("event_type"),
                                 subject: try row.decode("event_subject"), body: try row.decode("event_body"),
                                 sink: try EventSink(row: row), attempts: try row.decode("attempts"),
                                 createdAt: try row.decode("event_created_at"), lease: lease)
@@ -246,7 +246,7 @@ extension SQLCatalog {
         try await write { session in
             try await session.query("""
                 INSERT INTO event_attempts (event_id, sink_id, attempt, started_at, duration_ms, outcome, error)
-                VALUES (\(delivery.eventId), \(delivery.sink.id), \(delivery.attempts + 1), \(startedAt), \(milliseconds),
+                VALUES (\(delivery.eventID), \(delivery.sink.id), \(delivery.attempts + 1), \(startedAt), \(milliseconds),
                     \(status == .pending ? "retry" : status.rawValue), \(error))
                 ON CONFLICT (event_id, sink_id, attempt) DO NOTHING
                 """)
@@ -254,7 +254,7 @@ extension SQLCatalog {
                 UPDATE event_deliveries SET status = \(status.rawValue), attempts = attempts + 1, last_attempt_at = \(startedAt),
                     last_error = \(error), next_attempt_at = \(next), delivered_at = \(deliveredAt),
                     lease_owner = NULL, lease_until = NULL
-                WHERE event_id = \(delivery.eventId) AND sink_id = \(delivery.sink.id) AND lease_owner = \(delivery.lease)
+                WHERE event_id = \(delivery.eventID) AND sink_id = \(delivery.sink.id) AND lease_owner = \(delivery.lease)
                 """)
         }
     }
@@ -295,7 +295,7 @@ enum EventSinkRow {
         return [
             ("id", s.id.sqlValue), ("name", s.name.sqlValue), ("kind", s.kind.rawValue.sqlValue), ("enabled", s.enabled.sqlValue),
             ("settings", try json(s.settings)), ("secret", s.secret?.sqlValue ?? .null),
-            ("event_types", try json(s.eventTypes)), ("listener_ids", try json(s.listenerIds)),
+            ("event_types", try json(s.eventTypes)), ("listener_ids", try json(s.listenerIDs)),
             ("created_at", s.createdAt.sqlValue), ("updated_at", s.updatedAt.sqlValue),
         ]
     }
@@ -308,7 +308,7 @@ extension EventSink {
         }
         self.init(id: try row.decode("id"), name: try row.decode("name"), kind: kind, enabled: try row.decode("enabled"),
                   settings: try row.json("settings"), secret: try row.decode("secret"),
-                  eventTypes: try row.json("event_types"), listenerIds: try row.json("listener_ids"),
+                  eventTypes: try row.json("event_types"), listenerIDs: try row.json("listener_ids"),
                   createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
     }
 }
@@ -323,7 +323,7 @@ enum EventRow {
 extension StoredEvent {
     init(row: SQLRow) throws {
         self.init(id: try row.decode("id"), type: try row.decode("type"), subject: try row.decode("subject"),
-                  listenerId: try row.decode("listener_id"), revision: try row.decode("revision"),
+                  listenerID: try row.decode("listener_id"), revision: try row.decode("revision"),
                   createdAt: try row.decode("created_at"), body: try row.decode("body"), deliveries: [])
     }
 }

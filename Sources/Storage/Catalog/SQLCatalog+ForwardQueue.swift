@@ -5,14 +5,14 @@ public import Foundation
 /// lease (`forward_owner`, `forward_lease_until`), so with a shared spool any node takes over the work of
 /// a node that died; a row becomes `stored` or `lost` only while it still names the object that was sent.
 extension SQLCatalog {
-    public func claimSpooled(spoolId: String, owner: String, limit: Int, now: Date, leaseUntil: Date) async throws -> [ForwardClaim] {
+    public func claimSpooled(spoolID: String, owner: String, limit: Int, now: Date, leaseUntil: Date) async throws -> [ForwardClaim] {
         // PostgreSQL: rows another node is claiming at this moment are skipped, not waited for.
         let skipLocked: SQLStatement = dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
         let statement: SQLStatement = """
             UPDATE instances SET forward_owner = \(owner), forward_lease_until = \(leaseUntil)
             WHERE sop_instance_uid IN (
                 SELECT sop_instance_uid FROM instances
-                WHERE storage_state = 'spooled' AND spool_id = \(spoolId)
+                WHERE storage_state = 'spooled' AND spool_id = \(spoolID)
                     AND (forward_lease_until IS NULL OR forward_lease_until <= \(now))
                 ORDER BY last_received_at LIMIT \(limit)\(skipLocked))
             RETURNING \(InstanceRow.columns), forward_attempts
@@ -24,24 +24,24 @@ extension SQLCatalog {
         }
     }
 
-    public func markStored(sopInstanceUID: String, sha256: String, objectUri: String, storedBytes: Int64, storedAt: Date) async throws -> Bool {
+    public func markStored(sopInstanceUID: String, sha256: String, objectURI: String, storedBytes: Int64, storedAt: Date) async throws -> Bool {
         try await write { session in
             try await session.query("""
                 UPDATE instances SET storage_state = 'stored', stored_at = \(storedAt), stored_bytes = \(storedBytes),
                     spool_id = NULL, forward_owner = NULL, forward_lease_until = NULL, forward_attempts = 0
                 WHERE sop_instance_uid = \(sopInstanceUID) AND storage_state = 'spooled' AND sha256 = \(sha256)
-                    AND object_uri = \(objectUri)
+                    AND object_uri = \(objectURI)
                 RETURNING sop_instance_uid
                 """).count == 1
         }
     }
 
-    public func markLost(sopInstanceUID: String, sha256: String, objectUri: String) async throws -> Bool {
+    public func markLost(sopInstanceUID: String, sha256: String, objectURI: String) async throws -> Bool {
         try await write { session in
             try await session.query("""
                 UPDATE instances SET storage_state = 'lost', forward_owner = NULL, forward_lease_until = NULL
                 WHERE sop_instance_uid = \(sopInstanceUID) AND storage_state = 'spooled' AND sha256 = \(sha256)
-                    AND object_uri = \(objectUri)
+                    AND object_uri = \(objectURI)
                 RETURNING sop_instance_uid
                 """).count == 1
         }
@@ -75,14 +75,14 @@ extension SQLCatalog {
         }
     }
 
-    public func spooledLocations(spoolId: String) async throws -> [SpooledLocation] {
+    public func spooledLocations(spoolID: String) async throws -> [SpooledLocation] {
         try await read { session in
             try await session.query("""
                 SELECT listener_id, object_uri, metadata_uri FROM instances
-                WHERE storage_state = 'spooled' AND spool_id = \(spoolId)
+                WHERE storage_state = 'spooled' AND spool_id = \(spoolID)
                 """).map { row in
-                SpooledLocation(listenerId: try row.decode("listener_id"), objectUri: try row.decode("object_uri"),
-                                metadataUri: try row.decode("metadata_uri"))
+                SpooledLocation(listenerID: try row.decode("listener_id"), objectURI: try row.decode("object_uri"),
+                                metadataURI: try row.decode("metadata_uri"))
             }
         }
     }

@@ -44,7 +44,7 @@ extension SQLCatalog {
         let countAssociation: SQLStatement = """
             UPDATE associations SET instances_received = instances_received + 1,
                 bytes_received = bytes_received + \(record.sizeBytes)
-            WHERE id = \(record.associationId)
+            WHERE id = \(record.associationID)
             """
         let postgres = dialect == .postgres
         // PostgreSQL: the association counter rides on the insert (a data-modifying WITH), one round trip less.
@@ -60,7 +60,7 @@ extension SQLCatalog {
                     // Deleted between the two statements: nothing in this catalog deletes instances.
                     throw CatalogError(.unavailable, detail: "instance row vanished during upsert; retry")
                 }
-                guard try old.decode("listener_id", as: UUID.self) == record.listenerId else {
+                guard try old.decode("listener_id", as: UUID.self) == record.listenerID else {
                     throw CatalogError(.conflict, field: "listenerId", detail: "SOP Instance UID is held by another listener")
                 }
                 previous = PreviousInstance(series: try old.decode("series_instance_uid"),
@@ -132,18 +132,18 @@ enum InstanceRow {
             ("sop_class_uid", value(r.sopClassUID)), ("series_instance_uid", value(r.seriesInstanceUID)),
             ("study_instance_uid", value(r.studyInstanceUID)), ("instance_number", value(r.instanceNumber)),
             ("transfer_syntax_uid", value(r.transferSyntaxUID)), ("size_bytes", value(r.sizeBytes)),
-            ("stored_bytes", value(r.storedBytes)), ("object_uri", value(r.objectUri)),
-            ("metadata_uri", value(r.metadataUri)), ("sha256", value(r.sha256)), ("listener_id", value(r.listenerId)),
-            ("association_id", value(r.associationId)), ("calling_ae_title", value(r.callingAETitle)),
+            ("stored_bytes", value(r.storedBytes)), ("object_uri", value(r.objectURI)),
+            ("metadata_uri", value(r.metadataURI)), ("sha256", value(r.sha256)), ("listener_id", value(r.listenerID)),
+            ("association_id", value(r.associationID)), ("calling_ae_title", value(r.callingAETitle)),
             ("called_ae_title", value(r.calledAETitle)), ("peer_address", value(r.peerAddress)),
-            ("patient_id", value(r.patientId)), ("patient_name", value(r.patientName)),
+            ("patient_id", value(r.patientID)), ("patient_name", value(r.patientName)),
             ("patient_birth_date", value(r.patientBirthDate)), ("patient_sex", value(r.patientSex)),
             ("study_date", value(r.studyDate)), ("study_time", value(r.studyTime)),
             ("study_description", value(r.studyDescription)), ("accession_number", value(r.accessionNumber)),
             ("series_number", value(r.seriesNumber)), ("series_description", value(r.seriesDescription)),
             ("modality", value(r.modality)), ("number_of_frames", value(r.numberOfFrames)),
             ("storage_state", value(r.storageState.rawValue)), ("stored_at", value(r.storedAt)),
-            ("spool_id", value(r.spoolId)),
+            ("spool_id", value(r.spoolID)),
         ]
     }
 }
@@ -155,12 +155,12 @@ extension InstanceRecord {
             seriesInstanceUID: try row.decode("series_instance_uid"), studyInstanceUID: try row.decode("study_instance_uid"),
             instanceNumber: try row.decode("instance_number"), transferSyntaxUID: try row.decode("transfer_syntax_uid"),
             sizeBytes: try row.decode("size_bytes"), storedBytes: try row.decode("stored_bytes"),
-            objectUri: try row.decode("object_uri"), metadataUri: try row.decode("metadata_uri"),
-            sha256: try row.decode("sha256"), listenerId: try row.decode("listener_id"),
-            associationId: try row.decode("association_id"), callingAETitle: try row.decode("calling_ae_title"),
+            objectURI: try row.decode("object_uri"), metadataURI: try row.decode("metadata_uri"),
+            sha256: try row.decode("sha256"), listenerID: try row.decode("listener_id"),
+            associationID: try row.decode("association_id"), callingAETitle: try row.decode("calling_ae_title"),
             calledAETitle: try row.decode("called_ae_title"), peerAddress: try row.decode("peer_address"),
             receivedAt: try row.decode("received_at"), lastReceivedAt: try row.decode("last_received_at", as: Date.self),
-            receiveCount: try row.decode("receive_count"), patientId: try row.decode("patient_id"),
+            receiveCount: try row.decode("receive_count"), patientID: try row.decode("patient_id"),
             patientName: try row.decode("patient_name"), patientBirthDate: try row.decode("patient_birth_date"),
             patientSex: try row.decode("patient_sex"), studyDate: try row.decode("study_date"),
             studyTime: try row.decode("study_time"), studyDescription: try row.decode("study_description"),
@@ -168,6 +168,6 @@ extension InstanceRecord {
             seriesDescription: try row.decode("series_description"), modality: try row.decode("modality"),
             numberOfFrames: try row.decode("number_of_frames"),
             storageState: StorageState(rawValue: try row.decode("storage_state", as: String.self)) ?? .stored,
-            storedAt: try row.decode("stored_at"), spoolId: try row.decode("spool_id"))
+            storedAt: try row.decode("stored_at"), spoolID: try row.decode("spool_id"))
     }
 }

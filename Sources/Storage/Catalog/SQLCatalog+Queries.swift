@@ -7,7 +7,7 @@ extension SQLCatalog {
     /// never changes, so pages stay exact while studies keep receiving instances.
     public func studies(filter: StudyFilter, page: PageRequest) async throws -> Page<StudySummary> {
         var statement: SQLStatement = "SELECT \(StudyRow.columns) FROM studies s WHERE 1 = 1"
-        if let v = filter.patientId { statement += " AND s.patient_id = \(v)" }
+        if let v = filter.patientID { statement += " AND s.patient_id = \(v)" }
         if let v = filter.patientName { statement += " AND s.patient_name_lower LIKE \(likePattern(v)) ESCAPE '\\'" }
         if let v = filter.accessionNumber { statement += " AND s.accession_number = \(v)" }
         if let v = filter.studyDateFrom { statement += " AND s.study_date >= \(v)" }
@@ -15,7 +15,7 @@ extension SQLCatalog {
         if let v = filter.modality {
             statement += " AND EXISTS (SELECT 1 FROM series x WHERE x.study_instance_uid = s.study_instance_uid AND x.modality = \(v))"
         }
-        if let v = filter.listenerId {
+        if let v = filter.listenerID {
             statement += " AND EXISTS (SELECT 1 FROM instances i WHERE i.listener_id = \(v) AND i.study_instance_uid = s.study_instance_uid)"
         }
         if let v = filter.callingAETitle {
@@ -84,7 +84,7 @@ extension StudySummary {
     init(row: SQLRow) throws {
         let modalities = try row.decode("modalities", as: String.self)
         self.init(
-            studyInstanceUID: try row.decode("study_instance_uid"), patientId: try row.decode("patient_id"),
+            studyInstanceUID: try row.decode("study_instance_uid"), patientID: try row.decode("patient_id"),
             patientName: try row.decode("patient_name"), patientBirthDate: try row.decode("patient_birth_date"),
             studyDate: try row.decode("study_date"), studyTime: try row.decode("study_time"),
             studyDescription: try row.decode("study_description"), accessionNumber: try row.decode("accession_number"),

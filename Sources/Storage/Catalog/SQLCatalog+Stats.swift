@@ -21,7 +21,7 @@ extension SQLCatalog {
                 SELECT listener_id, count(*) AS instances, CAST(SUM(size_bytes) AS BIGINT) AS bytes FROM instances
                 GROUP BY listener_id ORDER BY listener_id
                 """).map { row in
-                CatalogStats.ByListener(listenerId: try row.decode("listener_id"), instances: try row.decode("instances"),
+                CatalogStats.ByListener(listenerID: try row.decode("listener_id"), instances: try row.decode("instances"),
                                         bytes: try row.decode("bytes"))
             }
             let byDay = try await session.query("""

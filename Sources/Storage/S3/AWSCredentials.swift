@@ -3,21 +3,21 @@ import Domain
 
 /// One set of AWS credentials. `description` never shows the secret or the token.
 public struct AWSCredentials: Sendable, Hashable, CustomStringConvertible {
-    public var accessKeyId: String
+    public var accessKeyID: String
     public var secretAccessKey: String
     public var sessionToken: String?
     /// When temporary credentials stop working; nil for long-lived keys.
     public var expiration: Date?
 
-    public init(accessKeyId: String, secretAccessKey: String, sessionToken: String? = nil, expiration: Date? = nil) {
-        self.accessKeyId = accessKeyId
+    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil, expiration: Date? = nil) {
+        self.accessKeyID = accessKeyID
         self.secretAccessKey = secretAccessKey
         self.sessionToken = sessionToken
         self.expiration = expiration
     }
 
     public var description: String {
-        "AWSCredentials(accessKeyId: \(accessKeyId), sessionToken: \(sessionToken == nil ? "none" : "present"), expiration: \(expiration.map { "\($0)" } ?? "none"))"
+        "AWSCredentials(accessKeyId: \(accessKeyID), sessionToken: \(sessionToken == nil ? "none" : "present"), expiration: \(expiration.map { "\($0)" } ?? "none"))"
     }
 }
 
@@ -58,7 +58,7 @@ public struct EnvironmentCredentialsProvider: AWSCredentialsProvider {
             throw ObjectStoreError(.unauthorized, detail: "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not set")
         }
         let token = environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        return AWSCredentials(accessKeyId: id, secretAccessKey: secret, sessionToken: token)
+        return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token)
     }
 }
 

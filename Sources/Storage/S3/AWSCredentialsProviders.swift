@@ -18,7 +18,7 @@ struct MetadataCredentialsDocument: Decodable {
         if let code = Code, code != "Success" {
             throw ObjectStoreError(.unauthorized, detail: "\(source): credentials document says \(code)")
         }
-        return AWSCredentials(accessKeyId: AccessKeyId, secretAccessKey: SecretAccessKey, sessionToken: Token,
+        return AWSCredentials(accessKeyID: AccessKeyId, secretAccessKey: SecretAccessKey, sessionToken: Token,
                               expiration: Expiration.flatMap(parseISO8601))
     }
 }
@@ -165,13 +165,13 @@ public struct WebIdentityCredentialsProvider: AWSCredentialsProvider {
             httpClient, method: .POST, url: url,
             headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"), ("Accept", "application/xml")],
             body: form, timeout: .seconds(10), source: "STS AssumeRoleWithWebIdentity")
-        guard let accessKeyId = S3XML.value(of: "AccessKeyId", in: xml),
+        guard let accessKeyID = S3XML.value(of: "AccessKeyId", in: xml),
               let secret = S3XML.value(of: "SecretAccessKey", in: xml),
               let sessionToken = S3XML.value(of: "SessionToken", in: xml)
         else {
             throw ObjectStoreError(.unauthorized, detail: "STS AssumeRoleWithWebIdentity: response has no credentials")
         }
-        return AWSCredentials(accessKeyId: accessKeyId, secretAccessKey: secret, sessionToken: sessionToken,
+        return AWSCredentials(accessKeyID: accessKeyID, secretAccessKey: secret, sessionToken: sessionToken,
                               expiration: S3XML.value(of: "Expiration", in: xml).flatMap(parseISO8601))
     }
 }

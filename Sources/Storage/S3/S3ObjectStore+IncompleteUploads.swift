@@ -15,9 +15,9 @@ extension S3ObjectStore: IncompleteUploadCleanup {
             operation: "ListMultipartUploads", method: .GET, key: nil, query: [("prefix", prefix), ("uploads", "")]))
         var aborted = 0
         for upload in S3XML.values(of: "Upload", in: response.bodyText) {
-            guard S3XML.value(of: "Key", in: upload) == key, let uploadId = S3XML.value(of: "UploadId", in: upload),
-                  !uploadId.isEmpty else { continue }
-            try await abortMultipartUpload(key: key, uploadId: uploadId)
+            guard S3XML.value(of: "Key", in: upload) == key, let uploadID = S3XML.value(of: "UploadId", in: upload),
+                  !uploadID.isEmpty else { continue }
+            try await abortMultipartUpload(key: key, uploadID: uploadID)
             aborted += 1
         }
         return aborted

@@ -71,8 +71,8 @@ public final class S3ObjectStore: ObjectStore {
         }
         if let sse = options.serverSideEncryption {
             headers.append(("x-amz-server-side-encryption", sse.rawValue))
-            if sse == .kms, let kmsKeyId = options.kmsKeyId, !kmsKeyId.isEmpty {
-                headers.append(("x-amz-server-side-encryption-aws-kms-key-id", kmsKeyId))
+            if sse == .kms, let kmsKeyID = options.kmsKeyID, !kmsKeyID.isEmpty {
+                headers.append(("x-amz-server-side-encryption-aws-kms-key-id", kmsKeyID))
             }
         }
         return headers
@@ -87,17 +87,17 @@ public final class S3ObjectStore: ObjectStore {
         let response = try await transport.execute(S3Request(
             operation: "CreateMultipartUpload", method: .POST, key: key, query: [("uploads", "")],
             headers: objectHeaders(options)))
-        guard let uploadId = S3XML.value(of: "UploadId", in: response.bodyText), !uploadId.isEmpty else {
+        guard let uploadID = S3XML.value(of: "UploadId", in: response.bodyText), !uploadID.isEmpty else {
             throw ObjectStoreError(.unavailable, detail: "CreateMultipartUpload: response has no UploadId")
         }
-        return uploadId
+        return uploadID
     }
 
     /// Starts one part upload now; the future carries its ETag.
-    func uploadPart(key: String, uploadId: String, partNumber: Int, body: ByteBuffer,
+    func uploadPart(key: String, uploadID: String, partNumber: Int, body: ByteBuffer,
                     credentials: AWSCredentials) -> EventLoopFuture<CompletedPart> {
         let request = S3Request(operation: "UploadPart", method: .PUT, key: key,
-                                query: [("partNumber", String(partNumber)), ("uploadId", uploadId)], body: body)
+                                query: [("partNumber", String(partNumber)), ("uploadId", uploadID)], body: body)
         return transport.execute(request, credentials: credentials).flatMapThrowing { response in
             guard let etag = response.headers.first(name: "etag"), !etag.isEmpty else {
                 throw ObjectStoreError(.unavailable, detail: "UploadPart \(partNumber): response has no ETag")
@@ -106,21 +106,21 @@ public final class S3ObjectStore: ObjectStore {
         }
     }
 
-    func completeMultipartUpload(key: String, uploadId: String, parts: [CompletedPart]) async throws {
+    func completeMultipartUpload(key: String, uploadID: String, parts: [CompletedPart]) async throws {
         var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
         for part in parts.sorted(by: { $0.number < $1.number }) {
             xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(S3XML.escape(part.etag))</ETag></Part>"
         }
         xml += "</CompleteMultipartUpload>"
         _ = try await transport.execute(S3Request(
-            operation: "CompleteMultipartUpload", method: .POST, key: key, query: [("uploadId", uploadId)],
+            operation: "CompleteMultipartUpload", method: .POST, key: key, query: [("uploadId", uploadID)],
             headers: [("content-type", "application/xml")], body: ByteBuffer(string: xml)))
     }
 
-    func abortMultipartUpload(key: String, uploadId: String) async throws {
+    func abortMultipartUpload(key: String, uploadID: String) async throws {
         do {
             _ = try await transport.execute(S3Request(
-                operation: "AbortMultipartUpload", method: .DELETE, key: key, query: [("uploadId", uploadId)]))
+                operation: "AbortMultipartUpload", method: .DELETE, key: key, query: [("uploadId", uploadID)]))
         } catch let error as ObjectStoreError where error.code == .notFound {
             // NoSuchUpload: already gone.
         }

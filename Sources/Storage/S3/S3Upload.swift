@@ -19,7 +19,7 @@ actor S3Upload: ObjectUpload {
     private let singlePutThreshold: Int
     private var encoder: GzipEncoder?
     private var current = ByteBuffer()
-    private var uploadId: String?
+    private var uploadID: String?
     private var inFlight: EventLoopFuture<CompletedPart>?
     /// The bytes of the part in flight; once it is done its storage fills the next part.
     private var inFlightBuffer: ByteBuffer?
@@ -62,19 +62,19 @@ actor S3Upload: ObjectUpload {
                 try await append(try encoder.finish())
                 self.encoder = nil
             }
-            if uploadId == nil, current.readableBytes <= singlePutThreshold {
+            if uploadID == nil, current.readableBytes <= singlePutThreshold {
                 let body = current
                 current = ByteBuffer()
                 try await store.putObject(key: key, body: body, options: options)
                 storedLength = Int64(body.readableBytes)
             } else {
-                if current.readableBytes > 0 || uploadId == nil {
+                if current.readableBytes > 0 || uploadID == nil {
                     try await emitPart()
                 }
                 try await collectInFlight()
-                guard let uploadId else { throw ObjectStoreError(.aborted, detail: "upload was aborted") }
-                try await store.completeMultipartUpload(key: key, uploadId: uploadId, parts: completed)
-                self.uploadId = nil
+                guard let uploadID else { throw ObjectStoreError(.aborted, detail: "upload was aborted") }
+                try await store.completeMultipartUpload(key: key, uploadID: uploadID, parts: completed)
+                self.uploadID = nil
             }
             try ensureOpen()
             state = .finished
@@ -92,7 +92,7 @@ actor S3Upload: ObjectUpload {
     }
 
     deinit {
-        if uploadId != nil {
+        if uploadID != nil {
             store.logger.error("S3 upload dropped without finish() or abort(); its multipart upload remains until a lifecycle rule removes it")
         }
     }
@@ -125,9 +125,9 @@ actor S3Upload: ObjectUpload {
     private func emitPart() async throws {
         let part = current
         current = ByteBuffer()
-        if uploadId == nil {
+        if uploadID == nil {
             let id = try await store.createMultipartUpload(key: key, options: options)
-            uploadId = id
+            uploadID = id
             try ensureOpen()
         }
         try await collectInFlight()
@@ -136,9 +136,9 @@ actor S3Upload: ObjectUpload {
         }
         let credentials = try await store.transport.credentialsProvider.credentials()
         try ensureOpen()
-        guard let uploadId else { throw ObjectStoreError(.aborted, detail: "upload was aborted") }
+        guard let uploadID else { throw ObjectStoreError(.aborted, detail: "upload was aborted") }
         storedLength += Int64(part.readableBytes)
-        inFlight = store.uploadPart(key: key, uploadId: uploadId, partNumber: nextPartNumber, body: part,
+        inFlight = store.uploadPart(key: key, uploadID: uploadID, partNumber: nextPartNumber, body: part,
                                     credentials: credentials)
         inFlightBuffer = part
         nextPartNumber += 1
@@ -192,10 +192,10 @@ actor S3Upload: ObjectUpload {
                 store.logger.debug("part upload failed during abort", metadata: ["error": "\(error)"])
             }
         }
-        if let id = uploadId {
-            uploadId = nil
+        if let id = uploadID {
+            uploadID = nil
             do {
-                try await store.abortMultipartUpload(key: key, uploadId: id)
+                try await store.abortMultipartUpload(key: key, uploadID: id)
             } catch {
                 store.logger.error("AbortMultipartUpload failed; parts may remain until a lifecycle rule removes them",
                                    metadata: ["error": "\(error)"])

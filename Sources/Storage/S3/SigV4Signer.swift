@@ -74,7 +74,7 @@ struct SigV4Signer: Sendable {
         let scope = credentialScope(amzDate)
         let stringToSign = Self.stringToSign(amzDate: amzDate, scope: scope, canonicalRequest: canonicalRequest)
         let signature = self.signature(stringToSign: stringToSign, amzDate: amzDate)
-        let authorization = "\(Self.algorithm) Credential=\(credentials.accessKeyId)/\(scope), SignedHeaders=\(signedHeaderNames), Signature=\(signature)"
+        let authorization = "\(Self.algorithm) Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaderNames), Signature=\(signature)"
         all.append(("authorization", authorization))
         return SignedHeaders(headers: all, canonicalRequest: canonicalRequest, stringToSign: stringToSign,
                              signature: signature, authorization: authorization)
@@ -94,7 +94,7 @@ struct SigV4Signer: Sendable {
         let scope = credentialScope(amzDate)
         var params = query
         params.append(("X-Amz-Algorithm", Self.algorithm))
-        params.append(("X-Amz-Credential", "\(credentials.accessKeyId)/\(scope)"))
+        params.append(("X-Amz-Credential", "\(credentials.accessKeyID)/\(scope)"))
         params.append(("X-Amz-Date", amzDate))
         params.append(("X-Amz-Expires", String(expiresSeconds)))
         params.append(("X-Amz-SignedHeaders", "host"))

@@ -33,7 +33,7 @@ extension Forwarder {
     func sweep() async {
         let locations: [SpooledLocation]
         do {
-            locations = try await queue.spooledLocations(spoolId: spool.id)
+            locations = try await queue.spooledLocations(spoolID: spool.id)
         } catch {
             logger.warning("spool sweep skipped: catalog unavailable", metadata: ["error": "\(error)"])
             return
@@ -44,24 +44,24 @@ extension Forwarder {
         var keepFolders = Set<String>()
         var targets: [UUID: any ObjectStore] = [:]
         for location in locations {
-            let folder = location.listenerId.uuidString.lowercased()
-            var store = targets[location.listenerId]
+            let folder = location.listenerID.uuidString.lowercased()
+            var store = targets[location.listenerID]
             if store == nil {
                 do {
-                    if let listener = try await listeners.listener(id: location.listenerId) {
+                    if let listener = try await listeners.listener(id: location.listenerID) {
                         store = try await stores.objectStore(for: resolveTarget(listener.storage))
-                        targets[location.listenerId] = store
+                        targets[location.listenerID] = store
                     }
                 } catch {
                     store = nil
                 }
             }
-            guard let store, let key = Self.key(of: location.objectUri, in: store) else {
+            guard let store, let key = Self.key(of: location.objectURI, in: store) else {
                 keepFolders.insert(folder)
                 continue
             }
             expected.insert(folder + "/" + key)
-            if let uri = location.metadataUri {
+            if let uri = location.metadataURI {
                 guard let metadataKey = Self.key(of: uri, in: store) else {
                     keepFolders.insert(folder)
                     continue

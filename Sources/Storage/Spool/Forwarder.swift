@@ -133,7 +133,7 @@ public struct Forwarder: Service {
     private func claim(limit: Int) async -> [ForwardClaim] {
         let now = Date()
         do {
-            return try await queue.claimSpooled(spoolId: spool.id, owner: options.owner, limit: limit, now: now,
+            return try await queue.claimSpooled(spoolID: spool.id, owner: options.owner, limit: limit, now: now,
                                                 leaseUntil: now.addingTimeInterval(options.lease.seconds))
         } catch {
             Counter(label: "dicom_forward_failures_total", dimensions: [("reason", "catalog")]).increment()
@@ -159,8 +159,8 @@ public struct Forwarder: Service {
     func forward(_ claim: ForwardClaim) async {
         let row = claim.record
         var logger = self.logger
-        logger[metadataKey: "listener_id"] = "\(row.listenerId)"
-        logger[metadataKey: "object"] = "\(row.objectUri)"
+        logger[metadataKey: "listener_id"] = "\(row.listenerID)"
+        logger[metadataKey: "object"] = "\(row.objectURI)"
         let started = ContinuousClock.now
         do {
             let uploadLogger = logger
@@ -175,7 +175,7 @@ public struct Forwarder: Service {
             case .superseded:
                 try await queue.releaseClaim(sopInstanceUID: row.sopInstanceUID, owner: options.owner, retryAt: Date(), failed: false)
             case .missing(let why):
-                if try await queue.markLost(sopInstanceUID: row.sopInstanceUID, sha256: row.sha256, objectUri: row.objectUri) {
+                if try await queue.markLost(sopInstanceUID: row.sopInstanceUID, sha256: row.sha256, objectURI: row.objectURI) {
                     Counter(label: "dicom_spool_lost_total").increment()
                     logger.error("spooled instance lost: its spool file is gone", metadata: ["why": "\(why)"])
                 } else {
@@ -234,25 +234,25 @@ public struct Forwarder: Service {
     }
 
     private func upload(_ row: InstanceRecord, logger: Logger) async throws -> Outcome {
-        guard let listener = try await listeners.listener(id: row.listenerId) else {
+        guard let listener = try await listeners.listener(id: row.listenerID) else {
             throw Failure(reason: "listener-missing", detail: "the listener of this instance was deleted; kept spooled")
         }
         let target = resolveTarget(listener.storage)
         let store = try await stores.objectStore(for: target)
-        guard let key = Self.key(of: row.objectUri, in: store) else {
+        guard let key = Self.key(of: row.objectURI, in: store) else {
             throw Failure(reason: "target-changed", detail: "the listener's target no longer holds this object's URI; kept spooled")
         }
         var metadataKey: String?
-        if let uri = row.metadataUri {
+        if let uri = row.metadataURI {
             guard let resolved = Self.key(of: uri, in: store) else {
                 throw Failure(reason: "target-changed", detail: "the listener's target no longer holds the metadata URI; kept spooled")
             }
             metadataKey = resolved
         }
-        let folder = spool.folder(for: row.listenerId)
+        let folder = spool.folder(for: row.listenerID)
         let options = ObjectPutOptions(contentType: ObjectPutOptions.dicomContentType,
                                        gzipLevel: target.gzip ? target.gzipLevel : nil, storageClass: target.storageClass,
-                                       serverSideEncryption: target.serverSideEncryption, kmsKeyId: target.kmsKeyId)
+                                       serverSideEncryption: target.serverSideEncryption, kmsKeyID: target.kmsKeyID)
 
         // The metadata first: small, read whole; its absence is known before the large upload starts.
         var metadataBody: ByteBuffer?
@@ -306,9 +306,9 @@ public struct Forwarder: Service {
         if let metadataKey, let metadataBody {
             _ = try await store.put(key: metadataKey, body: metadataBody, options: ObjectPutOptions(
                 contentType: ObjectPutOptions.dicomJSONContentType, gzipLevel: options.gzipLevel,
-                storageClass: options.storageClass, serverSideEncryption: options.serverSideEncryption, kmsKeyId: options.kmsKeyId))
+                storageClass: options.storageClass, serverSideEncryption: options.serverSideEncryption, kmsKeyID: options.kmsKeyID))
         }
-        guard try await queue.markStored(sopInstanceUID: row.sopInstanceUID, sha256: row.sha256, objectUri: row.objectUri,
+        guard try await queue.markStored(sopInstanceUID: row.sopInstanceUID, sha256: row.sha256, objectURI: row.objectURI,
                                          storedBytes: stored.storedLength, storedAt: Date())
         else {
             logger.info("spooled instance superseded by a later receive while forwarding")

@@ -39,13 +39,13 @@ public final class Spool: SpoolAdmission {
     }
 
     /// The spool folder of one listener.
-    public func folder(for listenerId: UUID) -> String {
-        root + "/" + listenerId.uuidString.lowercased()
+    public func folder(for listenerID: UUID) -> String {
+        root + "/" + listenerID.uuidString.lowercased()
     }
 
     /// The store a `spooled` listener writes to: files in its spool folder, URIs of its target.
-    public func store(for listenerId: UUID, target: any ObjectStore) -> any ObjectStore {
-        SpoolObjectStore(files: FilesystemObjectStore(root: folder(for: listenerId)), target: target, usage: usage)
+    public func store(for listenerID: UUID, target: any ObjectStore) -> any ObjectStore {
+        SpoolObjectStore(files: FilesystemObjectStore(root: folder(for: listenerID)), target: target, usage: usage)
     }
 
     public func refusal() async -> String? {

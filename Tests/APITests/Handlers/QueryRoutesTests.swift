@@ -7,8 +7,8 @@ import Testing
 
 /// Two studies (one with two series) received by one listener over one association.
 struct SeededCatalog {
-    let listenerId = UUID()
-    let associationId = UUID()
+    let listenerID = UUID()
+    let associationID = UUID()
     let studyA = "1.2.840.1.1"
     let studyB = "1.2.840.1.2"
     let seriesA1 = "1.2.840.1.1.1"
@@ -17,9 +17,9 @@ struct SeededCatalog {
     let base = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
 
     func seed(_ catalog: SQLiteCatalog) async throws {
-        try await catalog.createListener(ListenerConfig(id: listenerId, name: "seed", port: 11112))
+        try await catalog.createListener(ListenerConfig(id: listenerID, name: "seed", port: 11112))
         try await catalog.startAssociation(AssociationRecord(
-            id: associationId, listenerId: listenerId, callingAETitle: "MODALITY", calledAETitle: "STORESCP",
+            id: associationID, listenerID: listenerID, callingAETitle: "MODALITY", calledAETitle: "STORESCP",
             peerAddress: "127.0.0.1:50000", startedAt: base))
         var n = 0
         for (study, series, count, patient, date, modality) in [
@@ -31,15 +31,15 @@ struct SeededCatalog {
                 try await catalog.recordInstance(InstanceRecord(
                     sopInstanceUID: "\(series).\(i)", sopClassUID: "1.2.840.10008.5.1.4.1.1.2", seriesInstanceUID: series,
                     studyInstanceUID: study, instanceNumber: i, transferSyntaxUID: "1.2.840.10008.1.2.1", sizeBytes: 1000,
-                    storedBytes: 600, objectUri: "file:///data/DICOM/\(series).\(i).dcm", metadataUri: nil,
-                    sha256: String(repeating: "a", count: 64), listenerId: listenerId, associationId: associationId,
+                    storedBytes: 600, objectURI: "file:///data/DICOM/\(series).\(i).dcm", metadataURI: nil,
+                    sha256: String(repeating: "a", count: 64), listenerID: listenerID, associationID: associationID,
                     callingAETitle: "MODALITY", calledAETitle: "STORESCP", peerAddress: "127.0.0.1:50000",
                     receivedAt: base.addingTimeInterval(Double(n) + (study == studyB ? 86_400 : 0)),
-                    patientId: patient, patientName: "DOE^\(patient)", studyDate: date, accessionNumber: "ACC-\(patient)",
+                    patientID: patient, patientName: "DOE^\(patient)", studyDate: date, accessionNumber: "ACC-\(patient)",
                     seriesNumber: series == seriesA2 ? 2 : 1, modality: modality))
             }
         }
-        try await catalog.endAssociation(id: associationId, outcome: .released, endedAt: base.addingTimeInterval(100))
+        try await catalog.endAssociation(id: associationID, outcome: .released, endedAt: base.addingTimeInterval(100))
     }
 }
 
@@ -74,7 +74,7 @@ struct QueryRoutesTests {
         #expect(uids(await h.send(.GET, "/v1/studies?studyDate=20240105")) == [s.studyA])
         #expect(uids(await h.send(.GET, "/v1/studies?studyDate=20230101-20231231")) == [s.studyB])
         #expect(uids(await h.send(.GET, "/v1/studies?modality=MR")) == [s.studyB])
-        #expect(uids(await h.send(.GET, "/v1/studies?listenerId=\(s.listenerId)")) == [s.studyB, s.studyA])
+        #expect(uids(await h.send(.GET, "/v1/studies?listenerId=\(s.listenerID)")) == [s.studyB, s.studyA])
         #expect(uids(await h.send(.GET, "/v1/studies?listenerId=\(UUID())")).isEmpty)
         #expect(uids(await h.send(.GET, "/v1/studies?callingAETitle=MODALITY")).count == 2)
         #expect(uids(await h.send(.GET, "/v1/studies?receivedFrom=2026-01-01T12:00:00Z")) == [s.studyB])
@@ -142,7 +142,7 @@ struct QueryRoutesTests {
         #expect(body["sizeBytes"] as? Int == 1000)
         #expect(body["storedBytes"] as? Int == 600)
         #expect(body["metadataUri"] is NSNull)
-        #expect(body["listenerId"] as? String == s.listenerId.uuidString.lowercased())
+        #expect(body["listenerId"] as? String == s.listenerID.uuidString.lowercased())
         #expect(body["receiveCount"] as? Int == 1)
         #expect(body["patientId"] == nil, "Instance carries only the documented members")
         #expect(await h.send(.GET, "/v1/instances/1.2.3").status == .notFound)
@@ -151,7 +151,7 @@ struct QueryRoutesTests {
 
     @Test func associationsAndStats() async throws {
         let (h, s) = try await harness()
-        let list = await h.send(.GET, "/v1/associations?listenerId=\(s.listenerId)&limit=10")
+        let list = await h.send(.GET, "/v1/associations?listenerId=\(s.listenerID)&limit=10")
         #expect(list.status == .ok)
         let items = list.jsonObject["items"] as? [[String: Any]] ?? []
         #expect(items.count == 1)
@@ -171,7 +171,7 @@ struct QueryRoutesTests {
         #expect(body["series"] as? Int == 3)
         #expect(body["bytes"] as? Int == 6000)
         let byListener = body["byListener"] as? [[String: Any]] ?? []
-        #expect(byListener.first?["listenerId"] as? String == s.listenerId.uuidString.lowercased())
+        #expect(byListener.first?["listenerId"] as? String == s.listenerID.uuidString.lowercased())
         let byDay = body["byDay"] as? [[String: Any]] ?? []
         #expect(Set(byDay.compactMap { $0["date"] as? String }) == ["2026-01-01", "2026-01-02"])
         try await expectConformsToSpec(h.recorder.all)
@@ -179,17 +179,17 @@ struct QueryRoutesTests {
 
     @Test func followingNextCursorWhileInsertingReturnsEveryPreExistingStudyOnce() async throws {
         let h = try await RouterHarness()
-        let listenerId = UUID()
-        let associationId = UUID()
+        let listenerID = UUID()
+        let associationID = UUID()
         let base = Date(timeIntervalSince1970: 1_767_225_600)
         try await h.catalog.startAssociation(AssociationRecord(
-            id: associationId, listenerId: listenerId, callingAETitle: "A", calledAETitle: "B", peerAddress: "127.0.0.1:1", startedAt: base))
+            id: associationID, listenerID: listenerID, callingAETitle: "A", calledAETitle: "B", peerAddress: "127.0.0.1:1", startedAt: base))
         func insert(_ n: Int, at offset: Double) async throws {
             try await h.catalog.recordInstance(InstanceRecord(
                 sopInstanceUID: "2.25.\(n).1", sopClassUID: "1.2.840.10008.5.1.4.1.1.7", seriesInstanceUID: "2.25.\(n).2",
                 studyInstanceUID: "2.25.\(n)", transferSyntaxUID: "1.2.840.10008.1.2.1", sizeBytes: 10, storedBytes: 10,
-                objectUri: "file:///x/\(n)", sha256: String(repeating: "0", count: 64), listenerId: listenerId,
-                associationId: associationId, callingAETitle: "A", calledAETitle: "B", peerAddress: "127.0.0.1:1",
+                objectURI: "file:///x/\(n)", sha256: String(repeating: "0", count: 64), listenerID: listenerID,
+                associationID: associationID, callingAETitle: "A", calledAETitle: "B", peerAddress: "127.0.0.1:1",
                 receivedAt: base.addingTimeInterval(offset)))
         }
         for n in 1...25 { try await insert(n, at: Double(n)) }

@@ -7,14 +7,14 @@ import Foundation
 
 extension StudyDTO: Encodable {
     enum CodingKeys: String, CodingKey {
-        case studyInstanceUID, patientId, patientName, patientBirthDate, studyDate, studyTime, studyDescription
+        case studyInstanceUID, patientID = "patientId", patientName, patientBirthDate, studyDate, studyTime, studyDescription
         case accessionNumber, modalities, seriesCount, instanceCount, totalBytes, firstReceivedAt, lastReceivedAt
     }
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         let s = study
         try c.encode(s.studyInstanceUID, forKey: .studyInstanceUID)
-        try c.encode(s.patientId, forKey: .patientId)
+        try c.encode(s.patientID, forKey: .patientID)
         try c.encode(s.patientName, forKey: .patientName)
         try c.encode(s.patientBirthDate, forKey: .patientBirthDate)
         try c.encode(s.studyDate, forKey: .studyDate)
@@ -50,7 +50,7 @@ extension SeriesDTO: Encodable {
 extension InstanceDTO: Encodable {
     enum CodingKeys: String, CodingKey {
         case sopInstanceUID, sopClassUID, seriesInstanceUID, studyInstanceUID, instanceNumber, transferSyntaxUID
-        case sizeBytes, storedBytes, objectUri, metadataUri, sha256, listenerId, associationId, callingAETitle
+        case sizeBytes, storedBytes, objectURI = "objectUri", metadataURI = "metadataUri", sha256, listenerID = "listenerId", associationID = "associationId", callingAETitle
         case calledAETitle, peerAddress, receivedAt, receiveCount, storageState, storedAt
     }
     func encode(to encoder: any Encoder) throws {
@@ -64,11 +64,11 @@ extension InstanceDTO: Encodable {
         try c.encode(i.transferSyntaxUID, forKey: .transferSyntaxUID)
         try c.encode(i.sizeBytes, forKey: .sizeBytes)
         try c.encode(i.storedBytes, forKey: .storedBytes)
-        try c.encode(i.objectUri, forKey: .objectUri)
-        try c.encode(i.metadataUri, forKey: .metadataUri)
+        try c.encode(i.objectURI, forKey: .objectURI)
+        try c.encode(i.metadataURI, forKey: .metadataURI)
         try c.encode(i.sha256, forKey: .sha256)
-        try c.encode(i.listenerId.uuidString.lowercased(), forKey: .listenerId)
-        try c.encode(i.associationId.uuidString.lowercased(), forKey: .associationId)
+        try c.encode(i.listenerID.uuidString.lowercased(), forKey: .listenerID)
+        try c.encode(i.associationID.uuidString.lowercased(), forKey: .associationID)
         try c.encode(i.callingAETitle, forKey: .callingAETitle)
         try c.encode(i.calledAETitle, forKey: .calledAETitle)
         try c.encode(i.peerAddress, forKey: .peerAddress)
@@ -81,14 +81,14 @@ extension InstanceDTO: Encodable {
 
 extension AssociationDTO: Encodable {
     enum CodingKeys: String, CodingKey {
-        case id, listenerId, callingAETitle, calledAETitle, peerAddress, startedAt, endedAt, outcome, rejectReason
+        case id, listenerID = "listenerId", callingAETitle, calledAETitle, peerAddress, startedAt, endedAt, outcome, rejectReason
         case instancesReceived, instancesFailed, bytesReceived, attempts
     }
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         let a = association
         try c.encode(a.id.uuidString.lowercased(), forKey: .id)
-        try c.encode(a.listenerId.uuidString.lowercased(), forKey: .listenerId)
+        try c.encode(a.listenerID.uuidString.lowercased(), forKey: .listenerID)
         try c.encode(a.callingAETitle, forKey: .callingAETitle)
         try c.encode(a.calledAETitle, forKey: .calledAETitle)
         try c.encode(a.peerAddress, forKey: .peerAddress)

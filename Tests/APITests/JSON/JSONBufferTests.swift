@@ -31,7 +31,7 @@ struct JSONBufferTests {
     @Test(arguments: awkward)
     func studiesMatchJSONEncoder(_ text: String) throws {
         let full = StudySummary(
-            studyInstanceUID: "1.2.3", patientId: text, patientName: text, patientBirthDate: "19700101", studyDate: "20240101",
+            studyInstanceUID: "1.2.3", patientID: text, patientName: text, patientBirthDate: "19700101", studyDate: "20240101",
             studyTime: "120000.5", studyDescription: text, accessionNumber: text, modalities: ["CT", text], seriesCount: 3,
             instanceCount: 1200, totalBytes: Int64.max, firstReceivedAt: Date(timeIntervalSince1970: 1_750_000_000.123_456),
             lastReceivedAt: Date(timeIntervalSince1970: -1.5))
@@ -50,16 +50,16 @@ struct JSONBufferTests {
         let instance = InstanceRecord(
             sopInstanceUID: "1.2.3.4.5", sopClassUID: "1.2.840.10008.5.1.4.1.1.2", seriesInstanceUID: "1.2.3.4",
             studyInstanceUID: "1.2.3", instanceNumber: 12, transferSyntaxUID: "1.2.840.10008.1.2.1", sizeBytes: 524_288,
-            storedBytes: 1, objectUri: "s3://b/DICOM/1.2.3/1.2.3.4.5.dcm", metadataUri: "file:///data/a%20b.json",
-            sha256: String(repeating: "ab", count: 32), listenerId: UUID(), associationId: UUID(), callingAETitle: "MOD\\X",
+            storedBytes: 1, objectURI: "s3://b/DICOM/1.2.3/1.2.3.4.5.dcm", metadataURI: "file:///data/a%20b.json",
+            sha256: String(repeating: "ab", count: 32), listenerID: UUID(), associationID: UUID(), callingAETitle: "MOD\\X",
             calledAETitle: "STORESCP", peerAddress: "[::1]:104", receivedAt: Date(timeIntervalSince1970: 1_800_000_000.9999),
             receiveCount: 2)
         var bare = instance
         bare.instanceNumber = nil
-        bare.metadataUri = nil
+        bare.metadataURI = nil
         try expectSame(PageDTO(items: [InstanceDTO(instance: instance), InstanceDTO(instance: bare)], nextCursor: "x"))
         let association = AssociationRecord(
-            listenerId: UUID(), callingAETitle: "A", calledAETitle: "B", peerAddress: "127.0.0.1:1",
+            listenerID: UUID(), callingAETitle: "A", calledAETitle: "B", peerAddress: "127.0.0.1:1",
             startedAt: Date(timeIntervalSince1970: 1_700_000_000.25), endedAt: nil, outcome: .rejected,
             rejectReason: "called AE title not recognized", instancesReceived: 5, instancesFailed: 1, bytesReceived: -1)
         var ended = association

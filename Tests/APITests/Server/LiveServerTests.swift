@@ -310,7 +310,7 @@ struct LiveServerExtraTests {
         }
     }
 
-    @Test func oneAccessLogLinePerRequestWithRequestId() async throws {
+    @Test func oneAccessLogLinePerRequestWithRequestID() async throws {
         let capture = CapturedLogs()
         let catalog = try await makeCatalog()
         let responder = APIServer.makeResponder(

@@ -14,7 +14,7 @@ struct CatalogBenchmarkTests {
     func instanceInsertThroughput(kind: CatalogKind) async throws {
         try await withCatalog(kind) { catalog in
             let n = Self.count
-            let association = AssociationRecord(listenerId: UUID(), callingAETitle: "BENCH", calledAETitle: "STORESCP", peerAddress: "p")
+            let association = AssociationRecord(listenerID: UUID(), callingAETitle: "BENCH", calledAETitle: "STORESCP", peerAddress: "p")
             try await catalog.startAssociation(association)
             func instance(_ i: Int, _ prefix: String) -> InstanceRecord {
                 // 100 instances per series, 4 series per study, like a small CT.

@@ -17,7 +17,7 @@ struct CatalogContractTests {
                 allowedCallingAETitles: ["CT1", "CT2"], allowedPeers: ["10.0.0.0/8", "::1/128"],
                 tls: TLSSettings(certificateFile: "/c.pem", privateKeyFile: "/k.pem", clientCAFile: "/ca.pem", requireClientCertificate: true),
                 storage: StorageTarget(backend: .s3, bucket: "b", region: "eu-west-1", dicomPrefix: "D", gzip: false,
-                                       serverSideEncryption: .kms, kmsKeyId: "key"),
+                                       serverSideEncryption: .kms, kmsKeyID: "key"),
                 limits: ListenerLimits(maxAssociations: 3, maxPDUSize: 65536, dimseTimeoutSeconds: 5, networkTimeoutSeconds: 6, cstoreDelayMs: 7),
                 state: .stopped, createdAt: at(0), updatedAt: at(0))
             try await catalog.createListener(a)
@@ -99,7 +99,7 @@ struct CatalogContractTests {
     func repeatKeepsFirstReceiveAndUpdatesAggregates(kind: CatalogKind) async throws {
         try await withCatalog(kind) { catalog in
             let listener = UUID()
-            let association = AssociationRecord(listenerId: listener, callingAETitle: "CT1", calledAETitle: "STORESCP",
+            let association = AssociationRecord(listenerID: listener, callingAETitle: "CT1", calledAETitle: "STORESCP",
                                                 peerAddress: "127.0.0.1:1", startedAt: at(0))
             try await catalog.startAssociation(association)
 
@@ -111,7 +111,7 @@ struct CatalogContractTests {
                                                           association: association.id))
 
             var again = makeInstance(sop: "1.1", number: 7, size: 3000, at: at(20), listener: listener, association: association.id)
-            again.objectUri = "file:///elsewhere.dcm"
+            again.objectURI = "file:///elsewhere.dcm"
             again.studyDescription = "Chest v2"
             let repeated = try await catalog.recordInstance(again)
             #expect(repeated.receiveCount == 2)
@@ -119,7 +119,7 @@ struct CatalogContractTests {
             #expect(repeated.lastReceivedAt == at(20))
             #expect(repeated.sizeBytes == 3000)
             #expect(repeated.instanceNumber == 7)
-            #expect(repeated.objectUri == "file:///elsewhere.dcm")
+            #expect(repeated.objectURI == "file:///elsewhere.dcm")
             #expect(try await catalog.instance(sopInstanceUID: "1.1") == repeated)
             #expect(try await catalog.study(uid: "1.2.3")?.studyDescription == "Chest v2")  // latest wins
 
@@ -142,9 +142,9 @@ struct CatalogContractTests {
                     == [SeriesSummary(seriesInstanceUID: "1.2.3.4", studyInstanceUID: "1.2.3", modality: "CT", seriesNumber: 1,
                                       seriesDescription: "Axial", instanceCount: 2, totalBytes: 3500)])
 
-            try await catalog.recordFailure(associationId: association.id)
+            try await catalog.recordFailure(associationID: association.id)
             try await catalog.endAssociation(id: association.id, outcome: .released, endedAt: at(30))
-            let page = try await catalog.associations(listenerId: listener, page: PageRequest())
+            let page = try await catalog.associations(listenerID: listener, page: PageRequest())
             #expect(page.items.count == 1)
             let counted = try #require(page.items.first)
             #expect(counted.instancesReceived == 4)
@@ -153,7 +153,7 @@ struct CatalogContractTests {
             #expect(counted.outcome == .released)
             #expect(counted.endedAt == at(30))
             await expectCatalogError(.notFound) { try await catalog.endAssociation(id: UUID(), outcome: .aborted, endedAt: at(1)) }
-            await expectCatalogError(.notFound) { try await catalog.recordFailure(associationId: UUID()) }
+            await expectCatalogError(.notFound) { try await catalog.recordFailure(associationID: UUID()) }
         }
     }
 
@@ -201,7 +201,7 @@ struct CatalogContractTests {
     @Test(arguments: CatalogKind.allCases)
     func concurrentUpsertsOfTheSameUIDEndConsistent(kind: CatalogKind) async throws {
         try await withCatalog(kind) { catalog in
-            let association = AssociationRecord(listenerId: UUID(), callingAETitle: "A", calledAETitle: "B", peerAddress: "p")
+            let association = AssociationRecord(listenerID: UUID(), callingAETitle: "A", calledAETitle: "B", peerAddress: "p")
             try await catalog.startAssociation(association)
             let writers = 16
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -237,7 +237,7 @@ struct CatalogContractTests {
                 #expect(bySeries["S-odd"] == nil)
             }
             #expect(study.seriesCount == series.count)
-            let counted = try #require(try await catalog.associations(listenerId: nil, page: PageRequest()).items.first)
+            let counted = try #require(try await catalog.associations(listenerID: nil, page: PageRequest()).items.first)
             #expect(counted.instancesReceived == 2 * writers)
         }
     }
@@ -295,22 +295,22 @@ struct CatalogContractTests {
         try await withCatalog(kind) { catalog in
             let l1 = UUID(), l2 = UUID()
             try await catalog.recordInstance(makeInstance(sop: "1", series: "1.s", study: "S1", at: at(100), listener: l1, calling: "CT_A",
-                                                          patientId: "P1", patientName: "Müller^Hans", studyDate: "20240101", accession: "A1", modality: "CT"))
+                                                          patientID: "P1", patientName: "Müller^Hans", studyDate: "20240101", accession: "A1", modality: "CT"))
             try await catalog.recordInstance(makeInstance(sop: "2", series: "2.s", study: "S2", at: at(200), listener: l1, calling: "MR_B",
-                                                          patientId: "P2", patientName: "DOE^JANE", studyDate: "20240115", accession: "A2", modality: "MR"))
+                                                          patientID: "P2", patientName: "DOE^JANE", studyDate: "20240115", accession: "A2", modality: "MR"))
             try await catalog.recordInstance(makeInstance(sop: "3", series: "3.s", study: "S3", at: at(300), listener: l2, calling: "CT_A",
-                                                          patientId: "P1", patientName: "doe^john", studyDate: "20240201", accession: "A3", modality: "CT"))
+                                                          patientID: "P1", patientName: "doe^john", studyDate: "20240201", accession: "A3", modality: "CT"))
             // S3 also gets an MR series from another sender, later.
             try await catalog.recordInstance(makeInstance(sop: "4", series: "3.t", study: "S3", at: at(400), listener: l2, calling: "MR_B",
-                                                          patientId: "P1", patientName: "doe^john", studyDate: "20240201", accession: "A3", modality: "MR"))
+                                                          patientID: "P1", patientName: "doe^john", studyDate: "20240201", accession: "A3", modality: "MR"))
             try await catalog.recordInstance(makeInstance(sop: "5", series: "5.s", study: "S5", at: at(500), listener: l2, calling: "US_C",
-                                                          patientId: nil, patientName: nil, studyDate: nil, accession: nil, modality: nil))
+                                                          patientID: nil, patientName: nil, studyDate: nil, accession: nil, modality: nil))
 
             func uids(_ filter: StudyFilter) async throws -> [String] {
                 try await catalog.studies(filter: filter, page: PageRequest()).items.map(\.studyInstanceUID)
             }
             #expect(try await uids(StudyFilter()) == ["S5", "S3", "S2", "S1"])
-            #expect(try await uids(StudyFilter(patientId: "P1")) == ["S3", "S1"])
+            #expect(try await uids(StudyFilter(patientID: "P1")) == ["S3", "S1"])
             #expect(try await uids(StudyFilter(patientName: "doe*")) == ["S3", "S2"])
             #expect(try await uids(StudyFilter(patientName: "DOE^JOHN")) == ["S3"])
             #expect(try await uids(StudyFilter(patientName: "*^j*")) == ["S3", "S2"])
@@ -324,14 +324,14 @@ struct CatalogContractTests {
             #expect(try await uids(StudyFilter(studyDateFrom: "20240115", studyDateTo: "20240115")) == ["S2"])
             #expect(try await uids(StudyFilter(modality: "MR")) == ["S3", "S2"])
             #expect(try await uids(StudyFilter(modality: "CT")) == ["S3", "S1"])
-            #expect(try await uids(StudyFilter(listenerId: l1)) == ["S2", "S1"])
-            #expect(try await uids(StudyFilter(listenerId: l2)) == ["S5", "S3"])
+            #expect(try await uids(StudyFilter(listenerID: l1)) == ["S2", "S1"])
+            #expect(try await uids(StudyFilter(listenerID: l2)) == ["S5", "S3"])
             #expect(try await uids(StudyFilter(callingAETitle: "MR_B")) == ["S3", "S2"])
             #expect(try await uids(StudyFilter(receivedFrom: at(350))) == ["S5", "S3"])  // S3 received until 400
             #expect(try await uids(StudyFilter(receivedTo: at(200))) == ["S2", "S1"])
             #expect(try await uids(StudyFilter(receivedFrom: at(150), receivedTo: at(250))) == ["S2"])
-            #expect(try await uids(StudyFilter(patientId: "P1", modality: "MR", callingAETitle: "MR_B")) == ["S3"])
-            #expect(try await uids(StudyFilter(patientId: "P1", listenerId: l1, callingAETitle: "MR_B")) == [])
+            #expect(try await uids(StudyFilter(patientID: "P1", modality: "MR", callingAETitle: "MR_B")) == ["S3"])
+            #expect(try await uids(StudyFilter(patientID: "P1", listenerID: l1, callingAETitle: "MR_B")) == [])
 
             let s3 = try #require(try await catalog.study(uid: "S3"))
             #expect(s3.modalities == ["CT", "MR"])
@@ -370,12 +370,12 @@ struct CatalogContractTests {
         try await withCatalog(kind) { catalog in
             for i in 0..<3 {
                 try await catalog.recordInstance(makeInstance(sop: "c.\(i)", study: "ST\(i)", at: at(Double(i))))
-                try await catalog.startAssociation(AssociationRecord(listenerId: UUID(), callingAETitle: "A", calledAETitle: "B",
+                try await catalog.startAssociation(AssociationRecord(listenerID: UUID(), callingAETitle: "A", calledAETitle: "B",
                                                                      peerAddress: "p", startedAt: at(Double(i))))
             }
             let studyPage = try await catalog.studies(filter: StudyFilter(), page: PageRequest(limit: 1))
             let studyCursor = try #require(studyPage.nextCursor)
-            let assocCursor = try #require(try await catalog.associations(listenerId: nil, page: PageRequest(limit: 1)).nextCursor)
+            let assocCursor = try #require(try await catalog.associations(listenerID: nil, page: PageRequest(limit: 1)).nextCursor)
             let wrongKey = Data("s|soon|ST1".utf8).base64EncodedString()
             for bad in ["", "!!!", "bm90IGEgY3Vyc29y", assocCursor, wrongKey] {
                 await expectCatalogError(.invalidCursor) {
@@ -383,7 +383,7 @@ struct CatalogContractTests {
                 }
             }
             await expectCatalogError(.invalidCursor) {
-                _ = try await catalog.associations(listenerId: nil, page: PageRequest(cursor: studyCursor))
+                _ = try await catalog.associations(listenerID: nil, page: PageRequest(cursor: studyCursor))
             }
             await expectCatalogError(.invalidCursor) {
                 _ = try await catalog.instances(seriesInstanceUID: "1.2.3.4", page: PageRequest(cursor: studyCursor))
@@ -446,19 +446,19 @@ struct CatalogContractTests {
             var preExisting: Set<UUID> = []
             for i in 0..<40 {
                 try await catalog.recordInstance(makeInstance(sop: "q.\(i)", series: "QS", number: i % 7))
-                let association = AssociationRecord(listenerId: listener, callingAETitle: "A", calledAETitle: "B",
+                let association = AssociationRecord(listenerID: listener, callingAETitle: "A", calledAETitle: "B",
                                                     peerAddress: "p", startedAt: at(Double(i / 3)))
                 try await catalog.startAssociation(association)
                 preExisting.insert(association.id)
             }
             // Associations of another listener never show up in the filtered pages.
-            try await catalog.startAssociation(AssociationRecord(listenerId: UUID(), callingAETitle: "A", calledAETitle: "B",
+            try await catalog.startAssociation(AssociationRecord(listenerID: UUID(), callingAETitle: "A", calledAETitle: "B",
                                                                  peerAddress: "p", startedAt: at(5)))
             let (instances, associations) = try await withThrowingTaskGroup(of: ([String], [UUID]).self) { group in
                 group.addTask {
                     for j in 0..<40 {
                         try await catalog.recordInstance(makeInstance(sop: "r.\(j)", series: "QS", number: j % 5))
-                        try await catalog.startAssociation(AssociationRecord(listenerId: listener, callingAETitle: "A", calledAETitle: "B",
+                        try await catalog.startAssociation(AssociationRecord(listenerID: listener, callingAETitle: "A", calledAETitle: "B",
                                                                              peerAddress: "p", startedAt: at(Double(j % 20))))
                         await Task.yield()
                     }
@@ -466,7 +466,7 @@ struct CatalogContractTests {
                 }
                 group.addTask {
                     let i = try await collectPages(limit: 4) { try await catalog.instances(seriesInstanceUID: "QS", page: $0) }
-                    let a = try await collectPages(limit: 4) { try await catalog.associations(listenerId: listener, page: $0) }
+                    let a = try await collectPages(limit: 4) { try await catalog.associations(listenerID: listener, page: $0) }
                     return (i.map(\.sopInstanceUID), a.map(\.id))
                 }
                 var i: [String] = [], a: [UUID] = []
@@ -478,7 +478,7 @@ struct CatalogContractTests {
             #expect(Set(associations).count == associations.count)
             #expect(preExisting.isSubset(of: Set(associations)))
 
-            let allAssociations = try await collectPages(limit: 7) { try await catalog.associations(listenerId: nil, page: $0) }
+            let allAssociations = try await collectPages(limit: 7) { try await catalog.associations(listenerID: nil, page: $0) }
             #expect(allAssociations.count == 81)
             let keys = allAssociations.map { ($0.startedAt, $0.id.uuidString) }
             #expect(zip(keys, keys.dropFirst()).allSatisfy { $0.0 >= $1.0 }, "associations are newest first")
@@ -503,7 +503,7 @@ struct CatalogContractTests {
             #expect(stats.studies == 2)
             #expect(stats.series == 3)
             #expect(stats.bytes == 65)
-            #expect(stats.byListener == [.init(listenerId: l1, instances: 2, bytes: 35), .init(listenerId: l2, instances: 1, bytes: 30)])
+            #expect(stats.byListener == [.init(listenerID: l1, instances: 2, bytes: 35), .init(listenerID: l2, instances: 1, bytes: 30)])
             #expect(stats.byDay == [.init(date: "2024-01-01", instances: 1, bytes: 15), .init(date: "2024-01-02", instances: 2, bytes: 50)])
             try await catalog.ping()
         }

@@ -14,15 +14,15 @@ struct CatalogInstanceRulesTests {
     func controlCharactersAndOverlongValuesAreNormalised(kind: CatalogKind) async throws {
         try await withCatalog(kind) { catalog in
             let listener = UUID()
-            let association = AssociationRecord(listenerId: listener, callingAETitle: "CT", calledAETitle: "SCP", peerAddress: "x")
+            let association = AssociationRecord(listenerID: listener, callingAETitle: "CT", calledAETitle: "SCP", peerAddress: "x")
             try await catalog.startAssociation(association)
             let randomText = String((0..<20_000).map { _ in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
             var record = makeInstance(sop: "9.1", listener: listener, association: association.id, calling: "CT\u{0}\u{1B}[2J",
-                                      patientId: "PID\u{0}1", patientName: randomText, accession: " ACC\u{7F}1 ")
+                                      patientID: "PID\u{0}1", patientName: randomText, accession: " ACC\u{7F}1 ")
             record.studyDescription = randomText
             record.seriesDescription = "\u{0}\u{1}"
             let stored = try await catalog.recordInstance(record)
-            #expect(stored.patientId == "PID1")
+            #expect(stored.patientID == "PID1")
             #expect(stored.callingAETitle == "CT[2J")
             #expect(stored.accessionNumber == "ACC1")
             #expect(stored.patientName == String(randomText.prefix(CatalogValueRules.personNameCharacters)))
@@ -30,7 +30,7 @@ struct CatalogInstanceRulesTests {
             #expect(stored.seriesDescription == nil)
             #expect(try await catalog.instance(sopInstanceUID: "9.1") == stored)
             let study = try #require(try await catalog.study(uid: record.studyInstanceUID))
-            #expect(study.patientId == "PID1")
+            #expect(study.patientID == "PID1")
         }
     }
 
@@ -60,18 +60,18 @@ struct CatalogInstanceRulesTests {
             let owner = UUID()
             let first = try await catalog.recordInstance(makeInstance(sop: "8.1", listener: owner))
             var again = makeInstance(sop: "8.1", at: at(5), listener: owner)
-            again.objectUri = "file:///data/DICOM/8.1~1.dcm"
+            again.objectURI = "file:///data/DICOM/8.1~1.dcm"
             let replaced = try await catalog.recordInstance(again)
             #expect(replaced.receiveCount == 2)
-            #expect(replaced.objectUri == again.objectUri)
+            #expect(replaced.objectURI == again.objectURI)
 
-            var intruder = makeInstance(sop: "8.1", at: at(9), listener: UUID(), patientId: "OTHER")
-            intruder.objectUri = "s3://elsewhere/8.1.dcm"
+            var intruder = makeInstance(sop: "8.1", at: at(9), listener: UUID(), patientID: "OTHER")
+            intruder.objectURI = "s3://elsewhere/8.1.dcm"
             await expectCatalogError(.conflict, field: "listenerId") {
                 try await catalog.recordInstance(intruder)
             }
             #expect(try await catalog.instance(sopInstanceUID: "8.1") == replaced)
-            #expect(first.listenerId == owner)
+            #expect(first.listenerID == owner)
         }
     }
 
@@ -80,13 +80,13 @@ struct CatalogInstanceRulesTests {
     func rejectedAttemptsAreAddedToTheRow(kind: CatalogKind) async throws {
         try await withCatalog(kind) { catalog in
             let listener = UUID()
-            let row = AssociationRecord(listenerId: listener, callingAETitle: "", calledAETitle: "", peerAddress: "10.0.0.9:4000",
+            let row = AssociationRecord(listenerID: listener, callingAETitle: "", calledAETitle: "", peerAddress: "10.0.0.9:4000",
                                         startedAt: at(0), endedAt: at(0), outcome: .rejected, rejectReason: "peer-not-allowed")
             try await catalog.startAssociation(row)
-            try await catalog.addRejectedAttempts(associationId: row.id, count: 40)
-            let page = try await catalog.associations(listenerId: listener, page: PageRequest())
+            try await catalog.addRejectedAttempts(associationID: row.id, count: 40)
+            let page = try await catalog.associations(listenerID: listener, page: PageRequest())
             #expect(page.items.map(\.attempts) == [41])
-            await expectCatalogError(.notFound) { try await catalog.addRejectedAttempts(associationId: UUID(), count: 1) }
+            await expectCatalogError(.notFound) { try await catalog.addRejectedAttempts(associationID: UUID(), count: 1) }
         }
     }
 }

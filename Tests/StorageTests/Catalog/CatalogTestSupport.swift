@@ -169,16 +169,16 @@ let catalogTestListener = UUID()
 func makeInstance(
     sop: String, series: String = "1.2.3.4", study: String = "1.2.3", number: Int? = 1, size: Int64 = 1000,
     at receivedAt: Date = catalogT0, listener: UUID = catalogTestListener, association: UUID = UUID(), calling: String = "MODALITY",
-    patientId: String? = "PID1", patientName: String? = "Doe^John", studyDate: String? = "20240115",
+    patientID: String? = "PID1", patientName: String? = "Doe^John", studyDate: String? = "20240115",
     accession: String? = "ACC1", modality: String? = "CT", seriesNumber: Int? = 1
 ) -> InstanceRecord {
     InstanceRecord(
         sopInstanceUID: sop, sopClassUID: "1.2.840.10008.5.1.4.1.1.2", seriesInstanceUID: series, studyInstanceUID: study,
         instanceNumber: number, transferSyntaxUID: "1.2.840.10008.1.2.1", sizeBytes: size, storedBytes: size / 2,
-        objectUri: "file:///data/DICOM/\(sop).dcm", metadataUri: "file:///data/METADATA/\(sop).json",
-        sha256: String(repeating: "a", count: 64), listenerId: listener, associationId: association,
+        objectURI: "file:///data/DICOM/\(sop).dcm", metadataURI: "file:///data/METADATA/\(sop).json",
+        sha256: String(repeating: "a", count: 64), listenerID: listener, associationID: association,
         callingAETitle: calling, calledAETitle: "STORESCP", peerAddress: "127.0.0.1:40000", receivedAt: receivedAt,
-        patientId: patientId, patientName: patientName, patientBirthDate: "19700101", patientSex: "M",
+        patientID: patientID, patientName: patientName, patientBirthDate: "19700101", patientSex: "M",
         studyDate: studyDate, studyTime: "101010", studyDescription: "Chest", accessionNumber: accession,
         seriesNumber: seriesNumber, seriesDescription: "Axial", modality: modality, numberOfFrames: 1)
 }

@@ -20,7 +20,7 @@ import Testing
         let full = EnvironmentCredentialsProvider(environment: [
             "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "SECRET", "AWS_SESSION_TOKEN": "TOKEN",
         ])
-        #expect(try await full.credentials() == AWSCredentials(accessKeyId: "AKID", secretAccessKey: "SECRET", sessionToken: "TOKEN"))
+        #expect(try await full.credentials() == AWSCredentials(accessKeyID: "AKID", secretAccessKey: "SECRET", sessionToken: "TOKEN"))
         let noToken = EnvironmentCredentialsProvider(environment: ["AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "SECRET"])
         #expect(try await noToken.credentials().sessionToken == nil)
         let missing = EnvironmentCredentialsProvider(environment: ["AWS_ACCESS_KEY_ID": "AKID"])
@@ -44,7 +44,7 @@ import Testing
                 "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile,
             ]).credentials()
         }
-        #expect(credentials.accessKeyId == "ECS")
+        #expect(credentials.accessKeyID == "ECS")
         #expect(credentials.secretAccessKey == "secret-ECS")
         #expect(credentials.sessionToken == "token-ECS")
         #expect(credentials.expiration == parseISO8601(Self.expiry))
@@ -110,7 +110,7 @@ import Testing
                 "AWS_ROLE_SESSION_NAME": "pod-1", "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:\(port)",
             ]).credentials()
         }
-        #expect(credentials == AWSCredentials(accessKeyId: "ASIASTS", secretAccessKey: "sts-secret",
+        #expect(credentials == AWSCredentials(accessKeyID: "ASIASTS", secretAccessKey: "sts-secret",
                                               sessionToken: "sts-token&more", expiration: parseISO8601(Self.expiry)))
     }
 
@@ -137,7 +137,7 @@ import Testing
                 "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:\(port)/",
             ]).credentials()
         }
-        #expect(credentials.accessKeyId == "IMDS")
+        #expect(credentials.accessKeyID == "IMDS")
         #expect(credentials.sessionToken == "token-IMDS")
         let disabled = IMDSCredentialsProvider(httpClient: .shared, environment: ["AWS_EC2_METADATA_DISABLED": "true"])
         await #expect(throws: ObjectStoreError.self) { try await disabled.credentials() }
@@ -149,7 +149,7 @@ import Testing
         init(lifetime: TimeInterval) { self.lifetime = lifetime }
         func credentials() async throws -> AWSCredentials {
             calls += 1
-            return AWSCredentials(accessKeyId: "K\(calls)", secretAccessKey: "S", sessionToken: "T",
+            return AWSCredentials(accessKeyID: "K\(calls)", secretAccessKey: "S", sessionToken: "T",
                                   expiration: Date().addingTimeInterval(lifetime))
         }
     }
@@ -165,7 +165,7 @@ import Testing
         let first = try await refreshing.credentials()
         let second = try await refreshing.credentials()
         #expect(await nearExpiry.calls == 2)
-        #expect(first.accessKeyId != second.accessKeyId)
+        #expect(first.accessKeyID != second.accessKeyID)
     }
 
     @Test func defaultChainFollowsTheEnvironment() async throws {
@@ -173,7 +173,7 @@ import Testing
             "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "S",
             "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:1/never",
         ]).credentials()
-        #expect(env.accessKeyId == "AKID")
+        #expect(env.accessKeyID == "AKID")
 
         let viaECS = try await TestHTTPServer.with(handler: { _ in
             TestHTTPResponse(status: .ok, body: Self.credentialsJSON("CHAIN"))
@@ -182,13 +182,13 @@ import Testing
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(port)/c",
             ]).credentials()
         }
-        #expect(viaECS.accessKeyId == "CHAIN")
+        #expect(viaECS.accessKeyID == "CHAIN")
     }
 
     /// Credentials served by a fake ECS endpoint sign real requests that moto accepts.
     @Test func containerCredentialsSignRequestsMotoAccepts() async throws {
         let s3 = try S3TestEnvironment.load()
-        let body = #"{"AccessKeyId":"\#(s3.accessKeyId)","SecretAccessKey":"\#(s3.secretAccessKey)","Expiration":"\#(Self.expiry)"}"#
+        let body = #"{"AccessKeyId":"\#(s3.accessKeyID)","SecretAccessKey":"\#(s3.secretAccessKey)","Expiration":"\#(Self.expiry)"}"#
         try await TestHTTPServer.with(handler: { _ in TestHTTPResponse(status: .ok, body: body) }) { port in
             let provider = DefaultCredentialsChain.provider(httpClient: .shared, environment: [
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(port)/creds",

@@ -167,7 +167,7 @@ func withFaultProxy<T: Sendable>(
                                    maxTotalTime: .seconds(3), attemptTimeout: .seconds(2))
         let store = try S3ObjectStore(
             configuration: S3Configuration(bucket: "b", region: "us-east-1", endpoint: "http://127.0.0.1:\(port)", retry: policy),
-            credentials: StaticCredentialsProvider(AWSCredentials(accessKeyId: "a", secretAccessKey: "s")),
+            credentials: StaticCredentialsProvider(AWSCredentials(accessKeyID: "a", secretAccessKey: "s")),
             httpClient: .shared, logger: Logger(label: "t"))
         let started = ContinuousClock.now
         let error = await #expect(throws: ObjectStoreError.self) {

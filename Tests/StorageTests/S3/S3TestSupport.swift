@@ -16,7 +16,7 @@ import Testing
 /// SigV4 authentication switched on.
 struct S3TestEnvironment: Sendable {
     var endpoint: String
-    var accessKeyId: String
+    var accessKeyID: String
     var secretAccessKey: String
     var bucket: String
     var region: String
@@ -30,13 +30,13 @@ struct S3TestEnvironment: Sendable {
             }
             return v
         }
-        return S3TestEnvironment(endpoint: try value("TEST_S3_ENDPOINT"), accessKeyId: try value("TEST_S3_ACCESS_KEY_ID"),
+        return S3TestEnvironment(endpoint: try value("TEST_S3_ENDPOINT"), accessKeyID: try value("TEST_S3_ACCESS_KEY_ID"),
                                  secretAccessKey: try value("TEST_S3_SECRET_ACCESS_KEY"),
                                  bucket: try value("TEST_S3_BUCKET"), region: try value("TEST_S3_REGION"))
     }
 
     var credentials: AWSCredentials {
-        AWSCredentials(accessKeyId: accessKeyId, secretAccessKey: secretAccessKey)
+        AWSCredentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey)
     }
 
     func store(partSize: Int = S3Configuration.minimumPartSize, endpoint: String? = nil,
@@ -44,7 +44,7 @@ struct S3TestEnvironment: Sendable {
                metricsFactory: (any MetricsFactory)? = nil) throws -> S3ObjectStore {
         let configuration = S3Configuration(bucket: bucket, region: region, endpoint: endpoint ?? self.endpoint,
                                             partSize: partSize, retry: retry)
-        let creds = AWSCredentials(accessKeyId: accessKeyId, secretAccessKey: secret ?? secretAccessKey)
+        let creds = AWSCredentials(accessKeyID: accessKeyID, secretAccessKey: secret ?? secretAccessKey)
         return try S3ObjectStore(configuration: configuration, credentials: StaticCredentialsProvider(creds),
                                  httpClient: .shared, logger: Logger(label: "s3-test"), metricsFactory: metricsFactory)
     }
@@ -85,7 +85,7 @@ struct S3TestEnvironment: Sendable {
 
     func runPython(_ script: String, arguments: [String]) throws -> Data {
         let result = try Subprocess.python(["-c", script] + arguments, environment: [
-            "TEST_S3_ENDPOINT": endpoint, "TEST_S3_ACCESS_KEY_ID": accessKeyId,
+            "TEST_S3_ENDPOINT": endpoint, "TEST_S3_ACCESS_KEY_ID": accessKeyID,
             "TEST_S3_SECRET_ACCESS_KEY": secretAccessKey, "TEST_S3_BUCKET": bucket, "TEST_S3_REGION": region,
         ], installHint: "pip install boto3")
         guard result.status == 0 else {

@@ -8,6 +8,8 @@ import Testing
 
 /// Vectors computed by botocore (scripts/sigv4_vectors.py → Fixtures/sigv4/vectors.json).
 struct SigV4Vectors: Decodable {
+    enum CodingKeys: String, CodingKey { case timestamp, accessKeyID = "accessKeyId", secretAccessKey, requests, presigned }
+
     struct RequestVector: Decodable {
         var name: String
         var method: String
@@ -43,7 +45,7 @@ struct SigV4Vectors: Decodable {
     }
 
     var timestamp: String
-    var accessKeyId: String
+    var accessKeyID: String
     var secretAccessKey: String
     var requests: [RequestVector]
     var presigned: [PresignVector]
@@ -80,7 +82,7 @@ extension SigV4Vectors.PresignVector: CustomTestStringConvertible {
         let configuration = S3Configuration(bucket: bucket, region: region,
                                             endpoint: addressing == "path" ? endpoint : nil)
         return try S3Transport(configuration: configuration, credentials: StaticCredentialsProvider(
-            AWSCredentials(accessKeyId: "x", secretAccessKey: "y")), httpClient: .shared, logger: .init(label: "test"))
+            AWSCredentials(accessKeyID: "x", secretAccessKey: "y")), httpClient: .shared, logger: .init(label: "test"))
     }
 
     @Test func vectorsCoverTheRequiredCases() {
@@ -103,7 +105,7 @@ extension SigV4Vectors.PresignVector: CustomTestStringConvertible {
         #expect(t.url(host: location.host, canonicalURI: location.canonicalURI, queryString: "")
                 == vector.url.components(separatedBy: "?")[0])
         let signer = SigV4Signer(
-            credentials: AWSCredentials(accessKeyId: Self.vectors.accessKeyId,
+            credentials: AWSCredentials(accessKeyID: Self.vectors.accessKeyID,
                                         secretAccessKey: Self.vectors.secretAccessKey,
                                         sessionToken: vector.sessionToken),
             region: vector.region)
@@ -120,7 +122,7 @@ extension SigV4Vectors.PresignVector: CustomTestStringConvertible {
     func presignedURLEqualsBotocore(_ vector: SigV4Vectors.PresignVector) throws {
         let t = try transport(endpoint: vector.endpoint, bucket: vector.bucket, addressing: vector.addressing,
                               region: vector.region)
-        let credentials = AWSCredentials(accessKeyId: Self.vectors.accessKeyId,
+        let credentials = AWSCredentials(accessKeyID: Self.vectors.accessKeyID,
                                          secretAccessKey: Self.vectors.secretAccessKey,
                                          sessionToken: vector.sessionToken)
         let location = t.location(key: vector.key)
