@@ -5,7 +5,7 @@ import Foundation
 import Testing
 import TestSupport
 
-/// `allowedSOPClasses`: a per-listener allow-list of Storage SOP classes (issue 4, scope 3). Empty accepts every
+/// `allowedSOPClasses`: a per-listener allow-list of Storage SOP classes. Empty accepts every
 /// Storage SOP class of the registry; Verification is always accepted; anything else gets result 3
 /// (abstract-syntax-not-supported, PS3.8 §9.3.3.2), exactly like an unknown SOP class.
 @Suite("SOP class allow-list", .serialized)
