@@ -348,18 +348,23 @@ enum FileOps {
         return (dir, fd, tempName, name)
     }
 
-    static func delete(root: String, key: String) throws {
+    /// Unlinks the file of `key` and fsyncs its folder; returns the size it had (0 when it was already gone).
+    @discardableResult
+    static func delete(root: String, key: String) throws -> Int64 {
         let dir: Int32
         let name: String
         do {
             (dir, name) = try openParent(root: root, key: key, create: false)
         } catch let error as ObjectStoreError where error.code == .notFound {
-            return
+            return 0
         }
         defer { close(dir) }
+        var info = stat()
+        let size = fstatat(dir, name, &info, AT_SYMLINK_NOFOLLOW) == 0 ? Int64(info.st_size) : 0
         if unlinkat(dir, name, 0) != 0 && errno != ENOENT {
             throw Self.error("unlink", errno)
         }
         fsync(dir)
+        return size
     }
 }

@@ -74,22 +74,9 @@ extension Forwarder {
         return buffer
     }
 
-    /// Unlinks a spool file; returns its size (0 when it was already gone).
+    /// Unlinks a spool file (folder fsynced); returns its size (0 when it was already gone).
     static func remove(folder: String, key: String) throws -> Int64 {
-        let parent: (directory: Int32, name: String)
-        do {
-            parent = try FileOps.openParent(root: folder, key: key, create: false)
-        } catch let error as ObjectStoreError where error.code == .notFound {
-            return 0
-        }
-        defer { close(parent.directory) }
-        var info = stat()
-        let size = fstatat(parent.directory, parent.name, &info, AT_SYMLINK_NOFOLLOW) == 0 ? Int64(info.st_size) : 0
-        if unlinkat(parent.directory, parent.name, 0) != 0 && errno != ENOENT {
-            throw FileOps.error("unlink spool file", errno)
-        }
-        fsync(parent.directory)
-        return size
+        try FileOps.delete(root: folder, key: key)
     }
 }
 
