@@ -49,24 +49,7 @@ import Testing
 
     /// One C-STORE of `CommitHarness.dataSet` through `node`'s sink, its association row in `node`'s catalog.
     func store(_ node: Node, uid: String, patientID: String) async throws -> StoreStatus {
-        let association = AssociationContext(listener: node.sink.listener, callingAETitle: "MODALITY", calledAETitle: "STORESCP",
-                                             peerAddress: "127.0.0.1:40000")
-        try await node.catalog.startAssociation(AssociationRecord(
-            id: association.associationID, listenerID: node.sink.listener.id, callingAETitle: "MODALITY",
-            calledAETitle: "STORESCP", peerAddress: "127.0.0.1:40000"))
-        let receiver = try await node.sink.beginStore(StoreRequest(
-            association: association, messageID: 1, affectedSOPClassUID: IngestCommitTests.ct, affectedSOPInstanceUID: uid,
-            transferSyntaxUID: IngestCommitTests.explicitLE))
-        var data = CommitHarness.dataSet(uid: uid, patientID: patientID)
-        let half = data.readableBytes / 2
-        do {
-            try await receiver.receive(data.readSlice(length: half)!)
-            try await receiver.receive(data)
-        } catch let failure as StoreFailure {
-            await receiver.cancel()
-            return failure.status
-        }
-        return await receiver.finish()
+        try await CommitHarness.store(uid: uid, patientID: patientID, sink: node.sink, catalog: node.catalog)
     }
 
     /// Without a lock shared by the nodes both would complete the same object at once, and the row could end

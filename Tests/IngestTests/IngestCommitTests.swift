@@ -250,7 +250,11 @@ struct CommitHarness {
 
     /// One C-STORE of a small CT data set, in two fragments, through `sink` (this harness's listener by default).
     func store(uid: String, patientID: String, sink: IngestSink? = nil) async throws -> StoreStatus {
-        let sink = try sink ?? self.sink(listener: listener)
+        try await Self.store(uid: uid, patientID: patientID, sink: try sink ?? self.sink(listener: listener), catalog: catalog)
+    }
+
+    /// One C-STORE of `dataSet(uid:patientID:)`, in two fragments, through `sink`, its association row in `catalog`.
+    static func store(uid: String, patientID: String, sink: IngestSink, catalog: any IngestRecorder) async throws -> StoreStatus {
         let association = AssociationContext(listener: sink.listener, callingAETitle: "MODALITY", calledAETitle: "STORESCP",
                                              peerAddress: "127.0.0.1:40000")
         try await catalog.startAssociation(AssociationRecord(
@@ -259,7 +263,7 @@ struct CommitHarness {
         let receiver = try await sink.beginStore(StoreRequest(
             association: association, messageID: 1, affectedSOPClassUID: IngestCommitTests.ct, affectedSOPInstanceUID: uid,
             transferSyntaxUID: IngestCommitTests.explicitLE))
-        var data = Self.dataSet(uid: uid, patientID: patientID)
+        var data = dataSet(uid: uid, patientID: patientID)
         let half = data.readableBytes / 2
         do {
             try await receiver.receive(data.readSlice(length: half)!)
