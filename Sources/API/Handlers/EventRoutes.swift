@@ -149,9 +149,8 @@ enum EventSinkDocument {
         case .bool(let value)?: enabled = value
         default: fail("enabled", "must be a boolean")
         }
-        let settings = EventSinkSettings(
-            url: string("url"), eventBusName: string("eventBusName", maxLength: 1600), source: string("source", maxLength: 256),
-            topicArn: string("topicArn", maxLength: 1024), region: string("region", maxLength: 32), endpoint: string("endpoint"))
+        // Only webhook sinks are delivered to: their one setting is the URL (`members` refuses the others).
+        let settings = EventSinkSettings(url: string("url"))
         let secret = string("secret", maxLength: 256) ?? current?.secret
         var eventTypes: [EventType] = []
         switch object["eventTypes"] {
