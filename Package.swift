@@ -87,11 +87,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // AWS request signing (SigV4), credentials (environment, web identity, ECS, EC2), and the XML of
+        // the query and REST-XML protocols: shared by the S3 object store and the AWS event sinks.
+        .target(
+            name: "AWS",
+            dependencies: [
+                "Domain",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Object stores (S3 with our SigV4 client, filesystem), catalogs (PostgreSQL, SQLite), migrator.
         .target(
             name: "Storage",
             dependencies: [
-                "Domain", "CZlib", "CISAL",
+                "Domain", "AWS", "CZlib", "CISAL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -113,6 +127,7 @@ let package = Package(
             name: "Events",
             dependencies: [
                 "Domain",
+                "AWS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -142,7 +157,7 @@ let package = Package(
         .executableTarget(
             name: "dicom-ingest",
             dependencies: [
-                "DICOM", "Domain", "Listener", "Ingest", "Storage", "API", "Events",
+                "DICOM", "Domain", "Listener", "Ingest", "Storage", "API", "Events", "AWS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -236,7 +251,7 @@ let package = Package(
             name: "StorageTests",
             dependencies: [
                 "TestSupport",
-                "Storage", "Domain",
+                "Storage", "Domain", "AWS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -270,7 +285,7 @@ let package = Package(
         .testTarget(
             name: "EventsTests",
             dependencies: [
-                "Events", "Domain", "Storage",
+                "Events", "Domain", "Storage", "AWS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -156,9 +156,3 @@ public struct EventDispatcher: Service {
         Gauge(label: "events_pending_total").record(total)
     }
 }
-
-extension Duration {
-    var seconds: TimeInterval {
-        TimeInterval(components.seconds) + TimeInterval(components.attoseconds) / 1e18
-    }
-}

@@ -1,3 +1,4 @@
+public import AWS
 public import AsyncHTTPClient
 public import Domain
 public import Logging

@@ -1,3 +1,4 @@
+import AWS
 import API
 import AsyncHTTPClient
 import Domain

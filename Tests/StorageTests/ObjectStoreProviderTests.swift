@@ -1,3 +1,4 @@
+@testable import AWS
 import AsyncHTTPClient
 import Domain
 import Foundation
@@ -77,10 +78,10 @@ import Testing
 
     @Test func xmlScanner() {
         let doc = #"<?xml version="1.0"?><Error><Code>SlowDown</Code><Message>a &lt;b&gt; &amp; &#233;</Message><CodeX>no</CodeX><Empty/></Error>"#
-        #expect(S3XML.value(of: "Code", in: doc) == "SlowDown")
-        #expect(S3XML.value(of: "Message", in: doc) == "a <b> & é")
-        #expect(S3XML.value(of: "Empty", in: doc) == "")
-        #expect(S3XML.value(of: "Missing", in: doc) == nil)
-        #expect(S3XML.values(of: "PartNumber", in: "<P><PartNumber>1</PartNumber><PartNumber>2</PartNumber></P>") == ["1", "2"])
+        #expect(AWSXML.value(of: "Code", in: doc) == "SlowDown")
+        #expect(AWSXML.value(of: "Message", in: doc) == "a <b> & é")
+        #expect(AWSXML.value(of: "Empty", in: doc) == "")
+        #expect(AWSXML.value(of: "Missing", in: doc) == nil)
+        #expect(AWSXML.values(of: "PartNumber", in: "<P><PartNumber>1</PartNumber><PartNumber>2</PartNumber></P>") == ["1", "2"])
     }
 }

@@ -1,3 +1,4 @@
+import AWS
 public import Domain
 import Foundation
 public import NIOCore

@@ -1,3 +1,4 @@
+import AWS
 /// Retries of one S3 operation: exponential backoff with full jitter (delay drawn uniformly from
 /// `0 ..< min(maxDelay, baseDelay * 2^attempt)`), at most `maxAttempts` attempts and never past
 /// `maxTotalTime` after the first attempt started.
@@ -51,17 +52,11 @@ public struct S3Configuration: Sendable, Hashable {
 
     /// The custom S3 endpoint named by the environment: `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`.
     public static func endpoint(fromEnvironment environment: [String: String]) -> String? {
-        for name in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"] {
-            if let value = environment[name], !value.isEmpty { return value }
-        }
-        return nil
+        AWSEnvironment.endpoint(service: "S3", in: environment)
     }
 
     /// The region named by the environment: `AWS_REGION`, else `AWS_DEFAULT_REGION`.
     public static func region(fromEnvironment environment: [String: String]) -> String? {
-        for name in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
-            if let value = environment[name], !value.isEmpty { return value }
-        }
-        return nil
+        AWSEnvironment.region(in: environment)
     }
 }

@@ -1,3 +1,4 @@
+import AWS
 public import Domain
 import NIOHTTP1
 
@@ -14,8 +15,8 @@ extension S3ObjectStore: IncompleteUploadCleanup {
         let response = try await transport.execute(S3Request(
             operation: "ListMultipartUploads", method: .GET, key: nil, query: [("prefix", prefix), ("uploads", "")]))
         var aborted = 0
-        for upload in S3XML.values(of: "Upload", in: response.bodyText) {
-            guard S3XML.value(of: "Key", in: upload) == key, let uploadID = S3XML.value(of: "UploadId", in: upload),
+        for upload in AWSXML.values(of: "Upload", in: response.bodyText) {
+            guard AWSXML.value(of: "Key", in: upload) == key, let uploadID = AWSXML.value(of: "UploadId", in: upload),
                   !uploadID.isEmpty else { continue }
             try await abortMultipartUpload(key: key, uploadID: uploadID)
             aborted += 1

@@ -1,3 +1,4 @@
+public import AWS
 public import AsyncHTTPClient
 public import Domain
 import Foundation
@@ -87,7 +88,7 @@ public final class S3ObjectStore: ObjectStore {
         let response = try await transport.execute(S3Request(
             operation: "CreateMultipartUpload", method: .POST, key: key, query: [("uploads", "")],
             headers: objectHeaders(options)))
-        guard let uploadID = S3XML.value(of: "UploadId", in: response.bodyText), !uploadID.isEmpty else {
+        guard let uploadID = AWSXML.value(of: "UploadId", in: response.bodyText), !uploadID.isEmpty else {
             throw ObjectStoreError(.unavailable, detail: "CreateMultipartUpload: response has no UploadId")
         }
         return uploadID
@@ -109,7 +110,7 @@ public final class S3ObjectStore: ObjectStore {
     func completeMultipartUpload(key: String, uploadID: String, parts: [CompletedPart]) async throws {
         var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
         for part in parts.sorted(by: { $0.number < $1.number }) {
-            xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(S3XML.escape(part.etag))</ETag></Part>"
+            xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(AWSXML.escape(part.etag))</ETag></Part>"
         }
         xml += "</CompleteMultipartUpload>"
         _ = try await transport.execute(S3Request(

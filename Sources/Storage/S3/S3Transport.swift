@@ -1,3 +1,4 @@
+import AWS
 import AsyncHTTPClient
 import Crypto
 import Domain
@@ -245,7 +246,7 @@ final class S3Transport: Sendable {
 
     static func classify(_ response: S3Response, operation: String) -> Outcome {
         let code = response.status.code
-        let errorCode = S3XML.value(of: "Code", in: response.bodyText)
+        let errorCode = AWSXML.value(of: "Code", in: response.bodyText)
         if (200..<300).contains(code) {
             // CompleteMultipartUpload may answer 200 with an <Error> document.
             if operation == "CompleteMultipartUpload", response.bodyText.contains("<Error>") {
@@ -276,27 +277,10 @@ final class S3Transport: Sendable {
                 .bodyLengthMismatch, .missingSocketPath,
             ]
             if permanent.contains(where: { $0 == error }) || error.description.contains("unsupportedScheme") {
-                return .fail(ObjectStoreError(.unavailable, detail: "\(operation) failed: \(describe(error))"))
+                return .fail(ObjectStoreError(.unavailable, detail: "\(operation) failed: \(AWSTransportError.describe(error))"))
             }
         }
-        return .retry(lastStatus: describe(error))
-    }
-
-    /// A short, data-free name for a transport error.
-    static func describe(_ error: any Error) -> String {
-        let text = String(describing: error)
-        if text.localizedCaseInsensitiveContains("refused") { return "connection refused" }
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .deadlineExceeded: return "timeout (deadline exceeded)"
-            case .connectTimeout: return "connect timeout"
-            case .readTimeout: return "read timeout"
-            case .remoteConnectionClosed: return "connection closed by peer"
-            default: return "transport error (\(error))"
-            }
-        }
-        if text.localizedCaseInsensitiveContains("reset") { return "connection reset" }
-        return "transport error (\(String(describing: type(of: error))): \(text.prefix(120)))"
+        return .retry(lastStatus: AWSTransportError.describe(error))
     }
 
     /// Full jitter: uniform in [0, min(maxDelay, base * 2^(attempt-1))).

@@ -1,3 +1,4 @@
+@testable import AWS
 import Crypto
 import Domain
 import Foundation

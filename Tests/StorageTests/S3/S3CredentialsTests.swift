@@ -1,3 +1,4 @@
+@testable import AWS
 import AsyncHTTPClient
 import Domain
 import Foundation

@@ -1,11 +1,11 @@
 import Foundation
 
-/// Just enough XML for S3 and STS responses: the text of leaf elements by name. S3's response
+/// Just enough XML for the AWS query and REST-XML protocols (S3, STS, SNS responses): the text of leaf elements by name. S3's response
 /// documents are flat and small (`<Error><Code>…`, `<UploadId>`, `<Credentials><AccessKeyId>…`), so
 /// a scanner is enough and avoids a libxml2 dependency.
-enum S3XML {
+public enum AWSXML {
     /// Texts of every `<name>…</name>` (also `<name attr="…">`), entity-decoded, in document order.
-    static func values(of name: String, in document: String) -> [String] {
+    public static func values(of name: String, in document: String) -> [String] {
         var results: [String] = []
         let close = "</\(name)>"
         var rest = document[...]
@@ -29,11 +29,11 @@ enum S3XML {
         return results
     }
 
-    static func value(of name: String, in document: String) -> String? {
+    public static func value(of name: String, in document: String) -> String? {
         values(of: name, in: document).first
     }
 
-    static func decodeEntities(_ text: String) -> String {
+    public static func decodeEntities(_ text: String) -> String {
         guard text.contains("&") else { return text }
         var out = ""
         var rest = text[...]
@@ -65,7 +65,7 @@ enum S3XML {
         return out
     }
 
-    static func escape(_ text: String) -> String {
+    public static func escape(_ text: String) -> String {
         var out = ""
         for ch in text {
             switch ch {

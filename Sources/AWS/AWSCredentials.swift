@@ -94,10 +94,3 @@ public actor CachingCredentialsProvider: AWSCredentialsProvider {
         }
     }
 }
-
-extension Duration {
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
-    }
-}

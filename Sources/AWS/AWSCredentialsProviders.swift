@@ -42,11 +42,11 @@ func credentialsHTTP(_ client: HTTPClient, method: HTTPMethod, url: String, head
     do {
         response = try await client.execute(request, timeout: TimeAmount(timeout))
     } catch {
-        throw ObjectStoreError(.unauthorized, detail: "\(source): \(S3Transport.describe(error))")
+        throw ObjectStoreError(.unauthorized, detail: "\(source): \(AWSTransportError.describe(error))")
     }
     let bytes = try await response.body.collect(upTo: 1 << 20)
     guard (200..<300).contains(response.status.code) else {
-        let code = S3XML.value(of: "Code", in: String(buffer: bytes)).map { " \($0)" } ?? ""
+        let code = AWSXML.value(of: "Code", in: String(buffer: bytes)).map { " \($0)" } ?? ""
         throw ObjectStoreError(.unauthorized, detail: "\(source): HTTP \(response.status.code)\(code)")
     }
     return String(buffer: bytes)
@@ -137,7 +137,7 @@ public struct WebIdentityCredentialsProvider: AWSCredentialsProvider {
 
     var stsEndpoint: String {
         if let endpoint = environment["AWS_ENDPOINT_URL_STS"], !endpoint.isEmpty { return endpoint }
-        if let region = S3Configuration.region(fromEnvironment: environment) {
+        if let region = AWSEnvironment.region(in: environment) {
             return "https://sts.\(region).amazonaws.com"
         }
         return "https://sts.amazonaws.com"
@@ -165,14 +165,14 @@ public struct WebIdentityCredentialsProvider: AWSCredentialsProvider {
             httpClient, method: .POST, url: url,
             headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"), ("Accept", "application/xml")],
             body: form, timeout: .seconds(10), source: "STS AssumeRoleWithWebIdentity")
-        guard let accessKeyID = S3XML.value(of: "AccessKeyId", in: xml),
-              let secret = S3XML.value(of: "SecretAccessKey", in: xml),
-              let sessionToken = S3XML.value(of: "SessionToken", in: xml)
+        guard let accessKeyID = AWSXML.value(of: "AccessKeyId", in: xml),
+              let secret = AWSXML.value(of: "SecretAccessKey", in: xml),
+              let sessionToken = AWSXML.value(of: "SessionToken", in: xml)
         else {
             throw ObjectStoreError(.unauthorized, detail: "STS AssumeRoleWithWebIdentity: response has no credentials")
         }
         return AWSCredentials(accessKeyID: accessKeyID, secretAccessKey: secret, sessionToken: sessionToken,
-                              expiration: S3XML.value(of: "Expiration", in: xml).flatMap(parseISO8601))
+                              expiration: AWSXML.value(of: "Expiration", in: xml).flatMap(parseISO8601))
     }
 }
 

@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+public import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -9,7 +9,7 @@ import Musl
 import Darwin
 #endif
 
-/// AWS Signature Version 4 for S3, header-signed and query-signed (presigned URLs).
+/// AWS Signature Version 4, header-signed and query-signed (presigned URLs).
 ///
 /// The canonical request (AWS SigV4 "Create a canonical request"):
 /// ```
@@ -18,36 +18,47 @@ import Darwin
 /// S3 flavour, as botocore's `S3SigV4Auth`: the URI is the object path URI-encoded once (no
 /// normalisation, `/` kept), query names and values are encoded with only `A-Za-z0-9-_.~` unreserved
 /// and sorted by name then value, header values are trimmed with inner whitespace runs collapsed, and the
-/// payload hash is the real SHA-256 of the body (sent as `x-amz-content-sha256`).
-struct SigV4Signer: Sendable {
-    static let algorithm = "AWS4-HMAC-SHA256"
-    static let unsignedPayload = "UNSIGNED-PAYLOAD"
-    static let emptyPayloadSHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+/// payload hash is the real SHA-256 of the body (sent as `x-amz-content-sha256`). Other services (botocore's
+/// `SigV4Auth`) sign the same way but do not send `x-amz-content-sha256`: `sendsContentSHA256` is false
+/// for them, and their URI paths are the same once-encoded form for the JSON and query protocols.
+public struct SigV4Signer: Sendable {
+    public static let algorithm = "AWS4-HMAC-SHA256"
+    public static let unsignedPayload = "UNSIGNED-PAYLOAD"
+    public static let emptyPayloadSHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-    var credentials: AWSCredentials
-    var region: String
-    var service: String = "s3"
+    public var credentials: AWSCredentials
+    public var region: String
+    public var service: String
+    /// S3 signs and sends `x-amz-content-sha256`; the other services do not.
+    public var sendsContentSHA256: Bool
 
-    struct SignedHeaders: Sendable {
+    public init(credentials: AWSCredentials, region: String, service: String = "s3", sendsContentSHA256: Bool? = nil) {
+        self.credentials = credentials
+        self.region = region
+        self.service = service
+        self.sendsContentSHA256 = sendsContentSHA256 ?? (service == "s3")
+    }
+
+    public struct SignedHeaders: Sendable {
         /// Every header to send, in canonical (lowercased) form, including `authorization`.
-        var headers: [(String, String)]
-        var canonicalRequest: String
-        var stringToSign: String
-        var signature: String
-        var authorization: String
+        public var headers: [(String, String)]
+        public var canonicalRequest: String
+        public var stringToSign: String
+        public var signature: String
+        public var authorization: String
     }
 
-    struct PresignedQuery: Sendable {
+    public struct PresignedQuery: Sendable {
         /// The full query string to append after `?`, including `X-Amz-Signature`.
-        var queryString: String
-        var canonicalRequest: String
-        var stringToSign: String
-        var signature: String
+        public var queryString: String
+        public var canonicalRequest: String
+        public var stringToSign: String
+        public var signature: String
     }
 
-    /// Signs a request: adds `host`, `x-amz-date`, `x-amz-content-sha256` and (with a session token)
-    /// `x-amz-security-token`, signs every header given, and returns them with `authorization`.
-    func sign(
+    /// Signs a request: adds `host`, `x-amz-date`, `x-amz-content-sha256` (S3 only) and (with a session
+    /// token) `x-amz-security-token`, signs every header given, and returns them with `authorization`.
+    public func sign(
         method: String,
         canonicalURI: String,
         query: [(String, String)],
@@ -64,7 +75,9 @@ struct SigV4Signer: Sendable {
         if let token = credentials.sessionToken {
             all.append(("x-amz-security-token", token))
         }
-        all.append(("x-amz-content-sha256", payloadSHA256))
+        if sendsContentSHA256 {
+            all.append(("x-amz-content-sha256", payloadSHA256))
+        }
 
         let (canonicalHeaders, signedHeaderNames) = Self.canonicalHeaders(all)
         let canonicalRequest = [
@@ -82,7 +95,7 @@ struct SigV4Signer: Sendable {
 
     /// Query-string signing (AWS "Authenticating Requests: Using Query Parameters"): only `host` is
     /// signed and the payload is `UNSIGNED-PAYLOAD`.
-    func presign(
+    public func presign(
         method: String,
         canonicalURI: String,
         query: [(String, String)],
@@ -133,7 +146,7 @@ struct SigV4Signer: Sendable {
 
     // MARK: - Canonical forms
 
-    static func canonicalHeaders(_ headers: [(String, String)]) -> (canonical: String, signedNames: String) {
+    public static func canonicalHeaders(_ headers: [(String, String)]) -> (canonical: String, signedNames: String) {
         var grouped: [String: [String]] = [:]
         for (name, value) in headers {
             grouped[name.lowercased(), default: []].append(trimAll(value))
@@ -144,12 +157,12 @@ struct SigV4Signer: Sendable {
     }
 
     /// `Trimall`: strip leading/trailing whitespace and collapse inner runs to one space.
-    static func trimAll(_ value: String) -> String {
+    public static func trimAll(_ value: String) -> String {
         value.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\u{0B}" || $0 == "\u{0C}" })
             .joined(separator: " ")
     }
 
-    static func canonicalQuery(_ items: [(String, String)]) -> String {
+    public static func canonicalQuery(_ items: [(String, String)]) -> String {
         items.map { (uriEncode($0.0, keepSlash: false), uriEncode($0.1, keepSlash: false)) }
             .sorted { $0.0 == $1.0 ? utf8Less($0.1, $1.1) : utf8Less($0.0, $1.0) }
             .map { "\($0.0)=\($0.1)" }
@@ -157,7 +170,7 @@ struct SigV4Signer: Sendable {
     }
 
     /// Percent-encodes every UTF-8 byte except `A-Z a-z 0-9 - _ . ~` (and `/` when `keepSlash`).
-    static func uriEncode(_ string: String, keepSlash: Bool) -> String {
+    public static func uriEncode(_ string: String, keepSlash: Bool) -> String {
         var out = ""
         out.reserveCapacity(string.utf8.count)
         let hexDigits = Array("0123456789ABCDEF".utf8)
@@ -178,12 +191,12 @@ struct SigV4Signer: Sendable {
         return out
     }
 
-    static func utf8Less(_ a: String, _ b: String) -> Bool {
+    public static func utf8Less(_ a: String, _ b: String) -> Bool {
         a.utf8.lexicographicallyPrecedes(b.utf8)
     }
 
     /// `YYYYMMDD'T'HHMMSS'Z'` in UTC.
-    static func amzDate(_ date: Date) -> String {
+    public static func amzDate(_ date: Date) -> String {
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)
@@ -191,11 +204,11 @@ struct SigV4Signer: Sendable {
         return "\(parts.tm_year + 1900)\(two(parts.tm_mon + 1))\(two(parts.tm_mday))T\(two(parts.tm_hour))\(two(parts.tm_min))\(two(parts.tm_sec))Z"
     }
 
-    static func hexSHA256(_ data: some DataProtocol) -> String {
+    public static func hexSHA256(_ data: some DataProtocol) -> String {
         hex(SHA256.hash(data: data))
     }
 
-    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         for b in bytes {
