@@ -194,7 +194,8 @@ paths:
       description: |
         Members present in the patch replace the stored ones; objects (`storage`, `limits`) merge member
         by member; `null` removes a member, which resets it to its default (`tls: null` turns TLS off,
-        `storage: null` resets the whole storage target). `name` and `port` cannot be removed. `tls` is
+        `storage: null` resets the whole storage target), except `studyStableSeconds: null`, which turns
+        study events off. `name` and `port` cannot be removed. `tls` is
         replaced whole. Changes apply at once: a new port or bind address rebinds, `enabled: false`
         closes the port, admission rules apply to new associations.
       requestBody:
@@ -676,7 +677,7 @@ components:
       description: >-
         Seconds without a new instance after which a study is stable and announced to the event sinks
         (dicom-ingest.study.stable, then dicom-ingest.study.updated for each later revision); null turns study
-        events off for this listener.
+        events off for this listener (POST and PATCH alike; absent on POST means 60).
     EventType:
       type: string
       enum: [dicom-ingest.study.stable, dicom-ingest.study.updated, dicom-ingest.instance.stored, dicom-ingest.association.ended]
@@ -1051,7 +1052,9 @@ components:
         limits: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/LimitsPatch'}]}
         studyStableSeconds:
           $ref: '#/components/schemas/StudyStableSeconds'
-          description: A merge patch's null removes the member, which resets it to the default (60); turn events off with POST/seed null.
+          description: >-
+            Unlike the other members, null here is stored, not removed: it turns study events off (as on create).
+            Absent keeps the current value.
     StorageTarget:
       type: object
       required: [backend, bucket, region, endpoint, path, dicomPrefix, metadataPrefix, addStudyUIDPrefix, keyTemplate,
@@ -1128,7 +1131,7 @@ components:
         tls: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/TLSSettingsStored'}]}
         storage: {$ref: '#/components/schemas/StorageTarget'}
         limits: {$ref: '#/components/schemas/ListenerLimits'}
-        studyStableSeconds: {type: ['integer', 'null']}
+        studyStableSeconds: {type: ['integer', 'null'], description: 'null when study events are off for this listener.'}
         state:
           type: string
           enum: [running, stopped, failed]
