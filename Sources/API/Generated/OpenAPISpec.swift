@@ -702,7 +702,9 @@ components:
         eventTypes:
           type: array
           items: {$ref: '#/components/schemas/EventType'}
-          description: Empty or absent means the study events (stable and updated).
+          description: >-
+            Empty or absent means the study events (stable and updated); dicom-ingest.instance.stored and
+            dicom-ingest.association.ended reach only sinks that list them.
         listenerIds: {type: array, maxItems: 256, items: {type: string, format: uuid}, description: Empty means every listener.}
     EventSinkWrite:
       type: object
