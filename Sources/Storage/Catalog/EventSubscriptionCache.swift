@@ -10,7 +10,7 @@ import Synchronization
 /// (the dispatcher calls it every round, which is how sink changes made on another node arrive), and the
 /// first use (loaded before it is trusted). Refreshes are numbered when they start reading, and a refresh
 /// that started before the one already applied is dropped, so a slow read never puts back an older set.
-public final class EventSubscriptionCache: Sendable {
+final class EventSubscriptionCache: Sendable {
     struct Snapshot: Sendable {
         var subscriptions: EventSubscriptionSet
         var listenerNames: [UUID: String]
@@ -24,9 +24,9 @@ public final class EventSubscriptionCache: Sendable {
 
     private let state = Mutex(State())
     /// The CloudEvents `source` of the events the catalog writes on the ingest path.
-    public let source: String
+    let source: String
 
-    public init(source: String = "urn:dicom-ingest") {
+    init(source: String) {
         self.source = source
     }
 

@@ -18,7 +18,7 @@ public final class PostgresCatalog: Catalog, SQLCatalog, Service {
     let lockClient: PostgresClient
     let database: PostgresCatalogDatabase
     let logger: Logger
-    public let eventSubscriptions: EventSubscriptionCache
+    let eventSubscriptions: EventSubscriptionCache
 
     /// `postgres://user:password@host:port/database?sslmode=disable|prefer|require|verify-full[&sslrootcert=/path.pem]`
     /// (also `postgresql://`). Without `sslmode`, TLS is tried and not required (libpq's `prefer`).

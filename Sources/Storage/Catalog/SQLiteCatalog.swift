@@ -24,7 +24,7 @@ import Darwin
 public final class SQLiteCatalog: Catalog, SQLCatalog, Service {
     let database: SQLiteCatalogDatabase
     let logger: Logger
-    public let eventSubscriptions: EventSubscriptionCache
+    let eventSubscriptions: EventSubscriptionCache
 
     /// Creates the parent folder of `path` (0700) and the file (0600) when missing: the catalog holds
     /// patient names and IDs, and SQLite gives its WAL and shared-memory files the database file's mode.
