@@ -742,13 +742,18 @@ components:
       properties:
         id: {type: string, format: uuid, description: The CloudEvents id, the same on every delivery attempt.}
         type: {type: string}
-        subject: {type: string, description: The Study Instance UID.}
+        subject:
+          type: string
+          description: >-
+            The Study Instance UID (study events), the SOP Instance UID (dicom-ingest.instance.stored) or the
+            association id (dicom-ingest.association.ended).
         listenerId: {type: ['string', 'null'], format: uuid}
-        revision: {type: integer}
+        revision: {type: integer, description: The study revision announced; 0 for instance and association events.}
         createdAt: {type: string, format: date-time}
         cloudEvent: {type: object, description: 'The CloudEvents 1.0 JSON exactly as delivered (structured mode).'}
         deliveries:
           type: array
+          description: One per sink that wants the event; empty for an instance or association event until the dispatcher's next scan.
           items:
             type: object
             required: [sinkId, status, attempts, nextAttemptAt, lastAttemptAt, deliveredAt, lastError]
