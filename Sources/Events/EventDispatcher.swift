@@ -4,9 +4,11 @@ public import Logging
 import Metrics
 public import ServiceLifecycle
 
-/// The outbox's consumer, one per node: finds studies that have been quiet for their listener's period
+/// The outbox's consumer, one per node: gives the events written on the ingest path (`instance.stored`,
+/// `association.ended`) their deliveries, finds studies that have been quiet for their listener's period
 /// and announces them (`study.stable`, then `study.updated` per later revision), then delivers due events
-/// to their sinks.
+/// to their sinks. Each round also reloads the catalog's subscription set, which is how a sink changed on
+/// another node reaches this node's ingest path.
 ///
 /// Delivery is at least once: a delivery row is leased before the attempt and settled after it, so a node
 /// that dies mid-attempt leaves a lease that runs out and another node (or this one after a restart)
@@ -32,12 +34,12 @@ public struct EventDispatcher: Service {
         public init() {}
     }
 
-    let store: any EventStore
+    let store: any EventStore & EventFanOut
     let transports: [EventSinkKind: any EventTransport]
     let configuration: Configuration
     let logger: Logger
 
-    public init(store: any EventStore, transports: [EventSinkKind: any EventTransport], configuration: Configuration,
+    public init(store: any EventStore & EventFanOut, transports: [EventSinkKind: any EventTransport], configuration: Configuration,
                 logger: Logger) {
         self.store = store
         self.transports = transports
@@ -50,8 +52,10 @@ public struct EventDispatcher: Service {
         while !Task.isShuttingDownGracefully {
             var busy = false
             do {
+                try await store.refreshEventSubscriptions()
+                let fannedOut = try await fanOutIngestEvents()
                 try await announceStableStudies()
-                busy = try await deliverDueEvents()
+                busy = try await deliverDueEvents() || fannedOut
                 try await updatePendingGauge()
             } catch is CancellationError {
                 return
@@ -67,6 +71,16 @@ public struct EventDispatcher: Service {
                 return
             }
         }
+    }
+
+    /// Gives one batch of ingest events their deliveries. Returns whether the batch was full.
+    func fanOutIngestEvents(now: Date = Date()) async throws -> Bool {
+        let limit = 500
+        let events = try await store.fanOutEvents(now: now, limit: limit)
+        for event in events {
+            Counter(label: "events_created_total", dimensions: [("type", event.type)]).increment()
+        }
+        return events.count >= limit
     }
 
     /// Announces every dirty study whose last instance is older than its listener's quiet period.

@@ -52,24 +52,26 @@ struct Application {
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
 
-        let catalog: any Catalog & ForwardQueue & EventStore
+        let eventConfiguration = try EventConfiguration.dispatcher(environment: ProcessInfo.processInfo.environment)
+        let catalog: any Catalog & ForwardQueue & EventStore & EventFanOut
         var catalogServices: [any Service] = []
         // Nodes sharing a PostgreSQL catalog hear of each other's listener changes; SQLite serves one node.
         var listenerChanges: (any ListenerChanges)?
         if let url = configuration.databaseURL {
-            let postgres = try PostgresCatalog(url: url, logger: logger)
+            let postgres = try PostgresCatalog(url: url, logger: logger, eventSource: eventConfiguration.source)
             catalog = postgres
             listenerChanges = postgres
             catalogServices.append(postgres)
         } else {
-            let sqlite = try SQLiteCatalog(path: configuration.dataDirectory + "/catalog.sqlite", logger: logger)
+            let sqlite = try SQLiteCatalog(path: configuration.dataDirectory + "/catalog.sqlite", logger: logger,
+                                           eventSource: eventConfiguration.source)
             catalog = sqlite
             catalogServices.append(sqlite)  // closes the database after everything else has stopped
         }
         // Announces stable studies and delivers events from the catalog's outbox; stops before the catalog.
         let dispatcher = EventDispatcher(
             store: catalog, transports: [.webhook: WebhookTransport(httpClient: httpClient)],
-            configuration: try EventConfiguration.dispatcher(environment: ProcessInfo.processInfo.environment),
+            configuration: eventConfiguration,
             logger: Logger(label: "dicom-ingest.events"))
 
         // Environment → EKS web identity → ECS task role → EC2 IMDSv2, cached and refreshed before expiry.

@@ -3,117 +3,11 @@ POSTs. A study quiet for its listener's `studyStableSeconds` is announced once (
 a late instance makes it `study.updated` revision 2; every request carries a valid HMAC-SHA256 signature
 of timestamp + body; with the receiver refusing, delivery is retried with the same event id until it
 accepts; a SIGKILL with events pending loses none (they are delivered after the restart)."""
-import hashlib
-import hmac
-import json
 import signal
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ImplicitVRLittleEndian
-from pynetdicom import AE
-
-from conftest import READ_TOKEN, Service, free_port, service_env, wait_for
-
-CT = "1.2.840.10008.5.1.4.1.1.2"
-SECRET = "e2e-webhook-secret-" + uuid.uuid4().hex
-FAST = dict(DICOM_INGEST_EVENTS_POLL_MS="200", DICOM_INGEST_EVENTS_RETRY_BASE_MS="200",
-            DICOM_INGEST_EVENTS_RETRY_MAX_MS="1000")
-
-
-def new_uid():
-    return "2.25." + str(uuid.uuid4().int)
-
-
-class Receiver:
-    """A webhook receiver on a free loopback port. While `accepting` is False it answers 503 (and still
-    records the attempt), as a receiver that is down behind its load balancer does."""
-
-    def __init__(self):
-        self.accepting = True
-        self.attempts = []   # (status answered, headers, body bytes)
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                status = 200 if receiver.accepting else 503
-                with receiver.lock:
-                    receiver.attempts.append((status, {k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def accepted(self):
-        with self.lock:
-            return [(h, json.loads(b)) for s, h, b in self.attempts if s == 200]
-
-    def refused(self):
-        with self.lock:
-            return [(h, json.loads(b)) for s, h, b in self.attempts if s != 200]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
-
-
-def valid_signature(headers, body_bytes):
-    timestamp = headers["x-dicom-ingest-timestamp"]
-    expected = "sha256=" + hmac.new(SECRET.encode(), f"{timestamp}.".encode() + body_bytes, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, headers["x-dicom-ingest-signature"])
-
-
-def instance(study, series, series_number, instance_number, patient="EVENTS1"):
-    ds = Dataset()
-    ds.SOPClassUID = CT
-    ds.SOPInstanceUID = new_uid()
-    ds.StudyInstanceUID = study
-    ds.SeriesInstanceUID = series
-    ds.PatientID = patient
-    ds.AccessionNumber = "ACC" + study[-6:]
-    ds.Modality = "CT"
-    ds.SeriesNumber = series_number
-    ds.InstanceNumber = instance_number
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
-    return ds
-
-
-def send(port, datasets, calling="EVENTSCU"):
-    ae = AE(ae_title=calling)
-    ae.add_requested_context(CT, ImplicitVRLittleEndian)
-    assoc = ae.associate("127.0.0.1", port, ae_title="STORESCP")
-    assert assoc.is_established
-    try:
-        statuses = [assoc.send_c_store(ds).Status for ds in datasets]
-    finally:
-        assoc.release()
-    assert statuses == [0] * len(datasets)
-
-
-def start(binary, s3_settings, database_url, tmp_path, data_dir=None):
-    data_dir = data_dir or str(tmp_path / "data")
-    env = service_env(s3_settings, database_url, data_dir, **FAST)
-    return Service(binary, env, str(tmp_path), str(tmp_path / "service.log")).start()
+from conftest import READ_TOKEN, free_port, wait_for
+from event_receiver import SECRET, instance, new_uid, receiver, send, start, valid_signature  # noqa: F401 (receiver: fixture)
 
 
 def setup_listener_and_sink(svc, receiver, stable_seconds=2):

@@ -194,7 +194,8 @@ paths:
       description: |
         Members present in the patch replace the stored ones; objects (`storage`, `limits`) merge member
         by member; `null` removes a member, which resets it to its default (`tls: null` turns TLS off,
-        `storage: null` resets the whole storage target). `name` and `port` cannot be removed. `tls` is
+        `storage: null` resets the whole storage target), except `studyStableSeconds: null`, which turns
+        study events off. `name` and `port` cannot be removed. `tls` is
         replaced whole. Changes apply at once: a new port or bind address rebinds, `enabled: false`
         closes the port, admission rules apply to new associations.
       requestBody:
@@ -676,7 +677,7 @@ components:
       description: >-
         Seconds without a new instance after which a study is stable and announced to the event sinks
         (dicom-ingest.study.stable, then dicom-ingest.study.updated for each later revision); null turns study
-        events off for this listener.
+        events off for this listener (POST and PATCH alike; absent on POST means 60).
     EventType:
       type: string
       enum: [dicom-ingest.study.stable, dicom-ingest.study.updated, dicom-ingest.instance.stored, dicom-ingest.association.ended]
@@ -701,7 +702,9 @@ components:
         eventTypes:
           type: array
           items: {$ref: '#/components/schemas/EventType'}
-          description: Empty or absent means the study events (stable and updated).
+          description: >-
+            Empty or absent means the study events (stable and updated); dicom-ingest.instance.stored and
+            dicom-ingest.association.ended reach only sinks that list them.
         listenerIds: {type: array, maxItems: 256, items: {type: string, format: uuid}, description: Empty means every listener.}
     EventSinkWrite:
       type: object
@@ -739,13 +742,18 @@ components:
       properties:
         id: {type: string, format: uuid, description: The CloudEvents id, the same on every delivery attempt.}
         type: {type: string}
-        subject: {type: string, description: The Study Instance UID.}
+        subject:
+          type: string
+          description: >-
+            The Study Instance UID (study events), the SOP Instance UID (dicom-ingest.instance.stored) or the
+            association id (dicom-ingest.association.ended).
         listenerId: {type: ['string', 'null'], format: uuid}
-        revision: {type: integer}
+        revision: {type: integer, description: The study revision announced; 0 for instance and association events.}
         createdAt: {type: string, format: date-time}
         cloudEvent: {type: object, description: 'The CloudEvents 1.0 JSON exactly as delivered (structured mode).'}
         deliveries:
           type: array
+          description: One per sink that wants the event; empty for an instance or association event until the dispatcher's next scan.
           items:
             type: object
             required: [sinkId, status, attempts, nextAttemptAt, lastAttemptAt, deliveredAt, lastError]
@@ -1051,7 +1059,9 @@ components:
         limits: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/LimitsPatch'}]}
         studyStableSeconds:
           $ref: '#/components/schemas/StudyStableSeconds'
-          description: A merge patch's null removes the member, which resets it to the default (60); turn events off with POST/seed null.
+          description: >-
+            Unlike the other members, null here is stored, not removed: it turns study events off (as on create).
+            Absent keeps the current value.
     StorageTarget:
       type: object
       required: [backend, bucket, region, endpoint, path, dicomPrefix, metadataPrefix, addStudyUIDPrefix, keyTemplate,
@@ -1128,7 +1138,7 @@ components:
         tls: {oneOf: [{type: 'null'}, {$ref: '#/components/schemas/TLSSettingsStored'}]}
         storage: {$ref: '#/components/schemas/StorageTarget'}
         limits: {$ref: '#/components/schemas/ListenerLimits'}
-        studyStableSeconds: {type: ['integer', 'null']}
+        studyStableSeconds: {type: ['integer', 'null'], description: 'null when study events are off for this listener.'}
         state:
           type: string
           enum: [running, stopped, failed]

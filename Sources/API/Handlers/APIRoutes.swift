@@ -171,7 +171,7 @@ struct APIRoutes: Sendable {
         for error in structural {
             sanitizedPatch = sanitizedPatch.removing(ListenerDocument.pathComponents(error.field))
         }
-        let merged = try ListenerDocument.writableDocument(of: current).merging(patch: sanitizedPatch)
+        let merged = ListenerDocument.merged(try ListenerDocument.writableDocument(of: current), patch: sanitizedPatch)
         let mergedErrors = ListenerDocument.check(merged, against: ListenerDocument.create).filter { merged in
             !structural.contains { $0.field == merged.field }
         }

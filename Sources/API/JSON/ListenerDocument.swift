@@ -58,7 +58,8 @@ enum ListenerDocument {
     ], required: ["name", "port"])
 
     /// PATCH body (RFC 7396): every member optional; `null` resets a member to its default, except
-    /// `name` and `port`, which cannot be removed. `tls` is replaced whole (or removed with null).
+    /// `name` and `port`, which cannot be removed, and `studyStableSeconds`, whose null is a value (study
+    /// events off, as on create). `tls` is replaced whole (or removed with null).
     static let patch: Shape = .object([
         "name": .string, "enabled": .nullable(.boolean), "port": .integer, "bindAddress": .nullable(.string),
         "aeTitle": .nullable(.string), "requireCalledAETitle": .nullable(.boolean),
@@ -136,6 +137,22 @@ enum ListenerDocument {
         }
         for key in readOnlyFields { members.removeValue(forKey: key) }
         return .object(members)
+    }
+
+    /// Members whose `null` in a patch is a value to store, not a removal (RFC 7396 would reset them to
+    /// their default): `studyStableSeconds: null` turns study events off, on PATCH as on POST.
+    static let nullIsValue: Set<String> = ["studyStableSeconds"]
+
+    /// `patch` applied to the writable document `base` (RFC 7396), except that a top-level null of
+    /// `nullIsValue` is kept as null.
+    static func merged(_ base: JSONValue, patch: JSONValue) -> JSONValue {
+        var result = base.merging(patch: patch)
+        if case .object(let members) = patch {
+            for key in nullIsValue where members[key] == .null {
+                result = result.setting([key], to: .null)
+            }
+        }
+        return result
     }
 
     /// Decodes a document and applies the value rules and the operator's storage policy, naming every

@@ -18,17 +18,21 @@ public final class PostgresCatalog: Catalog, SQLCatalog, Service {
     let lockClient: PostgresClient
     let database: PostgresCatalogDatabase
     let logger: Logger
+    let eventSubscriptions: EventSubscriptionCache
 
     /// `postgres://user:password@host:port/database?sslmode=disable|prefer|require|verify-full[&sslrootcert=/path.pem]`
     /// (also `postgresql://`). Without `sslmode`, TLS is tried and not required (libpq's `prefer`).
     /// `operationTimeout` bounds every catalog call, waiting for a connection included (`ping()` uses
-    /// at most 5 seconds); past it the call throws `CatalogError(.unavailable)`.
-    public init(url: String, logger: Logger, operationTimeout: Duration = .seconds(30)) throws {
+    /// at most 5 seconds); past it the call throws `CatalogError(.unavailable)`. `eventSource` is the
+    /// CloudEvents `source` of the events written on the ingest path.
+    public init(url: String, logger: Logger, operationTimeout: Duration = .seconds(30),
+                eventSource: String = "urn:dicom-ingest") throws {
         let configuration = try PostgresURL.configuration(url)
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.lockClient = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.database = PostgresCatalogDatabase(client: client, logger: logger, operationTimeout: operationTimeout)
         self.logger = logger
+        self.eventSubscriptions = EventSubscriptionCache(source: eventSource)
     }
 
     public func run() async throws {

@@ -14,11 +14,19 @@ extension SQLCatalog {
         }
     }
 
+    /// With the `association.ended` event in the same transaction when some sink wants it.
     public func endAssociation(id: UUID, outcome: AssociationOutcome, endedAt: Date) async throws {
+        // In memory, no query: nil unless some enabled sink wants `association.ended` from some listener.
+        let event = try await ingestEventPlan(.associationEnded, listenerID: nil)
         let updated = try await write { session in
-            try await session.query("""
-                UPDATE associations SET outcome = \(outcome.rawValue), ended_at = \(endedAt) WHERE id = \(id) RETURNING id
-                """).count
+            let rows = try await session.query("""
+                UPDATE associations SET outcome = \(outcome.rawValue), ended_at = \(endedAt) WHERE id = \(id)
+                RETURNING \(AssociationRow.columns)
+                """)
+            if let event, let row = rows.first {
+                try await appendAssociationEndedEvent(AssociationRecord(row: row), plan: event, session: session)
+            }
+            return rows.count
         }
         guard updated == 1 else { throw CatalogError(.notFound, detail: "no association with this id") }
     }

@@ -36,6 +36,7 @@ extension SQLCatalog {
         _ = try await write { session in
             try await session.query("INSERT INTO event_sinks (\(names)) VALUES (\(values))")
         }
+        await refreshEventSubscriptionsAfterChange()
     }
 
     public func updateEventSink(_ sink: EventSink) async throws {
@@ -45,6 +46,7 @@ extension SQLCatalog {
         let updated = try await write { session in
             try await session.query("UPDATE event_sinks SET \(assignments) WHERE id = \(sink.id) RETURNING id").count
         }
+        await refreshEventSubscriptionsAfterChange()
         guard updated == 1 else { throw CatalogError(.notFound, detail: "no event sink with this id") }
     }
 
@@ -54,6 +56,7 @@ extension SQLCatalog {
             try await session.query("DELETE FROM event_deliveries WHERE sink_id = \(id) AND status = 'pending'")
             return count
         }
+        await refreshEventSubscriptionsAfterChange()
         guard deleted == 1 else { throw CatalogError(.notFound, detail: "no event sink with this id") }
     }
 

@@ -47,6 +47,8 @@ extension SQLCatalog {
             WHERE id = \(record.associationID)
             """
         let postgres = dialect == .postgres
+        // In memory, no query: nil unless some enabled sink wants `instance.stored` from this listener.
+        let instanceEvent = try await ingestEventPlan(.instanceStored, listenerID: record.listenerID)
         // PostgreSQL: the association counter rides on the insert (a data-modifying WITH), one round trip less.
         let first: SQLStatement = postgres ? "WITH counted AS (\(countAssociation)) \(insert)" : insert
 
@@ -72,6 +74,9 @@ extension SQLCatalog {
             }
             try await updateAggregates(stored: stored, previous: previous, session: session)
             try await markStudyDirty(stored, session: session)
+            if let instanceEvent {
+                try await appendInstanceStoredEvent(stored, plan: instanceEvent, session: session)
+            }
             if !postgres {
                 try await session.query(countAssociation)
             }

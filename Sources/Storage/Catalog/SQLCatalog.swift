@@ -21,6 +21,8 @@ protocol SQLCatalog: Catalog {
     associatedtype Database: CatalogDatabase
     var database: Database { get }
     var logger: Logger { get }
+    /// Which events some sink wants (see `EventSubscriptionCache`), read on the ingest path.
+    var eventSubscriptions: EventSubscriptionCache { get }
 }
 
 extension SQLCatalog {

@@ -24,11 +24,13 @@ import Darwin
 public final class SQLiteCatalog: Catalog, SQLCatalog, Service {
     let database: SQLiteCatalogDatabase
     let logger: Logger
+    let eventSubscriptions: EventSubscriptionCache
 
     /// Creates the parent folder of `path` (0700) and the file (0600) when missing: the catalog holds
     /// patient names and IDs, and SQLite gives its WAL and shared-memory files the database file's mode.
-    /// The file is opened on first use.
-    public init(path: String, logger: Logger) throws {
+    /// The file is opened on first use. `eventSource` is the CloudEvents `source` of the events written
+    /// on the ingest path.
+    public init(path: String, logger: Logger, eventSource: String = "urn:dicom-ingest") throws {
         let url = URL(fileURLWithPath: path)
         do {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true,
@@ -39,6 +41,7 @@ public final class SQLiteCatalog: Catalog, SQLCatalog, Service {
         try createOwnerOnlyFile(url.path)
         self.database = SQLiteCatalogDatabase(path: url.path, logger: logger)
         self.logger = logger
+        self.eventSubscriptions = EventSubscriptionCache(source: eventSource)
     }
 
     /// Waits for graceful shutdown (or cancellation), then closes the database file.
