@@ -1,5 +1,6 @@
 """Create an IAM user with an S3, EventBridge, SNS and SQS policy (the object stores, and the AWS event
-sinks with the queues their tests read) and an access key on a fresh moto_server, then switch moto's authentication on, so every later request must carry a valid SigV4 signature.
+sinks with the queues their tests read) and an access key on a fresh moto_server, then switch moto's
+authentication on, so every later request must carry a valid SigV4 signature.
 
 Prints shell `export` lines for the credentials and the test bucket.
 """
