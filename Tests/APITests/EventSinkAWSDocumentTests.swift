@@ -2,6 +2,7 @@
 import Domain
 import Foundation
 import NIOCore
+import NIOHTTP1
 import TestSupport
 import Testing
 
@@ -80,12 +81,25 @@ import Testing
                 == ["endpoint"])
     }
 
-    @Test func aWebhookThatBecomesAnSNSSinkDropsItsSecret() throws {
+    @Test func aSinkKeepsItsKindOnReplace() throws {
         let webhook = try decode(#"{"name":"h","kind":"webhook","url":"https://example.org/","secret":"0123456789abcdef0"}"#)
-        #expect(webhook.secret == "0123456789abcdef0")
-        let sns = try decode(#"{"name":"h","kind":"sns","topicArn":"arn:aws:sns:us-east-1:123456789012:t"}"#, current: webhook)
-        #expect(sns.secret == nil)
-        #expect(sns.settings.url == nil)
+        let topic = try decode(#"{"name":"t","kind":"sns","topicArn":"arn:aws:sns:us-east-1:123456789012:t"}"#)
+        // Another kind, otherwise valid (a webhook without a secret included): 409 naming kind.
+        for (body, current) in [(#"{"name":"h","kind":"sns","topicArn":"arn:aws:sns:us-east-1:123456789012:t"}"#, webhook),
+                                (#"{"name":"t","kind":"webhook","url":"https://example.org/"}"#, topic)] {
+            #expect {
+                try decode(body, current: current)
+            } throws: { error in
+                let problem = error as? Problem
+                return problem?.status == .conflict && problem?.errors?.map(\.field) == ["kind"]
+            }
+        }
+        // An invalid body is a 400 naming its fields, whatever the kind.
+        #expect(invalidFields(#"{"name":"t","kind":"webhook","url":"ftp://x"}"#, current: topic) == ["url"])
+        // The same kind replaces; a webhook's absent secret keeps the stored one.
+        #expect(try decode(#"{"name":"h2","kind":"webhook","url":"https://example.org/b"}"#, current: webhook).secret == "0123456789abcdef0")
+        #expect(try decode(#"{"name":"t","kind":"sns","topicArn":"arn:aws:sns:us-east-1:123456789012:u"}"#, current: topic)
+            .settings.topicArn == "arn:aws:sns:us-east-1:123456789012:u")
     }
 
     /// openapi.yaml states the same patterns the server applies, so a schema-valid body is accepted.

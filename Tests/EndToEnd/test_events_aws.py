@@ -197,7 +197,11 @@ def test_aws_sink_members_are_checked_and_every_invalid_one_named(binary, s3_set
         env_less.request("POST", "/v1/event-sinks", {"name": "arn-bus", "kind": "eventbridge",
                                                      "eventBusName": "arn:aws:events:eu-west-1:123456789012:event-bus/b"},
                          expect=201)
-        env_less.request("POST", "/v1/event-sinks", {"name": "topic", "kind": "sns",
-                                                     "topicArn": "arn:aws:sns:eu-west-1:123456789012:t"}, expect=201)
+        _, topic, _ = env_less.request("POST", "/v1/event-sinks", {"name": "topic", "kind": "sns",
+                                                                   "topicArn": "arn:aws:sns:eu-west-1:123456789012:t"}, expect=201)
+        # A sink keeps its kind: a valid body of another kind is a conflict naming kind.
+        _, conflict, _ = env_less.request("PUT", f"/v1/event-sinks/{topic['id']}",
+                                          {"name": "topic", "kind": "webhook", "url": "https://example.org/"}, expect=409)
+        assert [e["field"] for e in conflict["errors"]] == ["kind"]
     finally:
         env_less.stop()

@@ -693,8 +693,9 @@ components:
         - $ref: '#/components/schemas/SNSSinkWrite'
     EventSinkWrite:
       description: >-
-        The whole event sink (PUT). A webhook's secret may be left out to keep the one set before; a sink that
-        becomes another kind drops its secret. Every invalid member is named in one 400.
+        The whole event sink (PUT). A webhook's secret may be left out to keep the one set before. The kind
+        cannot change: a valid body of another kind answers 409 naming kind (delete the sink and create it
+        anew). Every invalid member is named in one 400.
       oneOf:
         - $ref: '#/components/schemas/WebhookSinkWrite'
         - $ref: '#/components/schemas/EventBridgeSinkWrite'

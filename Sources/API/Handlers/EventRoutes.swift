@@ -158,7 +158,7 @@ enum EventSinkDocument {
             source: string("source", maxLength: AWSResourceName.maxEventSourceLength),
             topicArn: string("topicArn", maxLength: AWSResourceName.maxTopicARNLength), region: string("region", maxLength: 32),
             endpoint: string("endpoint"))
-        // Only a webhook sink has a secret; a sink that changes kind drops the one it had.
+        // Only a webhook sink has a secret.
         let secret = kind == .webhook || kind == nil ? string("secret", maxLength: 256) ?? current?.secret : nil
         var eventTypes: [EventType] = []
         switch object["eventTypes"] {
@@ -197,7 +197,10 @@ enum EventSinkDocument {
                     fail("url", "must be an absolute http or https URL")
                 }
             }
-            if secret == nil, object["secret"] == nil { fail("secret", "is required for a webhook sink") }
+            // On PUT of another kind the missing secret is no error of its own: the change of kind is (409 below).
+            if secret == nil, object["secret"] == nil, (current?.kind ?? .webhook) == .webhook {
+                fail("secret", "is required for a webhook sink")
+            }
             if let raw = object["secret"], case .string(let value) = raw, value.unicodeScalars.count < 16 {
                 fail("secret", "must be at least 16 characters")
             }
@@ -206,6 +209,7 @@ enum EventSinkDocument {
         guard errors.isEmpty, let name, let kind else {
             throw Problem.validation(errors.isEmpty ? [.init(field: "body", message: "is not a valid event sink")] : errors)
         }
+        if let current, current.kind != kind { throw kindChange(from: current.kind, to: kind) }
         return EventSink(name: name, kind: kind, enabled: enabled, settings: settings, secret: secret, eventTypes: eventTypes,
                          listenerIDs: listenerIDs)
     }

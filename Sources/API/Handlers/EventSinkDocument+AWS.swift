@@ -1,4 +1,5 @@
 import Domain
+import NIOHTTP1
 
 /// The members of the AWS sink kinds (`eventbridge`, `sns`) and their rules.
 extension EventSinkDocument {
@@ -9,6 +10,14 @@ extension EventSinkDocument {
         // An SNS topic is published to in its own region, which its ARN names.
         .sns: ["topicArn", "endpoint"],
     ]
+
+    /// A sink keeps its kind: its settings, secret and deliveries belong to that kind. PUT with another kind
+    /// is a conflict with the stored sink; delete it and create the new one.
+    static func kindChange(from current: EventSinkKind, to requested: EventSinkKind) -> Problem {
+        Problem(.conflict, slug: "conflict", title: "Conflict",
+                detail: "The kind of an event sink cannot change (\(current.rawValue) to \(requested.rawValue)); delete the sink and create a new one.",
+                errors: [Problem.FieldError(field: "kind", message: "must stay \(current.rawValue), the kind of the stored sink")])
+    }
 
     /// The issues of the kind-specific members: members of other kinds, then the AWS members' syntax, the
     /// region that must be resolvable and the endpoint the operator must allow. Each rule is one that
