@@ -68,14 +68,20 @@ struct Application {
             catalog = sqlite
             catalogServices.append(sqlite)  // closes the database after everything else has stopped
         }
+        // Environment → EKS web identity → ECS task role → EC2 IMDSv2, cached and refreshed before expiry;
+        // one chain for the object stores and the AWS event sinks.
+        let credentials = DefaultCredentialsChain.provider(httpClient: httpClient)
+        let awsEvents = AWSServiceClient(httpClient: httpClient, credentials: credentials, environment: ProcessInfo.processInfo.environment)
         // Announces stable studies and delivers events from the catalog's outbox; stops before the catalog.
         let dispatcher = EventDispatcher(
-            store: catalog, transports: [.webhook: WebhookTransport(httpClient: httpClient)],
+            store: catalog,
+            transports: [
+                .webhook: WebhookTransport(httpClient: httpClient),
+                .eventbridge: EventBridgeTransport(client: awsEvents),
+                .sns: SNSTransport(client: awsEvents),
+            ],
             configuration: eventConfiguration,
             logger: Logger(label: "dicom-ingest.events"))
-
-        // Environment → EKS web identity → ECS task role → EC2 IMDSv2, cached and refreshed before expiry.
-        let credentials = DefaultCredentialsChain.provider(httpClient: httpClient)
         let stores = DefaultObjectStoreProvider(
             httpClient: httpClient, credentials: credentials, defaultRegion: configuration.awsRegion,
             defaultEndpoint: configuration.s3Endpoint, logger: logger,
@@ -124,12 +130,13 @@ struct Application {
         // Roots are compared with the paths a store will really use, symlinks followed.
         var storageAccess = configuration.storageAccess
         storageAccess.roots = storageAccess.roots?.map(resolvedStoragePath)
-        let apiConfiguration = APIConfiguration(
+        var apiConfiguration = APIConfiguration(
             host: httpHost, port: configuration.httpPort,
             tls: configuration.httpTLS.map { APIConfiguration.TLS(certificateFile: $0.certificateFile, privateKeyFile: $0.privateKeyFile) },
             adminTokens: adminTokens, readTokens: configuration.readTokens,
             writeTimeout: configuration.httpWriteTimeout, maxConnections: configuration.httpMaxConnections,
             storageAccess: storageAccess, defaultAckMode: configuration.spool.defaultAckMode)
+        apiConfiguration.awsEventSinks = try EventConfiguration.awsSinkPolicy(environment: ProcessInfo.processInfo.environment)
         let api = APIServer(
             configuration: apiConfiguration, catalog: catalog, listeners: supervisor,
             readiness: {

@@ -1,5 +1,6 @@
-"""Create an IAM user with an S3 policy and an access key on a fresh moto_server, then switch
-moto's authentication on, so every later request must carry a valid SigV4 signature.
+"""Create an IAM user with an S3, EventBridge, SNS and SQS policy (the object stores, and the AWS event
+sinks with the queues their tests read) and an access key on a fresh moto_server, then switch moto's
+authentication on, so every later request must carry a valid SigV4 signature.
 
 Prints shell `export` lines for the credentials and the test bucket.
 """
@@ -18,7 +19,7 @@ policy = iam.create_policy(
     PolicyName="dicom-ingest-s3",
     PolicyDocument=json.dumps({
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": "*"}],
+        "Statement": [{"Effect": "Allow", "Action": ["s3:*", "events:*", "sns:*", "sqs:*"], "Resource": "*"}],
     }),
 )
 iam.attach_user_policy(UserName="dicom-ingest-test", PolicyArn=policy["Policy"]["Arn"])

@@ -682,14 +682,30 @@ components:
       type: string
       enum: [dicom-ingest.study.stable, dicom-ingest.study.updated, dicom-ingest.instance.stored, dicom-ingest.association.ended]
     EventSinkCreate:
-      type: object
       description: >-
-        A new event sink. kind webhook needs url and secret: each request carries X-Dicom-Ingest-Timestamp (Unix
-        seconds) and X-Dicom-Ingest-Signature, sha256= and the hex HMAC-SHA256 under the secret of
-        timestamp + "." + body. Every invalid member is named in one 400.
+        A new event sink, one schema per kind; members of another kind are refused. webhook needs url and
+        secret: each request carries X-Dicom-Ingest-Timestamp (Unix seconds) and X-Dicom-Ingest-Signature,
+        sha256= and the hex HMAC-SHA256 under the secret of timestamp + "." + body. eventbridge puts each
+        event on a bus (PutEvents); sns publishes it to a topic (Publish). Every invalid member is named in one
+        400.
+      oneOf:
+        - $ref: '#/components/schemas/WebhookSinkCreate'
+        - $ref: '#/components/schemas/EventBridgeSinkWrite'
+        - $ref: '#/components/schemas/SNSSinkWrite'
+    EventSinkWrite:
+      description: >-
+        The whole event sink (PUT). A webhook's secret may be left out to keep the one set before. The kind
+        cannot change: a valid body of another kind answers 409 naming kind (delete the sink and create it
+        anew). Every invalid member is named in one 400.
+      oneOf:
+        - $ref: '#/components/schemas/WebhookSinkWrite'
+        - $ref: '#/components/schemas/EventBridgeSinkWrite'
+        - $ref: '#/components/schemas/SNSSinkWrite'
+    WebhookSinkCreate:
+      type: object
       required: [name, kind, url, secret]
       additionalProperties: false
-      properties: &eventSinkMembers
+      properties: &webhookSinkMembers
         name: {$ref: '#/components/schemas/ListenerName'}
         kind: {type: string, enum: [webhook]}
         enabled: {type: boolean, default: true}
@@ -699,21 +715,74 @@ components:
           pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,4})?(/[A-Za-z0-9._~/-]*)?$'
           description: 'webhook: absolute http or https URL.'
         secret: {type: string, minLength: 16, maxLength: 256, pattern: '^[^\u0000]*$', writeOnly: true}
-        eventTypes:
-          type: array
-          items: {$ref: '#/components/schemas/EventType'}
-          description: >-
-            Empty or absent means the study events (stable and updated); dicom-ingest.instance.stored and
-            dicom-ingest.association.ended reach only sinks that list them.
-        listenerIds: {type: array, maxItems: 256, items: {type: string, format: uuid}, description: Empty means every listener.}
-    EventSinkWrite:
+        eventTypes: {$ref: '#/components/schemas/EventSinkEventTypes'}
+        listenerIds: {$ref: '#/components/schemas/EventSinkListenerIds'}
+    WebhookSinkWrite:
       type: object
-      description: >-
-        The whole event sink (PUT). The secret may be left out to keep the one set before. Every invalid member
-        is named in one 400.
       required: [name, kind, url]
       additionalProperties: false
-      properties: *eventSinkMembers
+      properties: *webhookSinkMembers
+    EventBridgeSinkWrite:
+      type: object
+      description: >-
+        PutEvents (service events, SigV4 with the service's AWS credentials), one entry per event: EventBusName
+        eventBusName (default "default"), Source source (default "dicom-ingest"), DetailType the CloudEvents
+        type, Detail the CloudEvents JSON. A 200 answer whose entry has an ErrorCode is a failed attempt.
+        region: else the region of an eventBusName ARN, else the service's AWS_REGION / AWS_DEFAULT_REGION;
+        when none of them names a region the server answers 400 naming region. endpoint: else
+        AWS_ENDPOINT_URL_EVENTBRIDGE / AWS_ENDPOINT_URL, else https://events.<region>.amazonaws.com; it must
+        be one the operator allows (DICOM_INGEST_EVENTS_AWS_ENDPOINTS, default the AWS endpoints and the
+        AWS_ENDPOINT_URL variables), otherwise 400 naming endpoint.
+      required: [name, kind]
+      additionalProperties: false
+      properties:
+        name: {$ref: '#/components/schemas/ListenerName'}
+        kind: {type: string, enum: [eventbridge]}
+        enabled: {type: boolean, default: true}
+        eventBusName:
+          type: string
+          maxLength: 256
+          pattern: '^(arn:aws[a-z-]*:events:[a-z0-9-]{1,32}:[0-9]{12}:event-bus/)?[A-Za-z0-9._/-]{1,256}$'
+          description: An event bus name or ARN; default "default".
+        source:
+          type: string
+          maxLength: 256
+          pattern: '^[A-Za-z0-9._/-]{1,256}$'
+          description: The Source of every entry; default "dicom-ingest".
+        region: {$ref: '#/components/schemas/Region'}
+        endpoint: {$ref: '#/components/schemas/Endpoint'}
+        eventTypes: {$ref: '#/components/schemas/EventSinkEventTypes'}
+        listenerIds: {$ref: '#/components/schemas/EventSinkListenerIds'}
+    SNSSinkWrite:
+      type: object
+      description: >-
+        Publish (service sns, SigV4 with the service's AWS credentials) in the topic's region: Message the
+        CloudEvents JSON, String message attributes type (the CloudEvents type), subject (the Study Instance
+        UID) and id (the CloudEvents id); for a .fifo topic MessageGroupId is the study and
+        MessageDeduplicationId the event id. endpoint: else AWS_ENDPOINT_URL_SNS / AWS_ENDPOINT_URL, else
+        https://sns.<region>.amazonaws.com; it must be one the operator allows (DICOM_INGEST_EVENTS_AWS_ENDPOINTS),
+        otherwise 400 naming endpoint.
+      required: [name, kind, topicArn]
+      additionalProperties: false
+      properties:
+        name: {$ref: '#/components/schemas/ListenerName'}
+        kind: {type: string, enum: [sns]}
+        enabled: {type: boolean, default: true}
+        topicArn:
+          type: string
+          maxLength: 1024
+          pattern: '^arn:aws[a-z-]*:sns:[a-z0-9-]{1,32}:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$'
+          description: 'arn:aws[-a-z]*:sns:<region>:<12-digit account>:<topic name>'
+        endpoint: {$ref: '#/components/schemas/Endpoint'}
+        eventTypes: {$ref: '#/components/schemas/EventSinkEventTypes'}
+        listenerIds: {$ref: '#/components/schemas/EventSinkListenerIds'}
+    EventSinkEventTypes:
+      type: array
+      items: {$ref: '#/components/schemas/EventType'}
+      description: >-
+        Empty or absent means the study events (stable and updated); dicom-ingest.instance.stored and
+        dicom-ingest.association.ended reach only sinks that list them.
+    EventSinkListenerIds: {type: array, maxItems: 256, items: {type: string, format: uuid}, description: Empty means every listener.}
     EventSink:
       type: object
       required: [id, name, kind, enabled, url, eventBusName, source, topicArn, region, endpoint, eventTypes, listenerIds,

@@ -8,6 +8,8 @@ import NIOHTTP1
 /// `/v1/event-sinks` (admin only) and `/v1/events`: where study events go, and what became of them.
 struct EventRoutes: Sendable {
     let events: any EventStore
+    /// Which regions and endpoints the AWS sink kinds may use.
+    var awsPolicy: AWSEventSinkPolicy = .unrestricted
 
     func register(in router: inout RouterBuilder) {
         router.on(.GET, "/v1/event-sinks", access: .write) { _ in
@@ -16,7 +18,7 @@ struct EventRoutes: Sendable {
         }
         router.on(.POST, "/v1/event-sinks", access: .write) { context in
             try requireContentType(context.request, accepted: ["application/json"])
-            var sink = try EventSinkDocument.decode(context.request.body, current: nil)
+            var sink = try EventSinkDocument.decode(context.request.body, current: nil, awsPolicy: self.awsPolicy)
             let now = Date()
             sink.id = UUID()
             sink.createdAt = now
@@ -34,7 +36,7 @@ struct EventRoutes: Sendable {
         router.on(.PUT, "/v1/event-sinks/{id}", access: .write) { context in
             let current = try await self.existingSink(context)
             try requireContentType(context.request, accepted: ["application/json"])
-            var sink = try EventSinkDocument.decode(context.request.body, current: current)
+            var sink = try EventSinkDocument.decode(context.request.body, current: current, awsPolicy: self.awsPolicy)
             sink.id = current.id
             sink.createdAt = current.createdAt
             sink.updatedAt = Date()
@@ -99,12 +101,13 @@ struct EventRoutes: Sendable {
 enum EventSinkDocument {
     static let members: Set<String> = [
         "name", "kind", "enabled", "url", "secret", "eventTypes", "listenerIds",
+        "eventBusName", "source", "topicArn", "region", "endpoint",
     ]
     static let readOnly: Set<String> = ["id", "secretSet", "createdAt", "updatedAt"]
     /// The kinds this server delivers to.
-    static let supportedKinds: [EventSinkKind] = [.webhook]
+    static let supportedKinds: [EventSinkKind] = [.webhook, .eventbridge, .sns]
 
-    static func decode(_ body: ByteBuffer, current: EventSink?) throws -> EventSink {
+    static func decode(_ body: ByteBuffer, current: EventSink?, awsPolicy: AWSEventSinkPolicy = .unrestricted) throws -> EventSink {
         let document = try ListenerDocument.parseObject(body)
         guard case .object(let object) = document else { throw Problem.malformedJSON("The request body must be a JSON object.") }
         var errors: [Problem.FieldError] = []
@@ -149,9 +152,14 @@ enum EventSinkDocument {
         case .bool(let value)?: enabled = value
         default: fail("enabled", "must be a boolean")
         }
-        // Only webhook sinks are delivered to: their one setting is the URL (`members` refuses the others).
-        let settings = EventSinkSettings(url: string("url"))
-        let secret = string("secret", maxLength: 256) ?? current?.secret
+        // Each kind reads its own members; `kindIssues` refuses the members of other kinds.
+        let settings = EventSinkSettings(
+            url: string("url"), eventBusName: string("eventBusName", maxLength: AWSResourceName.maxEventBusNameLength),
+            source: string("source", maxLength: AWSResourceName.maxEventSourceLength),
+            topicArn: string("topicArn", maxLength: AWSResourceName.maxTopicARNLength), region: string("region", maxLength: 32),
+            endpoint: string("endpoint"))
+        // Only a webhook sink has a secret.
+        let secret = kind == .webhook || kind == nil ? string("secret", maxLength: 256) ?? current?.secret : nil
         var eventTypes: [EventType] = []
         switch object["eventTypes"] {
         case nil, .null?: break
@@ -189,14 +197,19 @@ enum EventSinkDocument {
                     fail("url", "must be an absolute http or https URL")
                 }
             }
-            if secret == nil, object["secret"] == nil { fail("secret", "is required for a webhook sink") }
+            // On PUT of another kind the missing secret is no error of its own: the change of kind is (409 below).
+            if secret == nil, object["secret"] == nil, (current?.kind ?? .webhook) == .webhook {
+                fail("secret", "is required for a webhook sink")
+            }
             if let raw = object["secret"], case .string(let value) = raw, value.unicodeScalars.count < 16 {
                 fail("secret", "must be at least 16 characters")
             }
         }
+        if let kind { errors += kindIssues(kind: kind, object: object, settings: settings, policy: awsPolicy) }
         guard errors.isEmpty, let name, let kind else {
             throw Problem.validation(errors.isEmpty ? [.init(field: "body", message: "is not a valid event sink")] : errors)
         }
+        if let current, current.kind != kind { throw kindChange(from: current.kind, to: kind) }
         return EventSink(name: name, kind: kind, enabled: enabled, settings: settings, secret: secret, eventTypes: eventTypes,
                          listenerIDs: listenerIDs)
     }

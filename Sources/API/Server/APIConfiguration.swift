@@ -40,6 +40,9 @@ public struct APIConfiguration: Sendable {
     public var storageAccess: StorageAccessPolicy
     /// `storage.ackMode` of a listener created without one (DICOM_INGEST_ACK_MODE).
     public var defaultAckMode: AckMode
+    /// Regions and endpoints the `eventbridge` and `sns` event sinks may use (the executable always
+    /// restricts the endpoints and requires a region).
+    public var awsEventSinks: AWSEventSinkPolicy = .unrestricted
 
     public init(
         host: String = "0.0.0.0",

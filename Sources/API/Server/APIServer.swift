@@ -45,7 +45,7 @@ public actor APIServer: Service {
         var router = RouterBuilder()
         APIRoutes(catalog: catalog, listeners: listeners, readiness: readiness, metrics: metrics,
                   storageAccess: configuration.storageAccess, defaultAckMode: configuration.defaultAckMode).register(in: &router)
-        if let events { EventRoutes(events: events).register(in: &router) }
+        if let events { EventRoutes(events: events, awsPolicy: configuration.awsEventSinks).register(in: &router) }
         return Responder(
             routes: router.routes,
             authenticator: TokenAuthenticator(adminTokens: configuration.adminTokens, readTokens: configuration.readTokens),
