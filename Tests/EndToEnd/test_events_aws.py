@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from conftest import Service, free_port, service_env, wait_for
-from test_events import FAST, instance, new_uid, send
+from event_receiver import FAST, instance, new_uid, send
 
 SOURCE = "org.example.dicom-ingest.e2e"
 
