@@ -185,6 +185,7 @@ struct Application {
             },
             metrics: { registry.emitToString() },
             events: catalog,
+            imports: catalog,
             logger: Logger(label: "dicom-ingest.api"))
 
         // The forwarder starts before the listeners and stops after them, so instances that finish into the

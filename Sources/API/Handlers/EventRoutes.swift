@@ -8,6 +8,8 @@ import NIOHTTP1
 /// `/v1/event-sinks` (admin only) and `/v1/events`: where study events go, and what became of them.
 struct EventRoutes: Sendable {
     let events: any EventStore
+    /// The listeners a sink may name (a healthimaging sink's are checked against its binding rules).
+    var catalog: (any Catalog)? = nil
 
     func register(in router: inout RouterBuilder) {
         router.on(.GET, "/v1/event-sinks", access: .write) { _ in
@@ -16,7 +18,8 @@ struct EventRoutes: Sendable {
         }
         router.on(.POST, "/v1/event-sinks", access: .write) { context in
             try requireContentType(context.request, accepted: ["application/json"])
-            var sink = try EventSinkDocument.decode(context.request.body, current: nil)
+            var sink = try EventSinkDocument.decode(context.request.body, current: nil,
+                                                    listeners: try await self.catalog?.listListeners())
             let now = Date()
             sink.id = UUID()
             sink.createdAt = now
@@ -34,7 +37,8 @@ struct EventRoutes: Sendable {
         router.on(.PUT, "/v1/event-sinks/{id}", access: .write) { context in
             let current = try await self.existingSink(context)
             try requireContentType(context.request, accepted: ["application/json"])
-            var sink = try EventSinkDocument.decode(context.request.body, current: current)
+            var sink = try EventSinkDocument.decode(context.request.body, current: current,
+                                                    listeners: try await self.catalog?.listListeners())
             sink.id = current.id
             sink.createdAt = current.createdAt
             sink.updatedAt = Date()
@@ -97,14 +101,15 @@ struct EventRoutes: Sendable {
 /// The body of `POST /v1/event-sinks` and `PUT /v1/event-sinks/{id}` (`EventSinkWrite` in openapi.yaml).
 /// Every invalid member is named at once. On PUT an absent `secret` keeps the stored one.
 enum EventSinkDocument {
-    static let members: Set<String> = [
+    static let members: Set<String> = Set([
         "name", "kind", "enabled", "url", "secret", "eventTypes", "listenerIds",
-    ]
+    ]).union(HealthImagingSinkDocument.members).union(HealthImagingSinkDocument.awsMembers)
     static let readOnly: Set<String> = ["id", "secretSet", "createdAt", "updatedAt"]
     /// The kinds this server delivers to.
-    static let supportedKinds: [EventSinkKind] = [.webhook]
+    static let supportedKinds: [EventSinkKind] = [.webhook, .healthimaging]
 
-    static func decode(_ body: ByteBuffer, current: EventSink?) throws -> EventSink {
+    /// `listeners`: every listener, to check the listeners a healthimaging sink names (nil: not checked).
+    static func decode(_ body: ByteBuffer, current: EventSink?, listeners: [ListenerConfig]? = nil) throws -> EventSink {
         let document = try ListenerDocument.parseObject(body)
         guard case .object(let object) = document else { throw Problem.malformedJSON("The request body must be a JSON object.") }
         var errors: [Problem.FieldError] = []
@@ -150,7 +155,7 @@ enum EventSinkDocument {
         default: fail("enabled", "must be a boolean")
         }
         // Only webhook sinks are delivered to: their one setting is the URL (`members` refuses the others).
-        let settings = EventSinkSettings(url: string("url"))
+        var settings = EventSinkSettings(url: string("url"))
         let secret = string("secret", maxLength: 256) ?? current?.secret
         var eventTypes: [EventType] = []
         switch object["eventTypes"] {
@@ -166,6 +171,7 @@ enum EventSinkDocument {
         default: fail("eventTypes", "must be an array")
         }
         var listenerIDs: [UUID] = []
+        let errorsBeforeListenerIDs = errors.count
         switch object["listenerIds"] {
         case nil, .null?: break
         case .array(let items)?:
@@ -180,6 +186,12 @@ enum EventSinkDocument {
         default: fail("listenerIds", "must be an array")
         }
 
+        if let kind { HealthImagingSinkDocument.misplaced(object, kind: kind, fail: fail) }
+        if kind == .healthimaging {
+            HealthImagingSinkDocument.decode(object, string: { string($0, maxLength: $1) }, listenerIDs: listenerIDs,
+                                             listenerIDsValid: errors.count == errorsBeforeListenerIDs, listeners: listeners,
+                                             settings: &settings, fail: fail)
+        }
         if kind == .webhook {
             if object["url"] == nil { fail("url", "is required for a webhook sink") }
             if let url = settings.url {
