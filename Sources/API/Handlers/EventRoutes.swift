@@ -220,6 +220,7 @@ struct EventSinkDTO: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case id, name, kind, enabled, url, eventBusName, source, topicArn, region, endpoint, eventTypes, listenerIDs = "listenerIds"
+        case datastoreId, dataAccessRoleArn, outputS3Uri, inputOwnerAccountId
         case secretSet, createdAt, updatedAt
     }
 
@@ -235,6 +236,12 @@ struct EventSinkDTO: Encodable {
         try c.encode(sink.settings.topicArn, forKey: .topicArn)
         try c.encode(sink.settings.region, forKey: .region)
         try c.encode(sink.settings.endpoint, forKey: .endpoint)
+        if sink.kind == .healthimaging {
+            try c.encode(sink.settings.datastoreId, forKey: .datastoreId)
+            try c.encode(sink.settings.dataAccessRoleArn, forKey: .dataAccessRoleArn)
+            try c.encode(sink.settings.outputS3Uri, forKey: .outputS3Uri)
+            try c.encode(sink.settings.inputOwnerAccountId, forKey: .inputOwnerAccountId)
+        }
         let types = sink.eventTypes.isEmpty ? EventType.defaultSubscription : sink.eventTypes
         try c.encode(types.map(\.rawValue), forKey: .eventTypes)
         try c.encode(sink.listenerIDs.map { $0.uuidString.lowercased() }, forKey: .listenerIDs)
