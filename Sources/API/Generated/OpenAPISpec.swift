@@ -685,12 +685,16 @@ components:
       description: >-
         A new event sink. kind webhook needs url and secret: each request carries X-Dicom-Ingest-Timestamp (Unix
         seconds) and X-Dicom-Ingest-Signature, sha256= and the hex HMAC-SHA256 under the secret of
-        timestamp + "." + body. Every invalid member is named in one 400.
-      required: [name, kind, url, secret]
+        timestamp + "." + body. kind healthimaging needs datastoreId, dataAccessRoleArn, outputS3Uri, region and
+        listenerIds: each named listener must store on S3 without gzip (HealthImaging rejects gzip
+        content-encoding) under a per-study prefix ({StudyInstanceUID} as the leading folder of the key), and its
+        metadata under another prefix; otherwise 400 names listenerIds[i] and the listener field. Every invalid
+        member is named in one 400.
+      required: [name, kind]
       additionalProperties: false
       properties: &eventSinkMembers
         name: {$ref: '#/components/schemas/ListenerName'}
-        kind: {type: string, enum: [webhook]}
+        kind: {type: string, enum: [webhook, healthimaging]}
         enabled: {type: boolean, default: true}
         url:
           type: string
@@ -703,12 +707,43 @@ components:
           items: {$ref: '#/components/schemas/EventType'}
           description: Empty or absent means the study events (stable and updated).
         listenerIds: {type: array, maxItems: 256, items: {type: string, format: uuid}, description: Empty means every listener.}
+        region:
+          type: string
+          maxLength: 32
+          pattern: '^[a-z0-9-]{1,32}$'
+          description: 'AWS sinks: the region of the service (healthimaging: required).'
+        endpoint:
+          type: string
+          maxLength: 2048
+          description: >-
+            AWS sinks: the service endpoint (a VPC endpoint, or a local stand-in in tests), http(s) with host and
+            optional port; default AWS_ENDPOINT_URL_MEDICAL_IMAGING, AWS_ENDPOINT_URL, then
+            https://medical-imaging.<region>.amazonaws.com.
+        datastoreId:
+          type: string
+          pattern: '^[0-9a-z]{32}$'
+          description: 'healthimaging: the data store the studies are imported into.'
+        dataAccessRoleArn:
+          type: string
+          minLength: 20
+          maxLength: 2048
+          pattern: '^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[!-~]+$'
+          description: 'healthimaging: the IAM role HealthImaging assumes to read the study prefix and write the output.'
+        outputS3Uri:
+          type: string
+          maxLength: 1024
+          pattern: "^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([A-Za-z0-9!_.*'()/-]*/)?$"
+          description: 'healthimaging: s3://bucket/prefix/ where each job writes <jobId>/job-output-manifest.json, SUCCESS/ and FAILURE/.'
+        inputOwnerAccountId:
+          type: string
+          pattern: '^[0-9]{12}$'
+          description: "healthimaging: the account owning the listeners' bucket, when it is not the data store's."
     EventSinkWrite:
       type: object
       description: >-
         The whole event sink (PUT). The secret may be left out to keep the one set before. Every invalid member
         is named in one 400.
-      required: [name, kind, url]
+      required: [name, kind]
       additionalProperties: false
       properties: *eventSinkMembers
     EventSink:
@@ -727,6 +762,10 @@ components:
         topicArn: {type: ['string', 'null']}
         region: {type: ['string', 'null']}
         endpoint: {type: ['string', 'null']}
+        datastoreId: {type: ['string', 'null'], description: 'healthimaging sinks only.'}
+        dataAccessRoleArn: {type: ['string', 'null'], description: 'healthimaging sinks only.'}
+        outputS3Uri: {type: ['string', 'null'], description: 'healthimaging sinks only.'}
+        inputOwnerAccountId: {type: ['string', 'null'], description: 'healthimaging sinks only.'}
         eventTypes: {type: array, items: {type: string}}
         listenerIds: {type: array, items: {type: string, format: uuid}}
         secretSet: {type: boolean, description: Whether a secret is stored; the secret itself is never returned.}
@@ -1167,6 +1206,32 @@ components:
         totalBytes: {type: integer, description: Sum of the Part 10 sizes.}
         firstReceivedAt: {type: string, format: date-time}
         lastReceivedAt: {type: string, format: date-time}
+        imports:
+          type: array
+          description: 'GET /v1/studies/{studyInstanceUID} only: the AWS HealthImaging import jobs of the study, oldest first.'
+          items: {$ref: '#/components/schemas/StudyImport'}
+    StudyImport:
+      type: object
+      description: >-
+        One StartDICOMImportJob a healthimaging sink made for a study event: the study's prefix (part 0), or one
+        series prefix (part 1...) of a study over the per-job limits. Polled with GetDICOMImportJob until
+        COMPLETED or FAILED; failureCount is then the number of lines of <outputS3Uri><jobId>/FAILURE/failure.ndjson.
+      required: [sinkId, eventId, part, jobId, clientToken, datastoreId, inputS3Uri, status, submittedAt, endedAt,
+                 failureCount, message]
+      additionalProperties: false
+      properties:
+        sinkId: {type: string, format: uuid}
+        eventId: {type: string, format: uuid}
+        part: {type: integer, minimum: 0}
+        jobId: {type: string}
+        clientToken: {type: string, description: 'Derived from the event id, sink and part: the same on every retry.'}
+        datastoreId: {type: string}
+        inputS3Uri: {type: string}
+        status: {type: string, enum: [SUBMITTED, IN_PROGRESS, COMPLETED, FAILED]}
+        submittedAt: {type: string, format: date-time}
+        endedAt: {type: ['string', 'null'], format: date-time}
+        failureCount: {type: ['integer', 'null'], description: Files HealthImaging did not import; null until known.}
+        message: {type: ['string', 'null'], description: "The job's message, or why its outcome could not be read yet."}
     StudyPage:
       type: object
       required: [items, nextCursor]
