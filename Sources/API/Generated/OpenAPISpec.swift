@@ -681,20 +681,28 @@ components:
       type: string
       enum: [dicom-ingest.study.stable, dicom-ingest.study.updated, dicom-ingest.instance.stored, dicom-ingest.association.ended]
     EventSinkCreate:
+      description: >-
+        A new event sink, by kind. Every invalid member is named in one 400.
+      oneOf:
+        - {$ref: '#/components/schemas/WebhookSinkCreate'}
+        - {$ref: '#/components/schemas/HealthImagingSinkWrite'}
+    EventSinkWrite:
+      description: >-
+        The whole event sink (PUT), by kind. A webhook's secret may be left out to keep the one set before. Every
+        invalid member is named in one 400.
+      oneOf:
+        - {$ref: '#/components/schemas/WebhookSinkWrite'}
+        - {$ref: '#/components/schemas/HealthImagingSinkWrite'}
+    WebhookSinkCreate:
       type: object
       description: >-
-        A new event sink. kind webhook needs url and secret: each request carries X-Dicom-Ingest-Timestamp (Unix
-        seconds) and X-Dicom-Ingest-Signature, sha256= and the hex HMAC-SHA256 under the secret of
-        timestamp + "." + body. kind healthimaging needs datastoreId, dataAccessRoleArn, outputS3Uri, region and
-        listenerIds: each named listener must store on S3 without gzip (HealthImaging rejects gzip
-        content-encoding) under a per-study prefix ({StudyInstanceUID} as the leading folder of the key), and its
-        metadata under another prefix; otherwise 400 names listenerIds[i] and the listener field. Every invalid
-        member is named in one 400.
-      required: [name, kind]
+        kind webhook: each request carries X-Dicom-Ingest-Timestamp (Unix seconds) and X-Dicom-Ingest-Signature,
+        sha256= and the hex HMAC-SHA256 under the secret of timestamp + "." + body.
+      required: [name, kind, url, secret]
       additionalProperties: false
-      properties: &eventSinkMembers
+      properties: &webhookSinkMembers
         name: {$ref: '#/components/schemas/ListenerName'}
-        kind: {type: string, enum: [webhook, healthimaging]}
+        kind: {type: string, enum: [webhook]}
         enabled: {type: boolean, default: true}
         url:
           type: string
@@ -707,45 +715,62 @@ components:
           items: {$ref: '#/components/schemas/EventType'}
           description: Empty or absent means the study events (stable and updated).
         listenerIds: {type: array, maxItems: 256, items: {type: string, format: uuid}, description: Empty means every listener.}
-        region:
-          type: string
-          maxLength: 32
-          pattern: '^[a-z0-9-]{1,32}$'
-          description: 'AWS sinks: the region of the service (healthimaging: required).'
+    WebhookSinkWrite:
+      type: object
+      required: [name, kind, url]
+      additionalProperties: false
+      properties: *webhookSinkMembers
+    HealthImagingSinkWrite:
+      type: object
+      description: >-
+        kind healthimaging: each study.stable / study.updated event starts an AWS HealthImaging StartDICOMImportJob
+        of the study's own S3 prefix (split by series prefix over the per-job limits), polled with
+        GetDICOMImportJob; the jobs are listed as imports of GET /v1/studies/{studyInstanceUID}. Each listener
+        named in listenerIds must store on S3 without gzip (HealthImaging rejects gzip content-encoding), with
+        {StudyInstanceUID} as the leading folder of its keys (addStudyUIDPrefix, or a keyTemplate starting
+        {StudyInstanceUID}/) and its metadata under another prefix; otherwise the 400 names listenerIds[i] and
+        the listener's field. A listener so bound cannot be changed to break these rules (400 naming its field).
+      required: [name, kind, datastoreId, dataAccessRoleArn, outputS3Uri, region, listenerIds]
+      additionalProperties: false
+      properties:
+        name: {$ref: '#/components/schemas/ListenerName'}
+        kind: {type: string, enum: [healthimaging]}
+        enabled: {type: boolean, default: true}
+        eventTypes:
+          type: array
+          items: {type: string, enum: [dicom-ingest.study.stable, dicom-ingest.study.updated]}
+          description: Empty or absent means both study events.
+        listenerIds:
+          type: array
+          minItems: 1
+          maxItems: 256
+          items: {type: string, format: uuid}
+          description: The listeners whose studies are imported (each checked against the rules above).
+        region: {$ref: '#/components/schemas/Region'}
         endpoint:
-          type: string
-          maxLength: 2048
+          allOf: [{$ref: '#/components/schemas/Endpoint'}]
           description: >-
-            AWS sinks: the service endpoint (a VPC endpoint, or a local stand-in in tests), http(s) with host and
-            optional port; default AWS_ENDPOINT_URL_MEDICAL_IMAGING, AWS_ENDPOINT_URL, then
-            https://medical-imaging.<region>.amazonaws.com.
+            The HealthImaging endpoint (a VPC endpoint, or a local stand-in in tests); default
+            AWS_ENDPOINT_URL_MEDICAL_IMAGING, AWS_ENDPOINT_URL, then https://medical-imaging.<region>.amazonaws.com.
         datastoreId:
           type: string
           pattern: '^[0-9a-z]{32}$'
-          description: 'healthimaging: the data store the studies are imported into.'
+          description: The data store the studies are imported into.
         dataAccessRoleArn:
           type: string
           minLength: 20
           maxLength: 2048
           pattern: '^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[!-~]+$'
-          description: 'healthimaging: the IAM role HealthImaging assumes to read the study prefix and write the output.'
+          description: The IAM role HealthImaging assumes to read the study prefix and write the output.
         outputS3Uri:
           type: string
           maxLength: 1024
           pattern: "^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([A-Za-z0-9!_.*'()/-]*/)?$"
-          description: 'healthimaging: s3://bucket/prefix/ where each job writes <jobId>/job-output-manifest.json, SUCCESS/ and FAILURE/.'
+          description: s3://bucket/prefix/ where each job writes <jobId>/job-output-manifest.json, SUCCESS/ and FAILURE/.
         inputOwnerAccountId:
           type: string
           pattern: '^[0-9]{12}$'
-          description: "healthimaging: the account owning the listeners' bucket, when it is not the data store's."
-    EventSinkWrite:
-      type: object
-      description: >-
-        The whole event sink (PUT). The secret may be left out to keep the one set before. Every invalid member
-        is named in one 400.
-      required: [name, kind]
-      additionalProperties: false
-      properties: *eventSinkMembers
+          description: "The account owning the listeners' bucket, when it is not the data store's."
     EventSink:
       type: object
       required: [id, name, kind, enabled, url, eventBusName, source, topicArn, region, endpoint, eventTypes, listenerIds,

@@ -12,9 +12,19 @@ enum HealthImagingSinkDocument {
 
     /// Reads and checks the healthimaging members into `settings`, and checks every listener of
     /// `listenerIDs` against the binding rules; each problem goes to `fail(field, message)`.
-    static func decode(_ object: [String: JSONValue], string: (String, Int) -> String?, listenerIDs: [UUID],
-                       listenerIDsValid: Bool, listeners: [ListenerConfig]?, settings: inout EventSinkSettings,
-                       fail: (String, String) -> Void) {
+    static func decode(_ object: [String: JSONValue], string: (String, Int) -> String?, eventTypes: [EventType],
+                       listenerIDs: [UUID], listenerIDsValid: Bool, listeners: [ListenerConfig]?,
+                       settings: inout EventSinkSettings, fail: (String, String) -> Void) {
+        for key in ["url", "secret"] where object[key] != nil {
+            fail(key, "is only for a webhook sink")
+        }
+        if case .array(let items)? = object["eventTypes"] {
+            for (index, item) in items.enumerated() {
+                if case .string(let raw) = item, let type = EventType(rawValue: raw), !EventType.defaultSubscription.contains(type) {
+                    fail("eventTypes[\(index)]", "must be dicom-ingest.study.stable or dicom-ingest.study.updated: a healthimaging sink imports studies")
+                }
+            }
+        }
         func required(_ key: String, maxLength: Int, pattern: String, message: String) -> String? {
             if object[key] == nil {
                 fail(key, "is required for a healthimaging sink")
@@ -58,12 +68,11 @@ enum HealthImagingSinkDocument {
             fail("listenerIds", "must name at least one listener for a healthimaging sink (each listener's key layout is checked)")
             return
         }
+        // An id no listener has is left alone, as for every sink kind: listener ids are never reused, so it
+        // names nothing the sink could import from.
         guard let listeners else { return }
         for (index, id) in listenerIDs.enumerated() {
-            guard let listener = listeners.first(where: { $0.id == id }) else {
-                fail("listenerIds[\(index)]", "is not the id of a listener")
-                continue
-            }
+            guard let listener = listeners.first(where: { $0.id == id }) else { continue }
             for problem in HealthImagingRules.listenerProblems(listener.storage) {
                 fail("listenerIds[\(index)]", "listener \(listener.name): \(problem.field) \(problem.message)")
             }

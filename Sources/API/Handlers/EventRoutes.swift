@@ -188,7 +188,8 @@ enum EventSinkDocument {
 
         if let kind { HealthImagingSinkDocument.misplaced(object, kind: kind, fail: fail) }
         if kind == .healthimaging {
-            HealthImagingSinkDocument.decode(object, string: { string($0, maxLength: $1) }, listenerIDs: listenerIDs,
+            HealthImagingSinkDocument.decode(object, string: { string($0, maxLength: $1) }, eventTypes: eventTypes,
+                                             listenerIDs: listenerIDs,
                                              listenerIDsValid: errors.count == errorsBeforeListenerIDs, listeners: listeners,
                                              settings: &settings, fail: fail)
         }
