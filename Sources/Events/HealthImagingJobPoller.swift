@@ -99,7 +99,7 @@ public struct HealthImagingJobPoller: Service {
         }
         if job.endedAt == nil { job.endedAt = now }
         do {
-            job.failureCount = try await failureCount(of: job)
+            job.failureCount = try await Self.failureCount(of: job, readObject: readObject)
             job.polling = false
             Counter(label: "healthimaging_import_jobs_total", dimensions: [("status", job.status.rawValue)]).increment()
             logger.info("healthimaging import job ended", metadata: [
@@ -115,7 +115,7 @@ public struct HealthImagingJobPoller: Service {
 
     /// Non-empty lines of `FAILURE/failure.ndjson`. A COMPLETED job without the file failed no file; a
     /// FAILED job without it did not get as far as writing manifests (nil: unknown).
-    func failureCount(of job: HealthImagingImport) async throws -> Int? {
+    static func failureCount(of job: HealthImagingImport, readObject: ObjectReader) async throws -> Int? {
         guard let (bucket, prefix) = Self.bucketAndPrefix(job.outputS3URI) else { return nil }
         let key = prefix + job.jobID + "/FAILURE/failure.ndjson"
         guard let text = try await readObject(bucket, key) else {

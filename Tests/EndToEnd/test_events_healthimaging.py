@@ -43,6 +43,7 @@ class FakeHealthImaging:
         self.gets = []              # (status answered, job id)
         self.jobs = {}              # client token -> job dict
         self.bad_signatures = []
+        self.hold = False           # while True, jobs stay IN_PROGRESS
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -133,7 +134,7 @@ class FakeHealthImaging:
         """First poll: IN_PROGRESS. Second: the outcome, with the failure manifest written to S3."""
         with self.lock:
             job["polls"] += 1
-            if job["polls"] == 1:
+            if job["polls"] == 1 or self.hold:
                 job["jobStatus"] = "IN_PROGRESS"
                 return
             if job["jobStatus"] in ("COMPLETED", "FAILED"):
@@ -165,8 +166,8 @@ def fake(s3, s3_settings):
     f.close()
 
 
-def start(binary, s3_settings, database_url, tmp_path):
-    env = service_env(s3_settings, database_url, str(tmp_path / "data"), **FAST)
+def start(binary, s3_settings, database_url, tmp_path, **extra):
+    env = service_env(s3_settings, database_url, str(tmp_path / "data"), **FAST, **extra)
     return Service(binary, env, str(tmp_path), str(tmp_path / "service.log")).start()
 
 
@@ -308,5 +309,77 @@ def test_sink_settings_and_listener_bindings_are_validated(binary, s3_settings, 
         # An unbound listener may.
         svc.request("PATCH", f"/v1/listeners/{flat['id']}", {"storage": {"gzip": True}},
                     content_type="application/merge-patch+json", expect=200)
+    finally:
+        svc.stop()
+
+
+def test_a_study_over_the_job_limits_is_imported_series_by_series(
+        binary, s3_settings, fresh_database_url, tmp_path, s3, bucket, fake):
+    output = "hi-out-" + uuid.uuid4().hex[:12]
+    s3.create_bucket(Bucket=output)
+    svc = start(binary, s3_settings, fresh_database_url, tmp_path, DICOM_INGEST_HEALTHIMAGING_MAX_FILES="2")
+    try:
+        listener = s3_listener(svc, bucket, addStudyUIDPrefix=False,
+                               keyTemplate="{StudyInstanceUID}/{SeriesInstanceUID}/{SOPInstanceUID}")
+        svc.request("POST", "/v1/event-sinks", sink_body(fake, output, [listener["id"]]), expect=201)
+        study, series_1, series_2 = new_uid(), new_uid(), new_uid()
+        send(listener["port"], [instance(study, series_1, 1, 1), instance(study, series_1, 1, 2),
+                                instance(study, series_2, 2, 1)])
+        done = wait_for(lambda: (lambda jobs: jobs if len(jobs) == 2 and all(j["failureCount"] == 0 for j in jobs) else None)(
+            imports_of(svc, study)), timeout=90, what="both series imported")
+        by_part = {j["part"]: j for j in done}
+        assert by_part[1]["inputS3Uri"] == f"s3://{bucket}/DICOM/{study}/{series_1}/"
+        assert by_part[2]["inputS3Uri"] == f"s3://{bucket}/DICOM/{study}/{series_2}/"
+        assert by_part[2]["clientToken"] == by_part[1]["clientToken"][:-2] + "-2"
+        with fake.lock:
+            assert sorted(body["inputS3Uri"] for _, body in fake.starts) == sorted(j["inputS3Uri"] for j in done)
+    finally:
+        svc.stop()
+
+
+def test_a_study_over_the_job_limits_without_series_folders_fails_the_delivery(
+        binary, s3_settings, fresh_database_url, tmp_path, s3, bucket, fake):
+    svc = start(binary, s3_settings, fresh_database_url, tmp_path, DICOM_INGEST_HEALTHIMAGING_MAX_FILES="1")
+    try:
+        listener = s3_listener(svc, bucket)
+        _, sink, _ = svc.request("POST", "/v1/event-sinks", sink_body(fake, "out", [listener["id"]]), expect=201)
+        study, series = new_uid(), new_uid()
+        send(listener["port"], [instance(study, series, 1, 1), instance(study, series, 1, 2)])
+        failed = wait_for(lambda: svc.request("GET", "/v1/events?status=failed", expect=200)[1]["items"],
+                          timeout=60, what="the failed delivery")
+        delivery = failed[0]["deliveries"][0]
+        assert delivery["sinkId"] == sink["id"] and delivery["attempts"] == 1
+        assert "2 files" in delivery["lastError"] and "(1 files" in delivery["lastError"]
+        assert "{SeriesInstanceUID}" in delivery["lastError"]
+        assert imports_of(svc, study) == []
+        with fake.lock:
+            assert fake.starts == []
+    finally:
+        svc.stop()
+
+
+def test_polling_resumes_after_a_restart(binary, s3_settings, fresh_database_url, tmp_path, s3, bucket, fake):
+    output = "hi-out-" + uuid.uuid4().hex[:12]
+    s3.create_bucket(Bucket=output)
+    fake.hold = True
+    svc = start(binary, s3_settings, fresh_database_url, tmp_path)
+    try:
+        listener = s3_listener(svc, bucket)
+        svc.request("POST", "/v1/event-sinks", sink_body(fake, output, [listener["id"]]), expect=201)
+        study = new_uid()
+        fake.outcomes[f"s3://{bucket}/DICOM/{study}/"] = ("COMPLETED", 1)
+        send(listener["port"], [instance(study, new_uid(), 1, 1)])
+        wait_for(lambda: [i for i in imports_of(svc, study) if i["status"] == "IN_PROGRESS"], timeout=60,
+                 what="the job seen IN_PROGRESS")
+    finally:
+        assert svc.stop() == 0
+    fake.hold = False
+    svc = start(binary, s3_settings, fresh_database_url, tmp_path)
+    try:
+        done = wait_for(lambda: [i for i in imports_of(svc, study) if i["failureCount"] is not None], timeout=60,
+                        what="the job polled to its end after the restart")
+        assert done[0]["status"] == "COMPLETED" and done[0]["failureCount"] == 1
+        with fake.lock:
+            assert len(fake.jobs) == 1 and [status for status, _ in fake.starts] == [200]
     finally:
         svc.stop()

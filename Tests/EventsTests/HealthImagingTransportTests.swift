@@ -111,3 +111,37 @@ struct NoStore: HealthImagingImportStore {
     func updateImport(_ job: HealthImagingImport) async throws {}
     func imports(studyInstanceUID: String) async throws -> [HealthImagingImport] { [] }
 }
+
+/// How the poller reads a job's outcome from its output manifest.
+@Suite struct HealthImagingFailureCountTests {
+    func job(_ status: HealthImagingJobStatus, output: String = "s3://out/imports/") -> HealthImagingImport {
+        HealthImagingImport(eventID: UUID(), sinkID: UUID(), part: 0, studyInstanceUID: "1.2.3", datastoreID: "d",
+                            inputS3URI: "s3://b/DICOM/1.2.3/", outputS3URI: output, clientToken: "t", jobID: "j1",
+                            status: status, submittedAt: Date(), nextPollAt: Date())
+    }
+
+    @Test func failureLinesAreCountedFromTheJobsFailureManifest() async throws {
+        let count = try await HealthImagingJobPoller.failureCount(of: job(.completed)) { bucket, key in
+            #expect(bucket == "out")
+            #expect(key == "imports/j1/FAILURE/failure.ndjson")
+            return "{\"a\":1}\n{\"b\":2}\n\n{\"c\":3}\n"
+        }
+        #expect(count == 3)
+    }
+
+    @Test func aCompletedJobWithoutAFailureManifestFailedNoFile() async throws {
+        #expect(try await HealthImagingJobPoller.failureCount(of: job(.completed)) { _, _ in nil } == 0)
+    }
+
+    @Test func aFailedJobWithoutAManifestHasAnUnknownCount() async throws {
+        #expect(try await HealthImagingJobPoller.failureCount(of: job(.failed)) { _, _ in nil } == nil)
+    }
+
+    @Test func anOutputAtTheBucketRootIsReadThere() async throws {
+        let count = try await HealthImagingJobPoller.failureCount(of: job(.completed, output: "s3://out/")) { bucket, key in
+            #expect(bucket == "out" && key == "j1/FAILURE/failure.ndjson")
+            return "x\n"
+        }
+        #expect(count == 1)
+    }
+}
