@@ -1,12 +1,12 @@
 public import Domain
-public import Foundation
+import Foundation
 
 /// `healthimaging_imports`: the HealthImaging import jobs the `healthimaging` sinks started, polled until
 /// they end.
 extension SQLCatalog {
 
     public func recordImport(_ job: HealthImagingImport) async throws {
-        try await write { session in
+        _ = try await write { session in
             try await session.query("""
                 INSERT INTO healthimaging_imports (\(ImportRow.columns))
                 VALUES (\(job.eventID), \(job.sinkID), \(job.part), \(job.studyInstanceUID), \(job.datastoreID),
@@ -28,7 +28,7 @@ extension SQLCatalog {
     }
 
     public func updateImport(_ job: HealthImagingImport) async throws {
-        try await write { session in
+        _ = try await write { session in
             try await session.query("""
                 UPDATE healthimaging_imports SET status = \(job.status.rawValue), ended_at = \(job.endedAt),
                     failure_count = \(job.failureCount), message = \(job.message), polling = \(job.polling),
