@@ -33,6 +33,14 @@ public struct EventSinkSettings: Sendable, Hashable, Codable {
     /// AWS sinks: region and an optional endpoint (a VPC endpoint, or a local emulator in tests).
     public var region: String?
     public var endpoint: String?
+    /// healthimaging: the data store imports go to (32 lowercase letters or digits).
+    public var datastoreId: String?
+    /// healthimaging: the IAM role HealthImaging assumes to read the input and write the output.
+    public var dataAccessRoleArn: String?
+    /// healthimaging: `s3://bucket/prefix/` where each job writes its manifests (`<jobId>/…`).
+    public var outputS3Uri: String?
+    /// healthimaging: the account owning the input bucket, when it is not the data store's account.
+    public var inputOwnerAccountId: String?
 
     public init(url: String? = nil, eventBusName: String? = nil, source: String? = nil, topicArn: String? = nil,
                 region: String? = nil, endpoint: String? = nil) {

@@ -129,7 +129,7 @@ public struct EventDispatcher: Service {
         } catch {
             let detail = (error as? DeliveryError)?.detail ?? "\(type(of: error))"
             let attempts = delivery.attempts + 1
-            if attempts >= configuration.maxAttempts {
+            if (error as? DeliveryError)?.isPermanent == true || attempts >= configuration.maxAttempts {
                 outcome = .failed(error: detail)
             } else {
                 var generator = SystemRandomNumberGenerator()

@@ -10,6 +10,12 @@ public protocol EventTransport: Sendable {
 /// never the event body or a secret.
 public struct DeliveryError: Error, Sendable, Hashable, CustomStringConvertible {
     public var detail: String
-    public init(_ detail: String) { self.detail = detail }
+    /// The event can never be delivered to this sink as it is (retrying cannot help): the delivery is
+    /// `failed` at once with this detail.
+    public var isPermanent: Bool
+    public init(_ detail: String, permanent: Bool = false) {
+        self.detail = detail
+        self.isPermanent = permanent
+    }
     public var description: String { detail }
 }

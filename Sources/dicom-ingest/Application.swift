@@ -53,7 +53,7 @@ struct Application {
                                                 attributes: [.posixPermissions: 0o700])
 
         let eventConfiguration = try EventConfiguration.dispatcher(environment: ProcessInfo.processInfo.environment)
-        let catalog: any Catalog & ForwardQueue & EventStore & EventFanOut
+        let catalog: any Catalog & ForwardQueue & EventStore & EventFanOut & HealthImagingImportStore
         var catalogServices: [any Service] = []
         // Nodes sharing a PostgreSQL catalog hear of each other's listener changes; SQLite serves one node.
         var listenerChanges: (any ListenerChanges)?
@@ -71,7 +71,15 @@ struct Application {
         // Environment → EKS web identity → ECS task role → EC2 IMDSv2, cached and refreshed before expiry;
         // one chain for the object stores and the AWS event sinks.
         let credentials = DefaultCredentialsChain.provider(httpClient: httpClient)
-        let awsEvents = AWSServiceClient(httpClient: httpClient, credentials: credentials, environment: ProcessInfo.processInfo.environment)
+        let environment = ProcessInfo.processInfo.environment
+        let awsEvents = AWSServiceClient(httpClient: httpClient, credentials: credentials, environment: environment)
+        // HealthImaging imports: the transport starts a job per study event, the poller follows it to its end.
+        let healthImaging = HealthImagingClient(httpClient: httpClient, credentials: credentials, environment: environment)
+        let healthImagingTransport = HealthImagingTransport(
+            client: healthImaging, store: catalog,
+            listenerStorage: { id in try await catalog.listener(id: id)?.storage },
+            limits: try EventConfiguration.healthImagingLimits(environment: environment),
+            firstPollDelay: try EventConfiguration.healthImagingPoller(environment: environment).interval)
         // Announces stable studies and delivers events from the catalog's outbox; stops before the catalog.
         let dispatcher = EventDispatcher(
             store: catalog,
@@ -79,9 +87,11 @@ struct Application {
                 .webhook: WebhookTransport(httpClient: httpClient),
                 .eventbridge: EventBridgeTransport(client: awsEvents),
                 .sns: SNSTransport(client: awsEvents),
+                .healthimaging: healthImagingTransport,
             ],
             configuration: eventConfiguration,
             logger: Logger(label: "dicom-ingest.events"))
+
         let stores = DefaultObjectStoreProvider(
             httpClient: httpClient, credentials: credentials, defaultRegion: configuration.awsRegion,
             defaultEndpoint: configuration.s3Endpoint, logger: logger,
@@ -100,6 +110,14 @@ struct Application {
         forwarderOptions.owner = configuration.spool.nodeID
         let forwarder = Forwarder(queue: catalog, listeners: catalog, stores: stores, spool: spool, resolveTarget: resolveTarget,
                                   options: forwarderOptions, logger: Logger(label: "dicom-ingest.forwarder"))
+        // Reads a HealthImaging job's failure manifest from the output bucket through the S3 object store.
+        let healthImagingPoller = HealthImagingJobPoller(
+            client: healthImaging, store: catalog, sinks: catalog,
+            readObject: { bucket, key in
+                try await S3TextReader.read(bucket: bucket, key: key, stores: stores)
+            },
+            configuration: try EventConfiguration.healthImagingPoller(environment: environment),
+            logger: Logger(label: "dicom-ingest.healthimaging"))
         let serializer = KeyedSerializer()
         let supervisor = ListenerSupervisor(
             store: catalog,
@@ -177,11 +195,12 @@ struct Application {
             },
             metrics: { registry.emitToString() },
             events: catalog,
+            imports: catalog,
             logger: Logger(label: "dicom-ingest.api"))
 
         // The forwarder starts before the listeners and stops after them, so instances that finish into the
         // spool during the drain still find it running.
-        let startup = Startup(configuration: configuration, catalog: catalog, services: [forwarder, supervisor, dispatcher, api], logger: logger)
+        let startup = Startup(configuration: configuration, catalog: catalog, services: [forwarder, supervisor, dispatcher, healthImagingPoller, api], logger: logger)
         var groupConfiguration = ServiceGroupConfiguration(
             services: catalogServices.map { .init(service: $0) } + [.init(service: startup)],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -14,7 +14,7 @@ extension EventConfiguration {
             return raw
         }
         var endpoints = StorageAccessPolicy.EndpointPattern.aws
-        for name in ["AWS_ENDPOINT_URL_EVENTBRIDGE", "AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL"] {
+        for name in ["AWS_ENDPOINT_URL_EVENTBRIDGE", "AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_MEDICAL_IMAGING", "AWS_ENDPOINT_URL"] {
             guard let endpoint = value(name) else { continue }
             guard let pattern = StorageAccessPolicy.EndpointPattern(endpoint) else {
                 throw ServiceConfiguration.Invalid(variable: name, message: "expected an http(s) URL of scheme, host and optional port, got '\(endpoint)'")

@@ -30,4 +30,36 @@ enum EventConfiguration {
         if let seconds = try int("DICOM_INGEST_EVENTS_LEASE_SECONDS", 5...3600) { configuration.leaseSeconds = seconds }
         return configuration
     }
+
+    /// The HealthImaging import job limits a study is split by: `DICOM_INGEST_HEALTHIMAGING_MAX_FILES`
+    /// (default 10000) and `DICOM_INGEST_HEALTHIMAGING_MAX_BYTES` (default 10 GiB), for accounts whose
+    /// quotas AWS adjusted.
+    static func healthImagingLimits(environment env: [String: String]) throws -> HealthImagingTransport.Limits {
+        var limits = HealthImagingTransport.Limits()
+        if let files = try integer(env, "DICOM_INGEST_HEALTHIMAGING_MAX_FILES", 1...10_000_000) { limits.maxFilesPerJob = files }
+        if let bytes = try integer(env, "DICOM_INGEST_HEALTHIMAGING_MAX_BYTES", 1...(1 << 50)) { limits.maxBytesPerJob = Int64(bytes) }
+        return limits
+    }
+
+    /// How import jobs are polled: `DICOM_INGEST_HEALTHIMAGING_POLL_MS` (scan interval and first poll
+    /// after a start, default 5000), `DICOM_INGEST_HEALTHIMAGING_POLL_MAX_MS` (longest wait between polls of
+    /// one job, default 300000).
+    static func healthImagingPoller(environment env: [String: String]) throws -> HealthImagingJobPoller.Configuration {
+        var configuration = HealthImagingJobPoller.Configuration()
+        if let ms = try integer(env, "DICOM_INGEST_HEALTHIMAGING_POLL_MS", 10...3_600_000) {
+            configuration.interval = .milliseconds(ms)
+            configuration.backoff.base = .milliseconds(ms)
+        }
+        if let ms = try integer(env, "DICOM_INGEST_HEALTHIMAGING_POLL_MAX_MS", 10...86_400_000) { configuration.backoff.cap = .milliseconds(ms) }
+        return configuration
+    }
+
+    private static func integer(_ env: [String: String], _ name: String, _ range: ClosedRange<Int>) throws -> Int? {
+        guard let raw = env[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
+        guard let value = Int(raw), range.contains(value) else {
+            throw ServiceConfiguration.Invalid(variable: name,
+                                               message: "expected an integer in \(range.lowerBound)...\(range.upperBound), got '\(raw)'")
+        }
+        return value
+    }
 }

@@ -686,12 +686,14 @@ components:
         A new event sink, one schema per kind; members of another kind are refused. webhook needs url and
         secret: each request carries X-Dicom-Ingest-Timestamp (Unix seconds) and X-Dicom-Ingest-Signature,
         sha256= and the hex HMAC-SHA256 under the secret of timestamp + "." + body. eventbridge puts each
-        event on a bus (PutEvents); sns publishes it to a topic (Publish). Every invalid member is named in one
+        event on a bus (PutEvents); sns publishes it to a topic (Publish); healthimaging starts an AWS
+        HealthImaging import of the study. Every invalid member is named in one
         400.
       oneOf:
         - $ref: '#/components/schemas/WebhookSinkCreate'
         - $ref: '#/components/schemas/EventBridgeSinkWrite'
         - $ref: '#/components/schemas/SNSSinkWrite'
+        - $ref: '#/components/schemas/HealthImagingSinkWrite'
     EventSinkWrite:
       description: >-
         The whole event sink (PUT). A webhook's secret may be left out to keep the one set before. The kind
@@ -701,6 +703,7 @@ components:
         - $ref: '#/components/schemas/WebhookSinkWrite'
         - $ref: '#/components/schemas/EventBridgeSinkWrite'
         - $ref: '#/components/schemas/SNSSinkWrite'
+        - $ref: '#/components/schemas/HealthImagingSinkWrite'
     WebhookSinkCreate:
       type: object
       required: [name, kind, url, secret]
@@ -783,6 +786,58 @@ components:
         Empty or absent means the study events (stable and updated); dicom-ingest.instance.stored and
         dicom-ingest.association.ended reach only sinks that list them.
     EventSinkListenerIds: {type: array, maxItems: 256, items: {type: string, format: uuid}, description: Empty means every listener.}
+    HealthImagingSinkWrite:
+      type: object
+      description: >-
+        kind healthimaging: each study.stable / study.updated event starts an AWS HealthImaging StartDICOMImportJob
+        of the study's own S3 prefix (split by series prefix over the per-job limits), polled with
+        GetDICOMImportJob; the jobs are listed as imports of GET /v1/studies/{studyInstanceUID}. Each listener
+        named in listenerIds must store on S3 without gzip (HealthImaging rejects gzip content-encoding), with
+        {StudyInstanceUID} as the leading folder of its keys (addStudyUIDPrefix, or a keyTemplate starting
+        {StudyInstanceUID}/) and its metadata under another prefix; otherwise the 400 names listenerIds[i] and
+        the listener's field. A listener so bound cannot be changed to break these rules (400 naming its field).
+      required: [name, kind, datastoreId, dataAccessRoleArn, outputS3Uri, region, listenerIds]
+      additionalProperties: false
+      properties:
+        name: {$ref: '#/components/schemas/ListenerName'}
+        kind: {type: string, enum: [healthimaging]}
+        enabled: {type: boolean, default: true}
+        eventTypes:
+          type: array
+          items: {type: string, enum: [dicom-ingest.study.stable, dicom-ingest.study.updated]}
+          description: Empty or absent means both study events.
+        listenerIds:
+          type: array
+          minItems: 1
+          maxItems: 256
+          items: {type: string, format: uuid}
+          description: The listeners whose studies are imported (each checked against the rules above).
+        region: {$ref: '#/components/schemas/Region'}
+        endpoint:
+          allOf: [{$ref: '#/components/schemas/Endpoint'}]
+          description: >-
+            The HealthImaging endpoint (a VPC endpoint, or a local stand-in in tests); default
+            AWS_ENDPOINT_URL_MEDICAL_IMAGING, AWS_ENDPOINT_URL, then https://medical-imaging.<region>.amazonaws.com.
+            It must be one the operator allows (DICOM_INGEST_EVENTS_AWS_ENDPOINTS), otherwise 400 naming endpoint.
+        datastoreId:
+          type: string
+          pattern: '^[0-9a-z]{32}$'
+          description: The data store the studies are imported into.
+        dataAccessRoleArn:
+          type: string
+          minLength: 20
+          maxLength: 2048
+          pattern: '^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[!-~]+$'
+          description: The IAM role HealthImaging assumes to read the study prefix and write the output.
+        outputS3Uri:
+          type: string
+          maxLength: 1024
+          pattern: "^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([A-Za-z0-9!_.*'()/-]*/)?$"
+          description: s3://bucket/prefix/ where each job writes <jobId>/job-output-manifest.json, SUCCESS/ and FAILURE/.
+        inputOwnerAccountId:
+          type: string
+          pattern: '^[0-9]{12}$'
+          description: "The account owning the listeners' bucket, when it is not the data store's."
     EventSink:
       type: object
       required: [id, name, kind, enabled, url, eventBusName, source, topicArn, region, endpoint, eventTypes, listenerIds,
@@ -799,6 +854,10 @@ components:
         topicArn: {type: ['string', 'null']}
         region: {type: ['string', 'null']}
         endpoint: {type: ['string', 'null']}
+        datastoreId: {type: ['string', 'null'], description: 'healthimaging sinks only.'}
+        dataAccessRoleArn: {type: ['string', 'null'], description: 'healthimaging sinks only.'}
+        outputS3Uri: {type: ['string', 'null'], description: 'healthimaging sinks only.'}
+        inputOwnerAccountId: {type: ['string', 'null'], description: 'healthimaging sinks only.'}
         eventTypes: {type: array, items: {type: string}}
         listenerIds: {type: array, items: {type: string, format: uuid}}
         secretSet: {type: boolean, description: Whether a secret is stored; the secret itself is never returned.}
@@ -1246,6 +1305,32 @@ components:
         totalBytes: {type: integer, description: Sum of the Part 10 sizes.}
         firstReceivedAt: {type: string, format: date-time}
         lastReceivedAt: {type: string, format: date-time}
+        imports:
+          type: array
+          description: 'GET /v1/studies/{studyInstanceUID} only: the AWS HealthImaging import jobs of the study, oldest first.'
+          items: {$ref: '#/components/schemas/StudyImport'}
+    StudyImport:
+      type: object
+      description: >-
+        One StartDICOMImportJob a healthimaging sink made for a study event: the study's prefix (part 0), or one
+        series prefix (part 1...) of a study over the per-job limits. Polled with GetDICOMImportJob until
+        COMPLETED or FAILED; failureCount is then the number of lines of <outputS3Uri><jobId>/FAILURE/failure.ndjson.
+      required: [sinkId, eventId, part, jobId, clientToken, datastoreId, inputS3Uri, status, submittedAt, endedAt,
+                 failureCount, message]
+      additionalProperties: false
+      properties:
+        sinkId: {type: string, format: uuid}
+        eventId: {type: string, format: uuid}
+        part: {type: integer, minimum: 0}
+        jobId: {type: string}
+        clientToken: {type: string, description: 'Derived from the event id, sink and part: the same on every retry.'}
+        datastoreId: {type: string}
+        inputS3Uri: {type: string}
+        status: {type: string, enum: [SUBMITTED, IN_PROGRESS, COMPLETED, FAILED]}
+        submittedAt: {type: string, format: date-time}
+        endedAt: {type: ['string', 'null'], format: date-time}
+        failureCount: {type: ['integer', 'null'], description: Files HealthImaging did not import; null until known.}
+        message: {type: ['string', 'null'], description: "The job's message, or why its outcome could not be read yet."}
     StudyPage:
       type: object
       required: [items, nextCursor]

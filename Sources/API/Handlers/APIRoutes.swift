@@ -14,6 +14,10 @@ struct APIRoutes: Sendable {
     let storageAccess: StorageAccessPolicy
     /// `storage.ackMode` of a listener created without one.
     var defaultAckMode: AckMode = .stored
+    /// The event sinks, to refuse a listener change that breaks a `healthimaging` sink's binding.
+    var events: (any EventStore)? = nil
+    /// The HealthImaging import jobs shown as `imports` of a study.
+    var imports: (any HealthImagingImportStore)? = nil
 
     func register(in router: inout RouterBuilder) {
         router.on(.GET, "/healthz", access: .open) { _ in
@@ -51,7 +55,8 @@ struct APIRoutes: Sendable {
             guard let study = try await self.catalog.study(uid: uid) else {
                 throw Problem.notFound("No study with this Study Instance UID.")
             }
-            return try json(.ok, StudyDTO(study: study))
+            let imports = try await self.imports?.imports(studyInstanceUID: uid) ?? []
+            return try json(.ok, StudyDTO(study: study, imports: imports))
         }
         router.on(.GET, "/v1/studies/{studyInstanceUID}/series", access: .read) { context in
             let uid = try uidParameter(context, "studyInstanceUID")
@@ -178,6 +183,7 @@ struct APIRoutes: Sendable {
         var listener = try ListenerDocument.decode(merged, structural: structural + mergedErrors, policy: storageAccess,
                                                    resolvePath: resolvedStoragePath)
         listener.id = current.id
+        try await refuseBrokenHealthImagingBinding(listener)
         listener.createdAt = current.createdAt
         listener.state = current.state
         listener.error = current.error
@@ -208,7 +214,7 @@ struct APIRoutes: Sendable {
         filter.receivedTo = try query.dateTime("receivedTo")
         let page = try query.page(.studies)
         let result = try await self.catalog.studies(filter: filter, page: page)
-        return try json(.ok, PageDTO(items: result.items.map(StudyDTO.init), nextCursor: result.nextCursor))
+        return try json(.ok, PageDTO(items: result.items.map { StudyDTO(study: $0) }, nextCursor: result.nextCursor))
     }
 }
 

@@ -27,6 +27,8 @@ extension PageDTO: Encodable where Item: Encodable {
 
 struct StudyDTO {
     var study: StudySummary
+    /// `GET /v1/studies/{uid}` only: the HealthImaging import jobs of the study (absent elsewhere).
+    var imports: [HealthImagingImport]? = nil
 }
 
 struct SeriesDTO {
@@ -123,6 +125,34 @@ extension StudyDTO: JSONBufferWritable {
         json.key("totalBytes"); json.int(s.totalBytes)
         json.key("firstReceivedAt"); json.date(s.firstReceivedAt)
         json.key("lastReceivedAt"); json.date(s.lastReceivedAt)
+        if let imports {
+            json.key("imports")
+            json.beginArray()
+            for job in imports { ImportDTO(job: job).write(to: &json) }
+            json.endArray()
+        }
+        json.endObject()
+    }
+}
+
+/// `StudyImport` of openapi.yaml: one HealthImaging import job of a study.
+struct ImportDTO: JSONBufferWritable {
+    var job: HealthImagingImport
+
+    func write(to json: inout JSONBuffer) {
+        json.beginObject()
+        json.key("sinkId"); json.uuid(job.sinkID)
+        json.key("eventId"); json.uuid(job.eventID)
+        json.key("part"); json.int(job.part)
+        json.key("jobId"); json.string(job.jobID)
+        json.key("clientToken"); json.string(job.clientToken)
+        json.key("datastoreId"); json.string(job.datastoreID)
+        json.key("inputS3Uri"); json.string(job.inputS3URI)
+        json.key("status"); json.string(job.status.rawValue)
+        json.key("submittedAt"); json.date(job.submittedAt)
+        json.key("endedAt"); json.date(job.endedAt)
+        json.key("failureCount"); json.int(job.failureCount)
+        json.key("message"); json.string(job.message)
         json.endObject()
     }
 }

@@ -10,6 +10,8 @@ struct EventRoutes: Sendable {
     let events: any EventStore
     /// Which regions and endpoints the AWS sink kinds may use.
     var awsPolicy: AWSEventSinkPolicy = .unrestricted
+    /// The listeners a sink may name (a healthimaging sink's are checked against its binding rules).
+    var catalog: (any Catalog)? = nil
 
     func register(in router: inout RouterBuilder) {
         router.on(.GET, "/v1/event-sinks", access: .write) { _ in
@@ -18,7 +20,8 @@ struct EventRoutes: Sendable {
         }
         router.on(.POST, "/v1/event-sinks", access: .write) { context in
             try requireContentType(context.request, accepted: ["application/json"])
-            var sink = try EventSinkDocument.decode(context.request.body, current: nil, awsPolicy: self.awsPolicy)
+            var sink = try EventSinkDocument.decode(context.request.body, current: nil, awsPolicy: self.awsPolicy,
+                                                    listeners: try await self.catalog?.listListeners())
             let now = Date()
             sink.id = UUID()
             sink.createdAt = now
@@ -36,7 +39,8 @@ struct EventRoutes: Sendable {
         router.on(.PUT, "/v1/event-sinks/{id}", access: .write) { context in
             let current = try await self.existingSink(context)
             try requireContentType(context.request, accepted: ["application/json"])
-            var sink = try EventSinkDocument.decode(context.request.body, current: current, awsPolicy: self.awsPolicy)
+            var sink = try EventSinkDocument.decode(context.request.body, current: current, awsPolicy: self.awsPolicy,
+                                                    listeners: try await self.catalog?.listListeners())
             sink.id = current.id
             sink.createdAt = current.createdAt
             sink.updatedAt = Date()
@@ -99,15 +103,16 @@ struct EventRoutes: Sendable {
 /// The body of `POST /v1/event-sinks` and `PUT /v1/event-sinks/{id}` (`EventSinkWrite` in openapi.yaml).
 /// Every invalid member is named at once. On PUT an absent `secret` keeps the stored one.
 enum EventSinkDocument {
-    static let members: Set<String> = [
-        "name", "kind", "enabled", "url", "secret", "eventTypes", "listenerIds",
-        "eventBusName", "source", "topicArn", "region", "endpoint",
-    ]
+    static let members: Set<String> = kindMembers.values.reduce(into: ["name", "kind", "enabled", "eventTypes", "listenerIds"]) {
+        $0.formUnion($1)
+    }
     static let readOnly: Set<String> = ["id", "secretSet", "createdAt", "updatedAt"]
     /// The kinds this server delivers to.
-    static let supportedKinds: [EventSinkKind] = [.webhook, .eventbridge, .sns]
+    static let supportedKinds: [EventSinkKind] = [.webhook, .eventbridge, .sns, .healthimaging]
 
-    static func decode(_ body: ByteBuffer, current: EventSink?, awsPolicy: AWSEventSinkPolicy = .unrestricted) throws -> EventSink {
+    /// `listeners`: every listener, to check the listeners a healthimaging sink names (nil: not checked).
+    static func decode(_ body: ByteBuffer, current: EventSink?, awsPolicy: AWSEventSinkPolicy = .unrestricted,
+                       listeners: [ListenerConfig]? = nil) throws -> EventSink {
         let document = try ListenerDocument.parseObject(body)
         guard case .object(let object) = document else { throw Problem.malformedJSON("The request body must be a JSON object.") }
         var errors: [Problem.FieldError] = []
@@ -153,7 +158,7 @@ enum EventSinkDocument {
         default: fail("enabled", "must be a boolean")
         }
         // Each kind reads its own members; `kindIssues` refuses the members of other kinds.
-        let settings = EventSinkSettings(
+        var settings = EventSinkSettings(
             url: string("url"), eventBusName: string("eventBusName", maxLength: AWSResourceName.maxEventBusNameLength),
             source: string("source", maxLength: AWSResourceName.maxEventSourceLength),
             topicArn: string("topicArn", maxLength: AWSResourceName.maxTopicARNLength), region: string("region", maxLength: 32),
@@ -174,6 +179,7 @@ enum EventSinkDocument {
         default: fail("eventTypes", "must be an array")
         }
         var listenerIDs: [UUID] = []
+        let errorsBeforeListenerIDs = errors.count
         switch object["listenerIds"] {
         case nil, .null?: break
         case .array(let items)?:
@@ -205,6 +211,12 @@ enum EventSinkDocument {
                 fail("secret", "must be at least 16 characters")
             }
         }
+        if kind == .healthimaging {
+            HealthImagingSinkDocument.decode(object, string: { string($0, maxLength: $1) }, eventTypes: eventTypes,
+                                             listenerIDs: listenerIDs,
+                                             listenerIDsValid: errors.count == errorsBeforeListenerIDs, listeners: listeners,
+                                             settings: &settings, fail: fail)
+        }
         if let kind { errors += kindIssues(kind: kind, object: object, settings: settings, policy: awsPolicy) }
         guard errors.isEmpty, let name, let kind else {
             throw Problem.validation(errors.isEmpty ? [.init(field: "body", message: "is not a valid event sink")] : errors)
@@ -221,6 +233,7 @@ struct EventSinkDTO: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case id, name, kind, enabled, url, eventBusName, source, topicArn, region, endpoint, eventTypes, listenerIDs = "listenerIds"
+        case datastoreId, dataAccessRoleArn, outputS3Uri, inputOwnerAccountId
         case secretSet, createdAt, updatedAt
     }
 
@@ -236,6 +249,12 @@ struct EventSinkDTO: Encodable {
         try c.encode(sink.settings.topicArn, forKey: .topicArn)
         try c.encode(sink.settings.region, forKey: .region)
         try c.encode(sink.settings.endpoint, forKey: .endpoint)
+        if sink.kind == .healthimaging {
+            try c.encode(sink.settings.datastoreId, forKey: .datastoreId)
+            try c.encode(sink.settings.dataAccessRoleArn, forKey: .dataAccessRoleArn)
+            try c.encode(sink.settings.outputS3Uri, forKey: .outputS3Uri)
+            try c.encode(sink.settings.inputOwnerAccountId, forKey: .inputOwnerAccountId)
+        }
         let types = sink.eventTypes.isEmpty ? EventType.defaultSubscription : sink.eventTypes
         try c.encode(types.map(\.rawValue), forKey: .eventTypes)
         try c.encode(sink.listenerIDs.map { $0.uuidString.lowercased() }, forKey: .listenerIDs)

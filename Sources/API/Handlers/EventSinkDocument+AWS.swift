@@ -1,7 +1,8 @@
 import Domain
 import NIOHTTP1
 
-/// The members of the AWS sink kinds (`eventbridge`, `sns`) and their rules.
+/// The members of each sink kind, and the rules of the AWS kinds' shared members (`region`, `endpoint`) and of
+/// `eventbridge` and `sns` (`healthimaging`'s own members: `HealthImagingSinkDocument`).
 extension EventSinkDocument {
     /// The members that belong to one kind only; any other kind refuses them.
     static let kindMembers: [EventSinkKind: Set<String>] = [
@@ -9,6 +10,7 @@ extension EventSinkDocument {
         .eventbridge: ["eventBusName", "source", "region", "endpoint"],
         // An SNS topic is published to in its own region, which its ARN names.
         .sns: ["topicArn", "endpoint"],
+        .healthimaging: HealthImagingSinkDocument.members.union(["region", "endpoint"]),
     ]
 
     /// A sink keeps its kind: its settings, secret and deliveries belong to that kind. PUT with another kind
@@ -32,7 +34,7 @@ extension EventSinkDocument {
         for key in object.keys.sorted() where foreign.contains(key) {
             fail(key, "must not be sent for a\(kind == .eventbridge ? "n" : "") \(kind.rawValue) sink")
         }
-        guard kind == .eventbridge || kind == .sns else { return errors }
+        guard kind != .webhook else { return errors }
 
         if let region = settings.region, !ListenerValidation.matches(region, AWSResourceName.regionPattern) {
             fail("region", "must be an AWS region: 1-32 lowercase letters, digits or hyphens")

@@ -27,25 +27,28 @@ public actor APIServer: Service {
         readiness: @escaping @Sendable () async -> [ReadinessCheck],
         metrics: @escaping @Sendable () async -> String,
         events: (any EventStore)? = nil,
+        imports: (any HealthImagingImportStore)? = nil,
         logger: Logger
     ) {
         self.configuration = configuration
         self.logger = logger
         self.responder = APIServer.makeResponder(
             configuration: configuration, catalog: catalog, listeners: listeners, readiness: readiness,
-            metrics: metrics, events: events, logger: logger)
+            metrics: metrics, events: events, imports: imports, logger: logger)
     }
 
     /// The router with every route of openapi.yaml (used by the server, and by tests without a socket).
     static func makeResponder(
         configuration: APIConfiguration, catalog: any Catalog, listeners: any ListenerControl,
         readiness: @escaping @Sendable () async -> [ReadinessCheck], metrics: @escaping @Sendable () async -> String,
-        events: (any EventStore)? = nil, logger: Logger, metricsFactory: (any MetricsFactory)? = nil
+        events: (any EventStore)? = nil, imports: (any HealthImagingImportStore)? = nil, logger: Logger,
+        metricsFactory: (any MetricsFactory)? = nil
     ) -> Responder {
         var router = RouterBuilder()
         APIRoutes(catalog: catalog, listeners: listeners, readiness: readiness, metrics: metrics,
-                  storageAccess: configuration.storageAccess, defaultAckMode: configuration.defaultAckMode).register(in: &router)
-        if let events { EventRoutes(events: events, awsPolicy: configuration.awsEventSinks).register(in: &router) }
+                  storageAccess: configuration.storageAccess, defaultAckMode: configuration.defaultAckMode, events: events,
+                  imports: imports).register(in: &router)
+        if let events { EventRoutes(events: events, awsPolicy: configuration.awsEventSinks, catalog: catalog).register(in: &router) }
         return Responder(
             routes: router.routes,
             authenticator: TokenAuthenticator(adminTokens: configuration.adminTokens, readTokens: configuration.readTokens),

@@ -270,6 +270,35 @@ ALTER TABLE events ADD COLUMN fanout_pending boolean NOT NULL DEFAULT false;
 CREATE INDEX events_fanout_idx ON events (created_at) WHERE fanout_pending;
 
 """#),
+        Migration(version: 8, name: "healthimaging_imports", sql: #"""
+-- AWS HealthImaging import jobs started by `healthimaging` sinks: one row per study event, sink and part
+-- (0 for the whole study, 1... for the series groups of a study too large for one job). The poller follows
+-- each job until COMPLETED or FAILED and reads its failure manifest; `polling` stays true until then, so a
+-- restart resumes where it stopped. `GET /v1/studies/{uid}` shows them as `imports`.
+CREATE TABLE healthimaging_imports (
+    event_id uuid NOT NULL,
+    sink_id uuid NOT NULL,
+    part bigint NOT NULL,
+    study_instance_uid text NOT NULL,
+    datastore_id text NOT NULL,
+    input_s3_uri text NOT NULL,
+    output_s3_uri text NOT NULL,
+    client_token text NOT NULL,
+    job_id text NOT NULL,
+    status text NOT NULL,
+    submitted_at timestamptz NOT NULL,
+    ended_at timestamptz,
+    failure_count bigint,
+    message text,
+    polling boolean NOT NULL,
+    next_poll_at timestamptz NOT NULL,
+    poll_attempts bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (event_id, sink_id, part)
+);
+CREATE INDEX healthimaging_imports_study_idx ON healthimaging_imports (study_instance_uid);
+CREATE INDEX healthimaging_imports_poll_idx ON healthimaging_imports (next_poll_at) WHERE polling;
+
+"""#),
     ]
 
     public static let sqlite: [Migration] = [
@@ -520,6 +549,35 @@ CREATE TABLE event_attempts (
 -- their deliveries when they are announced, so every earlier row is already fanned out.
 ALTER TABLE events ADD COLUMN fanout_pending integer NOT NULL DEFAULT 0;
 CREATE INDEX events_fanout_idx ON events (created_at) WHERE fanout_pending;
+
+"""#),
+        Migration(version: 8, name: "healthimaging_imports", sql: #"""
+-- AWS HealthImaging import jobs started by `healthimaging` sinks: one row per study event, sink and part
+-- (0 for the whole study, 1... for the series groups of a study too large for one job). The poller follows
+-- each job until COMPLETED or FAILED and reads its failure manifest; `polling` stays true until then, so a
+-- restart resumes where it stopped. `GET /v1/studies/{uid}` shows them as `imports`.
+CREATE TABLE healthimaging_imports (
+    event_id text NOT NULL,
+    sink_id text NOT NULL,
+    part integer NOT NULL,
+    study_instance_uid text NOT NULL,
+    datastore_id text NOT NULL,
+    input_s3_uri text NOT NULL,
+    output_s3_uri text NOT NULL,
+    client_token text NOT NULL,
+    job_id text NOT NULL,
+    status text NOT NULL,
+    submitted_at integer NOT NULL,
+    ended_at integer,
+    failure_count integer,
+    message text,
+    polling integer NOT NULL,
+    next_poll_at integer NOT NULL,
+    poll_attempts integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (event_id, sink_id, part)
+);
+CREATE INDEX healthimaging_imports_study_idx ON healthimaging_imports (study_instance_uid);
+CREATE INDEX healthimaging_imports_poll_idx ON healthimaging_imports (next_poll_at) WHERE polling;
 
 """#),
     ]
