@@ -1,4 +1,4 @@
-"""Wall-clock CPU per instance of several dicom-ingest binaries, run interleaved (A B C A B C …).
+"""Wall-clock CPU per instance of several dicom-ingest binaries, run interleaved (A B C, B C A, C A B …).
 
     PYTHONPATH=Benchmarks python3 -m bench_lib.compare before=/path/a after=/path/b \\
         [--receivers ingest-fs,ingest-s3] [--corpora mr-small,ct] [--associations 1] [--runs 5]
@@ -54,7 +54,10 @@ def main(argv: list[str]) -> int:
         for name, corp in corpora.items():
             for key in receivers:
                 for run in range(1, args.runs + 1):
-                    for label, path in binaries.items():
+                    # Each run starts with the next binary, so none is always first or last in a round.
+                    order = list(binaries.items())
+                    shift = (run - 1) % len(order)
+                    for label, path in order[shift:] + order[:shift]:
                         receiver = catalogue(Path(path))[key]()
                         receiver.key = f"{key}-{label}"
                         res = run_once(receiver, corp, args.associations, run, services, runs_root, args.run_timeout)
