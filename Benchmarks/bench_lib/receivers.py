@@ -229,7 +229,9 @@ class DicomIngest(Receiver):
             base.mkdir(parents=True, exist_ok=True)
         env = {"DICOM_INGEST_HTTP_HOST": "127.0.0.1", "DICOM_INGEST_HTTP_PORT": str(self.http_port),
                "DICOM_INGEST_DATA_DIR": str(base / "data"), "DICOM_INGEST_ADMIN_TOKENS": self.token,
-               "DICOM_INGEST_LOG_LEVEL": "warning", "LOG_LEVEL": "warning"}
+               "DICOM_INGEST_LOG_LEVEL": "warning", "LOG_LEVEL": "warning",
+               # The objects folder sits beside the data folder: allow both (the default root is the data folder).
+               "DICOM_INGEST_STORAGE_ROOTS": str(base)}
         if self.catalog == "postgres":
             assert services is not None
             self.database = f"bench_{workdir.name}".lower().replace("-", "_")[:60]

@@ -3,9 +3,14 @@ import Logging
 import PostgresNIO
 
 /// Receives of one SOP Instance UID on different nodes commit one after the other: each holds a
-/// transaction-level advisory lock keyed on the UID (`pg_advisory_xact_lock(hashtextextended(uid, 0))`)
-/// for the whole commit step. The lock belongs to the transaction, so it goes at COMMIT, at ROLLBACK, and
-/// with the session when the connection or the node dies: a crashed node never leaves an instance locked.
+/// session-level advisory lock keyed on the UID (`pg_advisory_lock(hashtextextended(uid, 0))`) for the
+/// whole commit step and gives it back with `pg_advisory_unlock`. That is one round trip to take the lock
+/// and one to release it, on every C-STORE (a transaction-level lock would add BEGIN and COMMIT), and no
+/// transaction stays open while the objects are written, so `idle_in_transaction_session_timeout` never
+/// cuts a commit short. Session and transaction-level locks on one key exclude each other, so nodes of
+/// either kind serialise on the same UID. The lock goes with the session when the connection or the node
+/// dies (a crashed node never leaves an instance locked); a connection whose release did not complete is
+/// closed, never returned to the pool still holding a lock.
 extension PostgresCatalog {
     /// How long a receive waits for the lock (and a lock connection) before answering "retry".
     static let instanceLockWait: Duration = .seconds(20)
@@ -25,17 +30,20 @@ extension PostgresCatalog {
                 try await lockClient.withConnection { connection in
                     let session = PostgresSession(connection: connection, logger: logger)
                     do {
-                        try await session.query("BEGIN")
-                        try await session.query("SELECT pg_advisory_xact_lock(hashtextextended(\(sopInstanceUID), 0))")
+                        try await session.query("SELECT pg_advisory_lock(hashtextextended(\(sopInstanceUID), 0))")
                         heldSink.yield()
                         for await _ in release {}
                         // A session that ended meanwhile took its lock with it. (A query written to a closed
                         // connection is never answered, so it is not sent.)
                         guard !connection.isClosed else { return }
-                        try await session.query("COMMIT")
+                        let released = try await session.query(
+                            "SELECT pg_advisory_unlock(hashtextextended(\(sopInstanceUID), 0)) AS released")
+                        guard try released.first?.decode("released", as: Bool.self) == true else {
+                            throw CatalogError(.unavailable, detail: "the instance lock was not held at its release")
+                        }
                     } catch {
-                        // The transaction's state is unknown (a cancelled wait may still be granted):
-                        // closing ends the session, and every lock of it, for certain.
+                        // Whether the session holds the lock is unknown (a cancelled wait may still be
+                        // granted): closing ends the session, and every lock of it, for certain.
                         do {
                             try await connection.close()
                         } catch {

@@ -7,8 +7,10 @@ import Foundation
 extension SQLCatalog {
     /// Adds `stored` to its series and study, inside the upsert's transaction. On a repeat (`previous`
     /// set) the old row's size leaves its old series and study first; a series or study left empty is
-    /// deleted.
-    func updateAggregates(stored: InstanceRecord, previous: PreviousInstance?, session: any SQLSession) async throws {
+    /// deleted. PostgreSQL only: `finallyWith`, a write of the same transaction, rides on the last statement
+    /// as a data-modifying WITH (it runs once, after that statement's own update), one round trip less.
+    func updateAggregates(stored: InstanceRecord, previous: PreviousInstance?, session: any SQLSession,
+                          finallyWith alongside: SQLStatement? = nil) async throws {
         var seriesCount: Int64 = 1
         var seriesBytes = stored.sizeBytes
         var studyCount: Int64 = 1
@@ -79,7 +81,7 @@ extension SQLCatalog {
             try await session.query(study)
         }
 
-        for uid in recomputeStudies {
+        for (index, uid) in recomputeStudies.enumerated() {
             let modalities: SQLStatement = dialect == .postgres
                 ? """
                     SELECT COALESCE(string_agg(DISTINCT modality, '\\' ORDER BY modality), '') FROM series
@@ -89,12 +91,16 @@ extension SQLCatalog {
                     SELECT COALESCE(group_concat(modality, '\\'), '') FROM (SELECT DISTINCT modality FROM series
                     WHERE study_instance_uid = \(uid) AND modality IS NOT NULL ORDER BY modality)
                     """
-            try await session.query("""
+            var recompute: SQLStatement = """
                 UPDATE studies SET
                     series_count = (SELECT count(*) FROM series WHERE study_instance_uid = \(uid)),
                     modalities = (\(modalities))
                 WHERE study_instance_uid = \(uid)
-                """)
+                """
+            if let alongside, dialect == .postgres, index == recomputeStudies.count - 1 {
+                recompute = "WITH alongside AS (\(alongside)) \(recompute)"
+            }
+            try await session.query(recompute)
         }
     }
 

@@ -5,14 +5,16 @@ public import Foundation
 /// `event_deliveries` (one per event and sink, claimed with leases), `event_attempts` and `event_sinks`.
 extension SQLCatalog {
     /// The outbox write of the instance transaction: marks the study dirty with the time of this instance.
-    /// The dispatcher announces the study once it has been quiet for its listener's period.
-    func markStudyDirty(_ stored: InstanceRecord, session: any SQLSession) async throws {
-        try await session.query("""
-            INSERT INTO study_activity (study_instance_uid, listener_id, last_instance_at, dirty, revision)
-            VALUES (\(stored.studyInstanceUID), \(stored.listenerID), \(Date()), \(true), 0)
-            ON CONFLICT (study_instance_uid) DO UPDATE SET dirty = \(true), listener_id = excluded.listener_id,
-                last_instance_at = excluded.last_instance_at
-            """)
+    /// The dispatcher announces the study once it has been quiet for its listener's period. One row
+    /// upsert; the instance upsert runs it last in its transaction (on PostgreSQL inside its final
+    /// statement, so events add no round trip to a C-STORE).
+    func studyDirtyUpsert(_ stored: InstanceRecord) -> SQLStatement {
+        """
+        INSERT INTO study_activity (study_instance_uid, listener_id, last_instance_at, dirty, revision)
+        VALUES (\(stored.studyInstanceUID), \(stored.listenerID), \(Date()), \(true), 0)
+        ON CONFLICT (study_instance_uid) DO UPDATE SET dirty = \(true), listener_id = excluded.listener_id,
+            last_instance_at = excluded.last_instance_at
+        """
     }
 
     // MARK: sinks

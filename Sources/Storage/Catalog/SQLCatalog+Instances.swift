@@ -72,12 +72,14 @@ extension SQLCatalog {
                 }
                 stored = try InstanceRecord(row: row)
             }
-            try await updateAggregates(stored: stored, previous: previous, session: session)
-            try await markStudyDirty(stored, session: session)
+            let studyDirty = studyDirtyUpsert(stored)
+            try await updateAggregates(stored: stored, previous: previous, session: session,
+                                       finallyWith: postgres ? studyDirty : nil)
             if let instanceEvent {
                 try await appendInstanceStoredEvent(stored, plan: instanceEvent, session: session)
             }
             if !postgres {
+                try await session.query(studyDirty)
                 try await session.query(countAssociation)
             }
             return stored
