@@ -87,7 +87,8 @@ extension Forwarder {
                         : !keep.contains(file.relativePath) && !keepAll.contains(folder) && age >= orphanAge
                     if orphan, unlink(root + "/" + file.relativePath) == 0 {
                         removed += 1
-                    } else {
+                    } else if !file.isTemporary {
+                        // Temp files of writes in flight are counted by their reservations.
                         total += file.size
                     }
                 }

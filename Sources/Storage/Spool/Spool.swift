@@ -31,11 +31,33 @@ public final class Spool: SpoolAdmission {
     static let maximumVolumeFraction = 0.9
     static let identityFile = ".spool-id"
 
-    public init(root: String, maxBytes: Int64) throws {
+    /// Size and free space of a volume in bytes, nil when unknown.
+    public typealias VolumeSpace = @Sendable (String) -> (total: Int64, available: Int64)?
+    let volumeSpace: VolumeSpace
+
+    /// How long one `statvfs` reading of the volume is used for reservations (it is refreshed sooner once
+    /// `volumeReadingBytes` have been granted since): reservations are taken per PDV fragment, and on a
+    /// network volume (EFS) every `statvfs` is a round trip.
+    static let volumeReadingAge: Duration = .seconds(1)
+    static let volumeReadingBytes: Int64 = 64 << 20
+
+    public init(root: String, maxBytes: Int64, volumeSpace: @escaping VolumeSpace = Spool.statvfsSpace) throws {
         self.root = FilesystemObjectStore(root: root).root
         self.maxBytes = maxBytes
+        self.volumeSpace = volumeSpace
         try FileOps.createFolders(self.root)
         self.id = try Self.identity(in: self.root)
+    }
+
+    /// `statvfs(3)` of the volume holding `path`: bytes in all, and bytes an unprivileged writer may still use.
+    @Sendable public static func statvfsSpace(_ path: String) -> (total: Int64, available: Int64)? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0, info.f_blocks > 0 else { return nil }
+        let unit = Int64(clamping: UInt64(info.f_frsize))
+        let (total, overflowTotal) = Int64(clamping: UInt64(info.f_blocks)).multipliedReportingOverflow(by: unit)
+        let (available, overflowAvailable) = Int64(clamping: UInt64(info.f_bavail)).multipliedReportingOverflow(by: unit)
+        guard !overflowTotal, !overflowAvailable else { return nil }
+        return (total, available)
     }
 
     /// The spool folder of one listener.
@@ -45,24 +67,49 @@ public final class Spool: SpoolAdmission {
 
     /// The store a `spooled` listener writes to: files in its spool folder, URIs of its target.
     public func store(for listenerID: UUID, target: any ObjectStore) -> any ObjectStore {
-        SpoolObjectStore(files: FilesystemObjectStore(root: folder(for: listenerID)), target: target, usage: usage)
+        SpoolObjectStore(files: FilesystemObjectStore(root: folder(for: listenerID)), target: target, spool: self)
     }
 
     public func refusal() async -> String? {
-        let used = await usage.bytes
+        let used = await usage.inUse
         if used >= maxBytes {
-            return "Spool full (\(used) of \(maxBytes) bytes); retry later"
+            return Self.quotaReason(used: used, maxBytes: maxBytes)
         }
-        var info = statvfs()
-        if statvfs(root, &info) == 0, info.f_blocks > 0 {
-            let total = Double(info.f_blocks)
-            let available = Double(info.f_bavail)
-            if (total - available) / total >= Self.maximumVolumeFraction {
-                return "Spool volume over 90% full; retry later"
-            }
+        if let space = volumeSpace(root), Double(space.total - space.available) >= Double(space.total) * Self.maximumVolumeFraction {
+            return Self.volumeReason
         }
         return nil
     }
+
+    /// Reserves room for `needed` more bytes of a write in flight, or throws `SpoolFull` when they do not
+    /// fit under `maxBytes` (files plus every reservation) or would take the volume beyond 90 %. The check
+    /// and the grant are one step of the `SpoolUsage` actor, so concurrent writes cannot jointly overshoot.
+    /// On the volume, bytes of writes in flight at the time of a `statvfs` reading are counted twice (by
+    /// the reading and as reservations): near the volume limit a refusal comes early, never late.
+    func reserve(_ needed: Int64) async throws {
+        let root = self.root
+        let volumeSpace = self.volumeSpace
+        let reading: @Sendable () -> Int64? = {
+            volumeSpace(root).map { Int64(Double($0.total) * Self.maximumVolumeFraction) - ($0.total - $0.available) }
+        }
+        switch await usage.reserve(needed, maxBytes: maxBytes, volumeHeadroom: reading) {
+        case .granted:
+            return
+        case .overQuota(let used):
+            throw SpoolFull(reason: Self.quotaReason(used: used, maxBytes: maxBytes))
+        case .overVolume:
+            throw SpoolFull(reason: Self.volumeReason)
+        }
+    }
+
+    static func quotaReason(used: Int64, maxBytes: Int64) -> String {
+        "Spool full (\(used) of \(maxBytes) bytes); retry later"
+    }
+
+    static let volumeReason = "Spool volume over 90% full; retry later"
+
+    /// Bytes reserved by writes in flight (their temp files), not yet counted in `bytes()`.
+    public func reservedBytes() async -> Int64 { await usage.reserved }
 
     /// Bytes of files in the spool as last counted (recounted by `recount`, kept current in between).
     public func bytes() async -> Int64 { await usage.bytes }
@@ -72,7 +119,8 @@ public final class Spool: SpoolAdmission {
         let root = self.root
         let total = try await BlockingPools.files.runIfActive { () throws -> Int64 in
             var total: Int64 = 0
-            for file in try Self.files(under: root) { total += file.size }
+            // Temp files of writes in flight are counted by their reservations.
+            for file in try Self.files(under: root) where !file.isTemporary { total += file.size }
             return total
         }
         await usage.set(total)
@@ -138,10 +186,64 @@ public final class Spool: SpoolAdmission {
     }
 }
 
-/// Bytes the spool holds, kept current by the spool store's writes and the forwarder's deletes.
+/// Bytes the spool holds, kept current by the spool store's writes and the forwarder's deletes, and the
+/// bytes reserved by writes in flight.
 actor SpoolUsage {
+    /// Bytes of complete spool files.
     private(set) var bytes: Int64 = 0
+    /// Bytes granted to writes in flight and not yet settled into `bytes` or released.
+    private(set) var reserved: Int64 = 0
+
+    /// The last `statvfs` reading: room below 90 % of the volume at `at`, with the bytes then reserved
+    /// (possibly already on disk, so counted in the reading as well) and those granted since.
+    private struct VolumeReading {
+        var headroom: Int64
+        var at: ContinuousClock.Instant
+        var reservedThen: Int64
+        var grantedSince: Int64 = 0
+        var room: Int64 { headroom - reservedThen - grantedSince }
+    }
+    private var volume: VolumeReading?
+
+    var inUse: Int64 { bytes + reserved }
+
+    enum Reservation: Equatable {
+        case granted
+        /// The quota would be exceeded; the bytes in use (files plus reservations) at the refusal.
+        case overQuota(used: Int64)
+        case overVolume
+    }
 
     func add(_ delta: Int64) { bytes = max(0, bytes + delta) }
     func set(_ value: Int64) { bytes = value }
+
+    /// Grants `needed` bytes within both limits, or refuses. `volumeHeadroom` reads the volume (nil when
+    /// unknown); it is called only when the last reading is stale.
+    func reserve(_ needed: Int64, maxBytes: Int64, volumeHeadroom: () -> Int64?) -> Reservation {
+        guard needed <= maxBytes - bytes - reserved else { return .overQuota(used: bytes + reserved) }
+        let now = ContinuousClock.now
+        if volume.map({ now - $0.at >= Spool.volumeReadingAge || $0.grantedSince >= Spool.volumeReadingBytes }) ?? true {
+            volume = volumeHeadroom().map { VolumeReading(headroom: $0, at: now, reservedThen: reserved) }
+        }
+        if let volume, needed > volume.room { return .overVolume }
+        reserved += needed
+        volume?.grantedSince += needed
+        return .granted
+    }
+
+    /// Gives back a reservation whose write was abandoned (its temp file is gone).
+    func release(_ granted: Int64) {
+        reserved = max(0, reserved - granted)
+        guard var reading = volume else { return }
+        let sinceReading = min(granted, reading.grantedSince)
+        reading.grantedSince -= sinceReading
+        reading.reservedThen = max(0, reading.reservedThen - (granted - sinceReading))
+        volume = reading
+    }
+
+    /// Turns a reservation into the bytes of the file that was written.
+    func settle(granted: Int64, stored: Int64) {
+        reserved = max(0, reserved - granted)
+        bytes = max(0, bytes + stored)
+    }
 }
