@@ -51,6 +51,9 @@ public struct Forwarder: Service {
         /// A temp file is abandoned when untouched this long (a live receive keeps writing it).
         public var temporaryOrphanAge: Duration = .seconds(600)
         public var sweepInterval: Duration = .seconds(300)
+        /// Bytes the uploads in flight may buffer at once (see `ForwardBudget`): with S3's 5 MiB parts,
+        /// two multipart uploads of large instances, or about thirty small single-PUT objects.
+        public var memoryBudget: Int64 = 24 << 20
         public init() {}
     }
 
@@ -67,6 +70,7 @@ public struct Forwarder: Service {
     /// listeners use: while it is away the spool stands in for it, and its requests would wait behind the
     /// forwarder's retries).
     public let status = ForwardStatus()
+    let budget: ForwardBudget
 
     public init(queue: any ForwardQueue & IngestRecorder, listeners: any ListenerStore, stores: any ObjectStoreProvider, spool: Spool,
                 resolveTarget: @escaping @Sendable (StorageTarget) -> StorageTarget, options: Options = Options(), logger: Logger) {
@@ -77,6 +81,7 @@ public struct Forwarder: Service {
         self.resolveTarget = resolveTarget
         self.options = options
         self.logger = logger
+        self.budget = ForwardBudget(capacity: options.memoryBudget)
     }
 
     public func run() async throws {
@@ -256,6 +261,11 @@ public struct Forwarder: Service {
             }
             metadataKey = resolved
         }
+        // The memory this upload buffers: one read chunk, and the object (single PUT) or two parts.
+        let singleRequestLimit = (store as? any IncompleteUploadCleanup)?.singleRequestLimit
+        let share = min(row.sizeBytes, Int64(Self.chunkSize)) + (singleRequestLimit.map { min(row.sizeBytes, 2 * $0) } ?? 0)
+        guard let taken = await budget.acquire(share) else { throw CancellationError() }
+        defer { budget.release(taken) }
         let folder = spool.folder(for: row.listenerID)
         let options = ObjectPutOptions(contentType: ObjectPutOptions.dicomContentType,
                                        gzipLevel: target.gzip ? target.gzipLevel : nil, storageClass: target.storageClass,
