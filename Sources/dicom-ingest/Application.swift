@@ -163,7 +163,7 @@ struct Application {
                     return checks
                 }
                 if listeners.contains(where: { $0.enabled && $0.storage.ackMode == .spooled }) {
-                    checks.append(ReadinessCheck(name: "spool", error: await spool.refusal(), detail: await spoolBacklog()))
+                    checks.append(ReadinessCheck(name: "spool", error: await spool.readinessRefusal(), detail: await spoolBacklog()))
                 }
                 // One check per target a `stored` listener uses. A target only `spooled` listeners use is not
                 // asked: while it is away the spool stands in for it (its quota is the spool check's, and the

@@ -65,7 +65,9 @@ import Testing
         #expect(files(under: folder).isEmpty)
         #expect(await spool.bytes() == 0)
         #expect(await spool.reservedBytes() == 0)
+        // Below its quota, so new instances are still admitted; but full for `/readyz` until bytes are freed.
         #expect(await spool.refusal() == nil)
+        #expect(await spool.readinessRefusal()?.hasPrefix("Spool full") == true)
 
         // The room is whole again: an instance that fits is written.
         let small = try await write(store, key: "DICOM/small.dcm", total: 2 * Self.mebibyte, chunkSize: 64 * 1024)
@@ -73,6 +75,9 @@ import Testing
         #expect(files(under: folder) == ["DICOM/small.dcm"])
         #expect(await spool.bytes() == Int64(2 * Self.mebibyte))
         #expect(await spool.reservedBytes() == 0)
+        try await store.delete(key: "DICOM/small.dcm")
+        #expect(await spool.bytes() == 0)
+        #expect(await spool.readinessRefusal() == nil)
     }
 
     @Test func theQuotaHoldsToTheByte() async throws {

@@ -81,6 +81,14 @@ public final class Spool: SpoolAdmission {
         return nil
     }
 
+    /// The spool's state for `/readyz`: `refusal()`, and also full while the last reservation was refused
+    /// and no bytes have been freed since. A spool that refuses the instances senders send is full for
+    /// them, although an instance never takes it to its quota.
+    public func readinessRefusal() async -> String? {
+        if let refusal = await refusal() { return refusal }
+        return await usage.lastRefusal
+    }
+
     /// Reserves room for `needed` more bytes of a write in flight, or throws `SpoolFull` when they do not
     /// fit under `maxBytes` (files plus every reservation) or would take the volume beyond 90 %. The check
     /// and the grant are one step of the `SpoolUsage` actor, so concurrent writes cannot jointly overshoot.
@@ -92,14 +100,17 @@ public final class Spool: SpoolAdmission {
         let reading: @Sendable () -> Int64? = {
             volumeSpace(root).map { Int64(Double($0.total) * Self.maximumVolumeFraction) - ($0.total - $0.available) }
         }
+        let reason: String
         switch await usage.reserve(needed, maxBytes: maxBytes, volumeHeadroom: reading) {
         case .granted:
             return
         case .overQuota(let used):
-            throw SpoolFull(reason: Self.quotaReason(used: used, maxBytes: maxBytes))
+            reason = Self.quotaReason(used: used, maxBytes: maxBytes)
         case .overVolume:
-            throw SpoolFull(reason: Self.volumeReason)
+            reason = Self.volumeReason
         }
+        await usage.refused(reason)
+        throw SpoolFull(reason: reason)
     }
 
     static func quotaReason(used: Int64, maxBytes: Int64) -> String {
@@ -206,6 +217,10 @@ actor SpoolUsage {
     private var volume: VolumeReading?
 
     var inUse: Int64 { bytes + reserved }
+    /// Why the last reservation was refused, until bytes are freed.
+    private(set) var lastRefusal: String?
+
+    func refused(_ reason: String) { lastRefusal = reason }
 
     enum Reservation: Equatable {
         case granted
@@ -214,8 +229,15 @@ actor SpoolUsage {
         case overVolume
     }
 
-    func add(_ delta: Int64) { bytes = max(0, bytes + delta) }
-    func set(_ value: Int64) { bytes = value }
+    func add(_ delta: Int64) {
+        if delta < 0 { lastRefusal = nil }
+        bytes = max(0, bytes + delta)
+    }
+
+    func set(_ value: Int64) {
+        if value < bytes { lastRefusal = nil }
+        bytes = value
+    }
 
     /// Grants `needed` bytes within both limits, or refuses. `volumeHeadroom` reads the volume (nil when
     /// unknown); it is called only when the last reading is stale.
