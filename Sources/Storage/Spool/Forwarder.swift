@@ -156,6 +156,9 @@ public struct Forwarder: Service {
         case stored(StoredObject)
         /// The row names another object now: nothing to do for this one.
         case superseded
+        /// Graceful shutdown began while this forward waited for its memory share: it stays spooled for
+        /// the next start (or another node) rather than starting an upload the grace period may cut off.
+        case notStarted
         /// The spool file is missing or does not hold the bytes the row describes.
         case missing(String)
     }
@@ -183,7 +186,7 @@ public struct Forwarder: Service {
                 logger.info("forwarded spooled instance", metadata: [
                     "bytes": "\(row.sizeBytes)", "stored_bytes": "\(object.storedLength)", "attempts": "\(claim.failedAttempts + 1)",
                 ])
-            case .superseded:
+            case .superseded, .notStarted:
                 try await queue.releaseClaim(sopInstanceUID: row.sopInstanceUID, owner: options.owner, retryAt: Date(), failed: false)
             case .missing(let why):
                 if try await queue.markLost(sopInstanceUID: row.sopInstanceUID, sha256: row.sha256, objectURI: row.objectURI) {
@@ -266,6 +269,7 @@ public struct Forwarder: Service {
         let share = min(row.sizeBytes, Int64(Self.chunkSize)) + (singleRequestLimit.map { min(row.sizeBytes, 2 * $0) } ?? 0)
         guard let taken = await budget.acquire(share) else { throw CancellationError() }
         defer { budget.release(taken) }
+        if Task.isShuttingDownGracefully { return .notStarted }
         let folder = spool.folder(for: row.listenerID)
         let options = ObjectPutOptions(contentType: ObjectPutOptions.dicomContentType,
                                        gzipLevel: target.gzip ? target.gzipLevel : nil, storageClass: target.storageClass,
