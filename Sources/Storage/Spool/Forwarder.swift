@@ -323,16 +323,17 @@ public struct Forwarder: Service {
             await upload.abort()
             return .missing("spool file does not hold the bytes the row describes")
         }
-        let finishing = Finishing(row: row, upload: upload, store: store, key: key, metadataKey: metadataKey,
-                                  metadataBody: metadataBody, options: options, queue: queue, logger: logger)
-        let finished: Result<Outcome, any Error>
-        do {
-            finished = try await queue.withInstanceLock(sopInstanceUID: row.sopInstanceUID) { await finishing.run() }
-        } catch {
-            // The lock was not granted: nothing was completed, the attempt is retried.
-            await upload.abort()
-            throw error
+        // The objects are completed outside the instance lock (each completion is a round trip to the
+        // target, and receives wait for the same lock); `Finishing` then settles the row holding it.
+        let stored = try await upload.finish()
+        if let metadataKey, let metadataBody {
+            _ = try await store.put(key: metadataKey, body: metadataBody, options: ObjectPutOptions(
+                contentType: ObjectPutOptions.dicomJSONContentType, gzipLevel: options.gzipLevel,
+                storageClass: options.storageClass, serverSideEncryption: options.serverSideEncryption, kmsKeyID: options.kmsKeyID))
         }
+        let finishing = Finishing(row: row, stored: stored, store: store, key: key, metadataKey: metadataKey,
+                                  queue: queue, logger: logger)
+        let finished = try await queue.withInstanceLock(sopInstanceUID: row.sopInstanceUID) { await finishing.run() }
         guard case .stored(let stored) = try finished.get() else { return try finished.get() }
         // The row is `stored`: the spool copies are garbage now.
         var freed: Int64 = 0
@@ -348,65 +349,4 @@ public struct Forwarder: Service {
     }
 
     static let chunkSize = 1 << 20
-
-    /// The last step of one forward, run holding the catalog's lock on the instance, the lock a receive
-    /// holds while it completes its objects and switches the row: nothing becomes visible in the target
-    /// unless the row still names this object, so a superseded forward writes nothing (a multipart upload
-    /// is aborted, a single PUT is never sent) and cannot overwrite what a later receive completed.
-    ///
-    /// A re-sent instance may have left its previous object in the target under the other key slot (it
-    /// was `stored` there when the re-send arrived; the receive could only drop its spool copies): that
-    /// object is deleted here, before the row becomes `stored`, so the target ends up holding only the
-    /// object the row's sha256 describes. A failed delete fails the attempt, which is retried.
-    struct Finishing: Sendable {
-        let row: InstanceRecord
-        let upload: any ObjectUpload
-        let store: any ObjectStore
-        let key: String
-        let metadataKey: String?
-        let metadataBody: ByteBuffer?
-        let options: ObjectPutOptions
-        let queue: any ForwardQueue & IngestRecorder
-        let logger: Logger
-
-        func run() async -> Result<Outcome, any Error> {
-            do {
-                let current = try await queue.instance(sopInstanceUID: row.sopInstanceUID)
-                guard let current, current.storageState == .spooled, current.sha256 == row.sha256,
-                      current.objectURI == row.objectURI
-                else {
-                    await upload.abort()
-                    logger.info("spooled instance superseded by a later receive while forwarding; nothing written")
-                    return .success(.superseded)
-                }
-                return .success(try await finish(current))
-            } catch {
-                await upload.abort()
-                return .failure(error)
-            }
-        }
-
-        private func finish(_ current: InstanceRecord) async throws -> Outcome {
-            let stored = try await upload.finish()
-            if let metadataKey, let metadataBody {
-                _ = try await store.put(key: metadataKey, body: metadataBody, options: ObjectPutOptions(
-                    contentType: ObjectPutOptions.dicomJSONContentType, gzipLevel: options.gzipLevel,
-                    storageClass: options.storageClass, serverSideEncryption: options.serverSideEncryption, kmsKeyID: options.kmsKeyID))
-            }
-            if current.receiveCount > 1 {
-                for written in [key] + (metadataKey.map { [$0] } ?? []) {
-                    let sibling = ObjectSlotKey.sibling(of: written)
-                    guard sibling != written else { continue }
-                    try await store.delete(key: sibling)
-                }
-            }
-            guard try await queue.markStored(sopInstanceUID: row.sopInstanceUID, sha256: row.sha256, objectURI: row.objectURI,
-                                             storedBytes: stored.storedLength, storedAt: Date())
-            else {
-                // Not reachable while the lock holds the row still; kept as the queue's contract says.
-                return .superseded
-            }
-            return .stored(stored)
-        }
-    }
 }
