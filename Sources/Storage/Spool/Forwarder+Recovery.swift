@@ -94,7 +94,7 @@ extension Forwarder {
                 }
                 return (removed, total)
             }
-            await spool.usage.set(total)
+            spool.usage.set(total)
             if removed > 0 {
                 Counter(label: "dicom_spool_orphans_removed_total").increment(by: removed)
                 logger.notice("removed spool files no catalog row refers to", metadata: ["files": "\(removed)"])

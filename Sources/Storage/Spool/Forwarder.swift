@@ -344,7 +344,7 @@ public struct Forwarder: Service {
                 logger.warning("could not remove a forwarded spool file; the sweep will", metadata: ["error": "\(error)"])
             }
         }
-        await spool.usage.add(-freed)
+        spool.usage.add(-freed)
         return .stored(stored)
     }
 

@@ -1,6 +1,7 @@
 public import Domain
 public import Foundation
 import NIOPosix
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -71,7 +72,7 @@ public final class Spool: SpoolAdmission {
     }
 
     public func refusal() async -> String? {
-        let used = await usage.inUse
+        let used = usage.inUse
         if used >= maxBytes {
             return Self.quotaReason(used: used, maxBytes: maxBytes)
         }
@@ -86,7 +87,7 @@ public final class Spool: SpoolAdmission {
     /// them, although an instance never takes it to its quota.
     public func readinessRefusal() async -> String? {
         if let refusal = await refusal() { return refusal }
-        return await usage.lastRefusal
+        return usage.lastRefusal
     }
 
     /// Reserves room for `needed` more bytes of a write in flight, or throws `SpoolFull` when they do not
@@ -94,14 +95,14 @@ public final class Spool: SpoolAdmission {
     /// and the grant are one step of the `SpoolUsage` actor, so concurrent writes cannot jointly overshoot.
     /// On the volume, bytes of writes in flight at the time of a `statvfs` reading are counted twice (by
     /// the reading and as reservations): near the volume limit a refusal comes early, never late.
-    func reserve(_ needed: Int64) async throws {
+    func reserve(_ needed: Int64) throws {
         let root = self.root
         let volumeSpace = self.volumeSpace
         let reading: @Sendable () -> Int64? = {
             volumeSpace(root).map { Int64(Double($0.total) * Self.maximumVolumeFraction) - ($0.total - $0.available) }
         }
         let reason: String
-        switch await usage.reserve(needed, maxBytes: maxBytes, volumeHeadroom: reading) {
+        switch usage.reserve(needed, maxBytes: maxBytes, volumeHeadroom: reading) {
         case .granted:
             return
         case .overQuota(let used):
@@ -109,7 +110,7 @@ public final class Spool: SpoolAdmission {
         case .overVolume:
             reason = Self.volumeReason
         }
-        await usage.refused(reason)
+        usage.refused(reason)
         throw SpoolFull(reason: reason)
     }
 
@@ -120,10 +121,10 @@ public final class Spool: SpoolAdmission {
     static let volumeReason = "Spool volume over 90% full; retry later"
 
     /// Bytes reserved by writes in flight (their temp files), not yet counted in `bytes()`.
-    public func reservedBytes() async -> Int64 { await usage.reserved }
+    public func reservedBytes() async -> Int64 { usage.reserved }
 
     /// Bytes of files in the spool as last counted (recounted by `recount`, kept current in between).
-    public func bytes() async -> Int64 { await usage.bytes }
+    public func bytes() async -> Int64 { usage.bytes }
 
     /// Counts the files under `root` again (another node sharing the volume also writes and deletes).
     func recount() async throws {
@@ -134,7 +135,7 @@ public final class Spool: SpoolAdmission {
             for file in try Self.files(under: root) where !file.isTemporary { total += file.size }
             return total
         }
-        await usage.set(total)
+        usage.set(total)
     }
 
     struct SpoolFile: Sendable {
@@ -199,11 +200,19 @@ public final class Spool: SpoolAdmission {
 
 /// Bytes the spool holds, kept current by the spool store's writes and the forwarder's deletes, and the
 /// bytes reserved by writes in flight.
-actor SpoolUsage {
-    /// Bytes of complete spool files.
-    private(set) var bytes: Int64 = 0
-    /// Bytes granted to writes in flight and not yet settled into `bytes` or released.
-    private(set) var reserved: Int64 = 0
+///
+/// A `Mutex` rather than an actor: every PDV fragment of a spooled C-STORE takes a reservation, and a
+/// lock held for a few additions costs less than a hop to another executor per fragment.
+final class SpoolUsage: Sendable {
+    private struct State {
+        /// Bytes of complete spool files.
+        var bytes: Int64 = 0
+        /// Bytes granted to writes in flight and not yet settled into `bytes` or released.
+        var reserved: Int64 = 0
+        var volume: VolumeReading?
+        /// Why the last reservation was refused, until bytes are freed.
+        var lastRefusal: String?
+    }
 
     /// The last `statvfs` reading: room below 90 % of the volume at `at`, with the bytes then reserved
     /// (possibly already on disk, so counted in the reading as well) and those granted since.
@@ -214,13 +223,13 @@ actor SpoolUsage {
         var grantedSince: Int64 = 0
         var room: Int64 { headroom - reservedThen - grantedSince }
     }
-    private var volume: VolumeReading?
 
-    var inUse: Int64 { bytes + reserved }
-    /// Why the last reservation was refused, until bytes are freed.
-    private(set) var lastRefusal: String?
+    private let state = Mutex(State())
 
-    func refused(_ reason: String) { lastRefusal = reason }
+    var bytes: Int64 { state.withLock { $0.bytes } }
+    var reserved: Int64 { state.withLock { $0.reserved } }
+    var inUse: Int64 { state.withLock { $0.bytes + $0.reserved } }
+    var lastRefusal: String? { state.withLock { $0.lastRefusal } }
 
     enum Reservation: Equatable {
         case granted
@@ -229,43 +238,55 @@ actor SpoolUsage {
         case overVolume
     }
 
+    func refused(_ reason: String) { state.withLock { $0.lastRefusal = reason } }
+
     func add(_ delta: Int64) {
-        if delta < 0 { lastRefusal = nil }
-        bytes = max(0, bytes + delta)
+        state.withLock { state in
+            if delta < 0 { state.lastRefusal = nil }
+            state.bytes = max(0, state.bytes + delta)
+        }
     }
 
     func set(_ value: Int64) {
-        if value < bytes { lastRefusal = nil }
-        bytes = value
+        state.withLock { state in
+            if value < state.bytes { state.lastRefusal = nil }
+            state.bytes = value
+        }
     }
 
     /// Grants `needed` bytes within both limits, or refuses. `volumeHeadroom` reads the volume (nil when
-    /// unknown); it is called only when the last reading is stale.
+    /// unknown); it is called, under the lock, only when the last reading is stale (once a second).
     func reserve(_ needed: Int64, maxBytes: Int64, volumeHeadroom: () -> Int64?) -> Reservation {
-        guard needed <= maxBytes - bytes - reserved else { return .overQuota(used: bytes + reserved) }
-        let now = ContinuousClock.now
-        if volume.map({ now - $0.at >= Spool.volumeReadingAge || $0.grantedSince >= Spool.volumeReadingBytes }) ?? true {
-            volume = volumeHeadroom().map { VolumeReading(headroom: $0, at: now, reservedThen: reserved) }
+        state.withLock { state in
+            guard needed <= maxBytes - state.bytes - state.reserved else { return .overQuota(used: state.bytes + state.reserved) }
+            let now = ContinuousClock.now
+            if state.volume.map({ now - $0.at >= Spool.volumeReadingAge || $0.grantedSince >= Spool.volumeReadingBytes }) ?? true {
+                state.volume = volumeHeadroom().map { VolumeReading(headroom: $0, at: now, reservedThen: state.reserved) }
+            }
+            if let volume = state.volume, needed > volume.room { return .overVolume }
+            state.reserved += needed
+            state.volume?.grantedSince += needed
+            return .granted
         }
-        if let volume, needed > volume.room { return .overVolume }
-        reserved += needed
-        volume?.grantedSince += needed
-        return .granted
     }
 
     /// Gives back a reservation whose write was abandoned (its temp file is gone).
     func release(_ granted: Int64) {
-        reserved = max(0, reserved - granted)
-        guard var reading = volume else { return }
-        let sinceReading = min(granted, reading.grantedSince)
-        reading.grantedSince -= sinceReading
-        reading.reservedThen = max(0, reading.reservedThen - (granted - sinceReading))
-        volume = reading
+        state.withLock { state in
+            state.reserved = max(0, state.reserved - granted)
+            guard var reading = state.volume else { return }
+            let sinceReading = min(granted, reading.grantedSince)
+            reading.grantedSince -= sinceReading
+            reading.reservedThen = max(0, reading.reservedThen - (granted - sinceReading))
+            state.volume = reading
+        }
     }
 
     /// Turns a reservation into the bytes of the file that was written.
     func settle(granted: Int64, stored: Int64) {
-        reserved = max(0, reserved - granted)
-        bytes = max(0, bytes + stored)
+        state.withLock { state in
+            state.reserved = max(0, state.reserved - granted)
+            state.bytes = max(0, state.bytes + stored)
+        }
     }
 }

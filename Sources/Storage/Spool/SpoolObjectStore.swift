@@ -1,6 +1,7 @@
 public import Domain
 public import NIOCore
 import NIOPosix
+import Synchronization
 
 /// A listener's spool folder as its object store: the files are written there (uncompressed: the
 /// forwarder compresses on the way to the target, as a `stored` listener does), but every URI is the one
@@ -29,15 +30,15 @@ struct SpoolObjectStore: ObjectStore {
         var raw = options
         raw.gzipLevel = nil
         let granted = Int64(body.readableBytes)
-        try await spool.reserve(granted)
+        try spool.reserve(granted)
         var object: StoredObject
         do {
             object = try await files.put(key: key, body: body, options: raw)
         } catch {
-            await spool.usage.release(granted)
+            spool.usage.release(granted)
             throw error
         }
-        await spool.usage.settle(granted: granted, stored: object.storedLength)
+        spool.usage.settle(granted: granted, stored: object.storedLength)
         object.uri = target.uri(for: key)
         return object
     }
@@ -47,7 +48,7 @@ struct SpoolObjectStore: ObjectStore {
         try ObjectKey.validate(key)
         let folder = files.root
         let freed = try await BlockingPools.files.runIfActive { try Forwarder.remove(folder: folder, key: key) }
-        await spool.usage.add(-freed)
+        spool.usage.add(-freed)
     }
 
     func check() async throws {
@@ -56,13 +57,13 @@ struct SpoolObjectStore: ObjectStore {
 }
 
 /// One file being written into the spool, holding a reservation that grows with each chunk before the
-/// chunk is written.
-actor SpoolUpload: ObjectUpload {
+/// chunk is written. (The listener calls `write` sequentially; the lock only makes the count Sendable.)
+final class SpoolUpload: ObjectUpload {
     private let upload: any ObjectUpload
     private let uri: String
     private let spool: Spool
     /// Bytes reserved for this file so far (every byte written); settled or released exactly once.
-    private var granted: Int64 = 0
+    private let granted = Mutex<Int64>(0)
 
     init(upload: any ObjectUpload, uri: String, spool: Spool) {
         self.upload = upload
@@ -73,13 +74,13 @@ actor SpoolUpload: ObjectUpload {
     func write(_ chunk: ByteBuffer) async throws {
         let count = Int64(chunk.readableBytes)
         do {
-            try await spool.reserve(count)
+            try spool.reserve(count)
         } catch {
             // Nothing of this chunk is written; the partial file goes with the reservation.
             await abort()
             throw error
         }
-        granted += count
+        granted.withLock { $0 += count }
         do {
             try await upload.write(chunk)
         } catch {
@@ -93,23 +94,28 @@ actor SpoolUpload: ObjectUpload {
         do {
             object = try await upload.finish()
         } catch {
-            await giveBack()
+            giveBack()
             throw error
         }
-        await spool.usage.settle(granted: granted, stored: object.storedLength)
-        granted = 0
+        spool.usage.settle(granted: takeGranted(), stored: object.storedLength)
         object.uri = uri
         return object
     }
 
     func abort() async {
         await upload.abort()
-        await giveBack()
+        giveBack()
     }
 
-    private func giveBack() async {
-        let bytes = granted
-        granted = 0
-        if bytes > 0 { await spool.usage.release(bytes) }
+    private func takeGranted() -> Int64 {
+        granted.withLock { granted in
+            defer { granted = 0 }
+            return granted
+        }
+    }
+
+    private func giveBack() {
+        let bytes = takeGranted()
+        if bytes > 0 { spool.usage.release(bytes) }
     }
 }
