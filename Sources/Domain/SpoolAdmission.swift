@@ -6,3 +6,15 @@ public protocol SpoolAdmission: Sendable {
     /// Nil while the spool has room; otherwise why not (safe for an Error Comment and `/readyz`).
     func refusal() async -> String?
 }
+
+/// A write into the spool that would take it beyond its quota (`DICOM_INGEST_SPOOL_MAX_BYTES`) or its
+/// volume beyond 90 %: the write is refused before its bytes reach the disk, and the instance it belongs
+/// to is answered A700 (Out of Resources) with `reason` as the Error Comment.
+public struct SpoolFull: Error, Sendable, CustomStringConvertible {
+    /// Safe for an Error Comment and `/readyz`: sizes only.
+    public var reason: String
+
+    public init(reason: String) { self.reason = reason }
+
+    public var description: String { reason }
+}

@@ -78,7 +78,7 @@ actor IngestReceiver: InstanceReceiver {
             do {
                 try await upload.write(fragment)
             } catch {
-                try await fail(.outOfResources("Object store write failed"), reason: "object store write failed", error: error)
+                try await fail(Self.writeFailure(error), reason: Self.writeFailureReason(error), error: error)
             }
         case .done:
             throw StoreFailure(.processingFailure("Instance already completed"))
@@ -246,8 +246,19 @@ actor IngestReceiver: InstanceReceiver {
             try await upload.write(header)
             for chunk in held { try await upload.write(chunk) }
         } catch {
-            try await fail(.outOfResources("Object store write failed"), reason: "object store write failed", error: error)
+            try await fail(Self.writeFailure(error), reason: Self.writeFailureReason(error), error: error)
         }
+    }
+
+    /// A700 for a failed write: a full spool says so (the sender should retry once it drains), anything
+    /// else is the object store's failure.
+    static func writeFailure(_ error: any Error) -> StoreStatus {
+        if let full = error as? SpoolFull { return .outOfResources(full.reason) }
+        return .outOfResources("Object store write failed")
+    }
+
+    static func writeFailureReason(_ error: any Error) -> String {
+        error is SpoolFull ? "spool full" : "object store write failed"
     }
 
     // MARK: - Data set problems

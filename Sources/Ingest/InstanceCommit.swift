@@ -72,6 +72,7 @@ struct InstanceCommit: Sendable {
         case (.success(let object), .failure(let error)):
             await delete(object.key, why: "metadata write failed")
             logger.warning("metadata write failed", metadata: ["error": "\(error)"])
+            if let full = error as? SpoolFull { return .failure(StoreFailure(.outOfResources(full.reason))) }
             return .failure(StoreFailure(.outOfResources("Metadata object store unavailable")))
         }
 

@@ -24,17 +24,9 @@ struct ObjectSlots: Sendable {
     /// The other slot: where the committed row may point (and what is deleted once the row has moved).
     var other: Keys
 
-    static let alternateMarker = "~1"
-
     /// The alternate slot of `primary`: `~1` inserted before each file extension.
     static func alternate(of primary: Keys) -> Keys {
-        (insertMarker(primary.dicom), insertMarker(primary.metadata))
-    }
-
-    private static func insertMarker(_ key: String) -> String {
-        let nameStart = key.lastIndex(of: "/").map { key.index(after: $0) } ?? key.startIndex
-        guard let dot = key[nameStart...].lastIndex(of: ".") else { return key + alternateMarker }
-        return String(key[..<dot]) + alternateMarker + String(key[dot...])
+        (ObjectSlotKey.alternate(of: primary.dicom), ObjectSlotKey.alternate(of: primary.metadata))
     }
 
     /// The slot a receive of `sopInstanceUID` on `listenerID` writes, read from the committed row.

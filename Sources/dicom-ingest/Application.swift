@@ -155,6 +155,23 @@ struct Application {
             writeTimeout: configuration.httpWriteTimeout, maxConnections: configuration.httpMaxConnections,
             storageAccess: storageAccess, defaultAckMode: configuration.spool.defaultAckMode)
         apiConfiguration.awsEventSinks = try EventConfiguration.awsSinkPolicy(environment: ProcessInfo.processInfo.environment)
+        // The spool's backlog as `/readyz` reports it: what waits for the targets, and how old the oldest is.
+        let spoolBacklog: @Sendable () async -> String = {
+            let inUse = await spool.bytes() + spool.reservedBytes()
+            var failing = ""
+            if let failure = await forwarder.status.failingSince {
+                let seconds = min(max(0, Date().timeIntervalSince(failure.at)), 1e12)
+                failing = "; last forward failed \(Int(seconds)) s ago (\(failure.reason))"
+            }
+            do {
+                let figures = try await catalog.spoolFigures()
+                let age = figures.oldestReceivedAt.map { min(max(0, Date().timeIntervalSince($0)), 1e12) } ?? 0
+                return "\(figures.instances) instances spooled (\(figures.bytes) bytes), oldest \(Int(age)) s; "
+                    + "\(inUse) of \(spool.maxBytes) bytes in use" + failing
+            } catch {
+                return "\(inUse) of \(spool.maxBytes) bytes in use; backlog unknown (\(error))" + failing
+            }
+        }
         let api = APIServer(
             configuration: apiConfiguration, catalog: catalog, listeners: supervisor,
             readiness: {
@@ -174,16 +191,28 @@ struct Application {
                     return checks
                 }
                 if listeners.contains(where: { $0.enabled && $0.storage.ackMode == .spooled }) {
-                    checks.append(ReadinessCheck(name: "spool", error: await spool.refusal()))
+                    checks.append(ReadinessCheck(name: "spool", error: await spool.readinessRefusal(), detail: await spoolBacklog()))
                 }
-                var seen = Set<StorageTarget>()
+                // One check per target a `stored` listener uses. A target only `spooled` listeners use is not
+                // asked: while it is away the spool stands in for it (its quota is the spool check's, and the
+                // backlog and the forwarder's last failure are in that check's detail).
+                var targets: [StorageTarget] = []
+                var usedByStored = Set<StorageTarget>()
                 for listener in listeners where listener.enabled {
                     var target = listener.storage
                     if target.backend == .filesystem, target.path == nil { target.path = defaultRoot }
                     // The same target in both modes is one check.
                     target.ackMode = .stored
-                    guard seen.insert(target).inserted else { continue }
+                    if !targets.contains(target) { targets.append(target) }
+                    if listener.storage.ackMode == .stored { usedByStored.insert(target) }
+                }
+                for target in targets {
                     let name = target.backend == .s3 ? "s3://\(target.bucket ?? "")" : "file://\(target.path ?? "")"
+                    guard usedByStored.contains(target) else {
+                        checks.append(ReadinessCheck(name: name, error: nil,
+                                                     detail: "used by spooled listeners only: not asked, the spool stands in for it"))
+                        continue
+                    }
                     do {
                         try await stores.objectStore(for: target).check()
                         checks.append(ReadinessCheck(name: name, error: nil))

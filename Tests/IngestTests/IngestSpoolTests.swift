@@ -78,9 +78,14 @@ struct IngestSpoolTests {
 
     @Test func aFullSpoolRefusesBeforeAnyByte() async throws {
         try await withHarness { h in
-            let spoolRoot = URL(fileURLWithPath: h.root).deletingLastPathComponent().appendingPathComponent("spool").path
-            let spool = try Spool(root: spoolRoot, maxBytes: 100)
+            let base = URL(fileURLWithPath: h.root).deletingLastPathComponent()
+            let spoolRoot = base.appendingPathComponent("spool").path
             let listener = spooledListener(h)
+            // The quota is exactly what one instance takes (measured on a probe spool): the first fits to the
+            // byte, and then the spool is full.
+            let probe = try Spool(root: base.appendingPathComponent("probe").path, maxBytes: 1 << 30)
+            #expect(try await h.store(uid: "1.2.3.599", patientID: "FIRST", sink: try spooledSink(h, spool: probe, listener: listener)) == .success)
+            let spool = try Spool(root: spoolRoot, maxBytes: await probe.bytes())
             let sink = try spooledSink(h, spool: spool, listener: listener)
             #expect(try await h.store(uid: "1.2.3.600", patientID: "FIRST", sink: sink) == .success)
             let before = files(under: spoolRoot)

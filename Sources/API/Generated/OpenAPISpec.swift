@@ -74,7 +74,10 @@ paths:
       summary: Readiness (catalog and every object store in use answer)
       description: >-
         Anonymous callers get the status only (`checks` is empty). With a valid read or admin token,
-        `checks` names each dependency and its error.
+        `checks` names each dependency and its error. An object store used only by `spooled` listeners
+        is not asked, so its outage does not make the service unready: the spool absorbs it, and the
+        `spool` check's `detail` shows the backlog and the forwarder's last failure. The spool reaching
+        its quota answers 503, as does a store a `stored` listener uses that does not answer.
       security: []
       responses:
         '200':
@@ -929,12 +932,18 @@ components:
           type: array
           items:
             type: object
-            required: [name, ok, error]
+            required: [name, ok, error, detail]
             additionalProperties: false
             properties:
               name: {type: string}
               ok: {type: boolean}
               error: {type: ['string', 'null']}
+              detail:
+                type: ['string', 'null']
+                description: >-
+                  What an operator should know while the check passes: the spool's backlog (instances,
+                  bytes, oldest age, the forwarder's last failure while no forward has succeeded since),
+                  or that a target is used by `spooled` listeners only and therefore not asked.
     UID:
       type: string
       description: A DICOM UID (PS3.5 §9.1).

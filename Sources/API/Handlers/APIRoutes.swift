@@ -99,12 +99,14 @@ struct APIRoutes: Sendable {
             var name: String
             var ok: Bool
             var error: String?
-            enum CodingKeys: String, CodingKey { case name, ok, error }
+            var detail: String?
+            enum CodingKeys: String, CodingKey { case name, ok, error, detail }
             func encode(to encoder: any Encoder) throws {
                 var c = encoder.container(keyedBy: CodingKeys.self)
                 try c.encode(name, forKey: .name)
                 try c.encode(ok, forKey: .ok)
                 try c.encode(error, forKey: .error)
+                try c.encode(detail, forKey: .detail)
             }
         }
         var status: String
@@ -117,7 +119,7 @@ struct APIRoutes: Sendable {
         let checks = await readiness()
         let ready = checks.allSatisfy { $0.error == nil }
         let body = ReadinessBody(status: ready ? "ready" : "unavailable",
-                                 checks: detail ? checks.map { .init(name: $0.name, ok: $0.error == nil, error: $0.error) } : [])
+                                 checks: detail ? checks.map { .init(name: $0.name, ok: $0.error == nil, error: $0.error, detail: $0.detail) } : [])
         return try json(ready ? .ok : .serviceUnavailable, body)
     }
 

@@ -82,10 +82,15 @@ public struct APIConfiguration: Sendable {
 /// One dependency `/readyz` checks: `error` nil when it answered.
 public struct ReadinessCheck: Sendable, Hashable {
     public var name: String
+    /// Why the dependency is not ready; any check with an error makes `/readyz` answer 503.
     public var error: String?
+    /// What an operator should know while the check still passes (a spool backlog, a target the spool
+    /// stands in for while it is unreachable).
+    public var detail: String?
 
-    public init(name: String, error: String?) {
+    public init(name: String, error: String?, detail: String? = nil) {
         self.name = name
         self.error = error
+        self.detail = detail
     }
 }

@@ -87,13 +87,14 @@ extension Forwarder {
                         : !keep.contains(file.relativePath) && !keepAll.contains(folder) && age >= orphanAge
                     if orphan, unlink(root + "/" + file.relativePath) == 0 {
                         removed += 1
-                    } else {
+                    } else if !file.isTemporary {
+                        // Temp files of writes in flight are counted by their reservations.
                         total += file.size
                     }
                 }
                 return (removed, total)
             }
-            await spool.usage.set(total)
+            spool.usage.set(total)
             if removed > 0 {
                 Counter(label: "dicom_spool_orphans_removed_total").increment(by: removed)
                 logger.notice("removed spool files no catalog row refers to", metadata: ["files": "\(removed)"])

@@ -51,10 +51,14 @@ public struct Forwarder: Service {
         /// A temp file is abandoned when untouched this long (a live receive keeps writing it).
         public var temporaryOrphanAge: Duration = .seconds(600)
         public var sweepInterval: Duration = .seconds(300)
+        /// Bytes the uploads in flight may buffer at once (see `ForwardBudget`): with S3's 5 MiB parts,
+        /// two multipart uploads of large instances, or about thirty small single-PUT objects.
+        public var memoryBudget: Int64 = 24 << 20
         public init() {}
     }
 
-    let queue: any ForwardQueue
+    /// The catalog: the forward queue, and the instance lock and row reads of the receives.
+    let queue: any ForwardQueue & IngestRecorder
     let listeners: any ListenerStore
     let stores: any ObjectStoreProvider
     let spool: Spool
@@ -62,8 +66,13 @@ public struct Forwarder: Service {
     let resolveTarget: @Sendable (StorageTarget) -> StorageTarget
     let options: Options
     let logger: Logger
+    /// The outcome of the latest attempts, for `/readyz` (which does not ask a target that only spooled
+    /// listeners use: while it is away the spool stands in for it, and its requests would wait behind the
+    /// forwarder's retries).
+    public let status = ForwardStatus()
+    let budget: ForwardBudget
 
-    public init(queue: any ForwardQueue, listeners: any ListenerStore, stores: any ObjectStoreProvider, spool: Spool,
+    public init(queue: any ForwardQueue & IngestRecorder, listeners: any ListenerStore, stores: any ObjectStoreProvider, spool: Spool,
                 resolveTarget: @escaping @Sendable (StorageTarget) -> StorageTarget, options: Options = Options(), logger: Logger) {
         self.queue = queue
         self.listeners = listeners
@@ -72,6 +81,7 @@ public struct Forwarder: Service {
         self.resolveTarget = resolveTarget
         self.options = options
         self.logger = logger
+        self.budget = ForwardBudget(capacity: options.memoryBudget)
     }
 
     public func run() async throws {
@@ -146,6 +156,9 @@ public struct Forwarder: Service {
         case stored(StoredObject)
         /// The row names another object now: nothing to do for this one.
         case superseded
+        /// Graceful shutdown began while this forward waited for its memory share: it stays spooled for
+        /// the next start (or another node) rather than starting an upload the grace period may cut off.
+        case notStarted
         /// The spool file is missing or does not hold the bytes the row describes.
         case missing(String)
     }
@@ -169,10 +182,11 @@ public struct Forwarder: Service {
                 let elapsed = ContinuousClock.now - started
                 Metrics.Timer(label: "dicom_forward_duration_seconds").recordNanoseconds(elapsed.nanoseconds)
                 Counter(label: "dicom_instances_forwarded_total").increment()
+                await status.succeeded()
                 logger.info("forwarded spooled instance", metadata: [
                     "bytes": "\(row.sizeBytes)", "stored_bytes": "\(object.storedLength)", "attempts": "\(claim.failedAttempts + 1)",
                 ])
-            case .superseded:
+            case .superseded, .notStarted:
                 try await queue.releaseClaim(sopInstanceUID: row.sopInstanceUID, owner: options.owner, retryAt: Date(), failed: false)
             case .missing(let why):
                 if try await queue.markLost(sopInstanceUID: row.sopInstanceUID, sha256: row.sha256, objectURI: row.objectURI) {
@@ -185,6 +199,7 @@ public struct Forwarder: Service {
         } catch {
             let reason = (error as? Failure)?.reason ?? (error is CatalogError ? "catalog" : "target")
             Counter(label: "dicom_forward_failures_total", dimensions: [("reason", reason)]).increment()
+            await status.failed(reason: reason)
             let delay = Self.backoff(attempt: claim.failedAttempts, initial: options.initialBackoff, maximum: options.maximumBackoff)
             logger.warning("forwarding failed; will retry", metadata: [
                 "error": "\(error)", "attempt": "\(claim.failedAttempts + 1)", "retry_in_seconds": "\(delay)",
@@ -249,6 +264,12 @@ public struct Forwarder: Service {
             }
             metadataKey = resolved
         }
+        // The memory this upload buffers: one read chunk, and the object (single PUT) or two parts.
+        let singleRequestLimit = (store as? any IncompleteUploadCleanup)?.singleRequestLimit
+        let share = min(row.sizeBytes, Int64(Self.chunkSize)) + (singleRequestLimit.map { min(row.sizeBytes, 2 * $0) } ?? 0)
+        guard let taken = await budget.acquire(share) else { throw CancellationError() }
+        defer { budget.release(taken) }
+        if Task.isShuttingDownGracefully { return .notStarted }
         let folder = spool.folder(for: row.listenerID)
         let options = ObjectPutOptions(contentType: ObjectPutOptions.dicomContentType,
                                        gzipLevel: target.gzip ? target.gzipLevel : nil, storageClass: target.storageClass,
@@ -302,18 +323,18 @@ public struct Forwarder: Service {
             await upload.abort()
             return .missing("spool file does not hold the bytes the row describes")
         }
+        // The objects are completed outside the instance lock (each completion is a round trip to the
+        // target, and receives wait for the same lock); `Finishing` then settles the row holding it.
         let stored = try await upload.finish()
         if let metadataKey, let metadataBody {
             _ = try await store.put(key: metadataKey, body: metadataBody, options: ObjectPutOptions(
                 contentType: ObjectPutOptions.dicomJSONContentType, gzipLevel: options.gzipLevel,
                 storageClass: options.storageClass, serverSideEncryption: options.serverSideEncryption, kmsKeyID: options.kmsKeyID))
         }
-        guard try await queue.markStored(sopInstanceUID: row.sopInstanceUID, sha256: row.sha256, objectURI: row.objectURI,
-                                         storedBytes: stored.storedLength, storedAt: Date())
-        else {
-            logger.info("spooled instance superseded by a later receive while forwarding")
-            return .superseded
-        }
+        let finishing = Finishing(row: row, stored: stored, store: store, key: key, metadataKey: metadataKey,
+                                  queue: queue, logger: logger)
+        let finished = try await queue.withInstanceLock(sopInstanceUID: row.sopInstanceUID) { await finishing.run() }
+        guard case .stored(let stored) = try finished.get() else { return try finished.get() }
         // The row is `stored`: the spool copies are garbage now.
         var freed: Int64 = 0
         for spoolKey in [key] + (metadataKey.map { [$0] } ?? []) {
@@ -323,7 +344,7 @@ public struct Forwarder: Service {
                 logger.warning("could not remove a forwarded spool file; the sweep will", metadata: ["error": "\(error)"])
             }
         }
-        await spool.usage.add(-freed)
+        spool.usage.add(-freed)
         return .stored(stored)
     }
 

@@ -1,15 +1,21 @@
 public import Domain
 public import NIOCore
 import NIOPosix
+import Synchronization
 
 /// A listener's spool folder as its object store: the files are written there (uncompressed: the
 /// forwarder compresses on the way to the target, as a `stored` listener does), but every URI is the one
 /// the object will have in the target, so the catalog row names where the instance ends up and the
 /// sink's slot choice compares against the same URIs in both modes.
+///
+/// Every byte is reserved against the spool's quota before it is written (`Spool.reserve`): a write that
+/// does not fit throws `SpoolFull`, the partial file is removed and the reservation given back, so an
+/// instance is either in the spool whole or not at all, and writes in flight together never take the
+/// spool beyond its limits.
 struct SpoolObjectStore: ObjectStore {
     let files: FilesystemObjectStore
     let target: any ObjectStore
-    let usage: SpoolUsage
+    let spool: Spool
 
     func uri(for key: String) -> String { target.uri(for: key) }
 
@@ -17,14 +23,22 @@ struct SpoolObjectStore: ObjectStore {
         var raw = options
         raw.gzipLevel = nil
         let upload = try await files.beginUpload(key: key, options: raw)
-        return SpoolUpload(upload: upload, uri: target.uri(for: key), usage: usage)
+        return SpoolUpload(upload: upload, uri: target.uri(for: key), spool: spool)
     }
 
     func put(key: String, body: ByteBuffer, options: ObjectPutOptions) async throws -> StoredObject {
         var raw = options
         raw.gzipLevel = nil
-        var object = try await files.put(key: key, body: body, options: raw)
-        await usage.add(object.storedLength)
+        let granted = Int64(body.readableBytes)
+        try spool.reserve(granted)
+        var object: StoredObject
+        do {
+            object = try await files.put(key: key, body: body, options: raw)
+        } catch {
+            spool.usage.release(granted)
+            throw error
+        }
+        spool.usage.settle(granted: granted, stored: object.storedLength)
         object.uri = target.uri(for: key)
         return object
     }
@@ -34,7 +48,7 @@ struct SpoolObjectStore: ObjectStore {
         try ObjectKey.validate(key)
         let folder = files.root
         let freed = try await BlockingPools.files.runIfActive { try Forwarder.remove(folder: folder, key: key) }
-        await usage.add(-freed)
+        spool.usage.add(-freed)
     }
 
     func check() async throws {
@@ -42,19 +56,66 @@ struct SpoolObjectStore: ObjectStore {
     }
 }
 
-struct SpoolUpload: ObjectUpload {
-    let upload: any ObjectUpload
-    let uri: String
-    let usage: SpoolUsage
+/// One file being written into the spool, holding a reservation that grows with each chunk before the
+/// chunk is written. (The listener calls `write` sequentially; the lock only makes the count Sendable.)
+final class SpoolUpload: ObjectUpload {
+    private let upload: any ObjectUpload
+    private let uri: String
+    private let spool: Spool
+    /// Bytes reserved for this file so far (every byte written); settled or released exactly once.
+    private let granted = Mutex<Int64>(0)
 
-    func write(_ chunk: ByteBuffer) async throws { try await upload.write(chunk) }
+    init(upload: any ObjectUpload, uri: String, spool: Spool) {
+        self.upload = upload
+        self.uri = uri
+        self.spool = spool
+    }
+
+    func write(_ chunk: ByteBuffer) async throws {
+        let count = Int64(chunk.readableBytes)
+        do {
+            try spool.reserve(count)
+        } catch {
+            // Nothing of this chunk is written; the partial file goes with the reservation.
+            await abort()
+            throw error
+        }
+        granted.withLock { $0 += count }
+        do {
+            try await upload.write(chunk)
+        } catch {
+            await abort()
+            throw error
+        }
+    }
 
     func finish() async throws -> StoredObject {
-        var object = try await upload.finish()
-        await usage.add(object.storedLength)
+        var object: StoredObject
+        do {
+            object = try await upload.finish()
+        } catch {
+            giveBack()
+            throw error
+        }
+        spool.usage.settle(granted: takeGranted(), stored: object.storedLength)
         object.uri = uri
         return object
     }
 
-    func abort() async { await upload.abort() }
+    func abort() async {
+        await upload.abort()
+        giveBack()
+    }
+
+    private func takeGranted() -> Int64 {
+        granted.withLock { granted in
+            defer { granted = 0 }
+            return granted
+        }
+    }
+
+    private func giveBack() {
+        let bytes = takeGranted()
+        if bytes > 0 { spool.usage.release(bytes) }
+    }
 }
