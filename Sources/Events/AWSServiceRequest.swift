@@ -5,11 +5,13 @@ public import Foundation
 public import NIOCore
 import NIOHTTP1
 
-/// One signed request of an AWS JSON- or query-protocol operation: a POST of `body` to `/` of the
-/// service endpoint, signed with SigV4 as botocore's `SigV4Auth` signs it (every header but the
-/// `Authorization` itself, the SHA-256 of the body, no `x-amz-content-sha256`).
+/// One signed request of an AWS operation: for the JSON and query protocols a POST of `body` to `/` of the
+/// service endpoint, for the REST-JSON protocol the operation's method and path; signed with SigV4 as
+/// botocore's `SigV4Auth` signs it (every header but the `Authorization` itself, the SHA-256 of the body,
+/// no `x-amz-content-sha256`).
 public struct AWSServiceRequest: Sendable {
-    /// `scheme://host[:port]/`.
+    public var method: String
+    /// `scheme://host[:port]` and the path (`/` for the JSON and query protocols).
     public var url: String
     /// Every header to send, lowercased, including `host`, `x-amz-date` and `authorization`.
     public var headers: [(String, String)]
@@ -18,14 +20,17 @@ public struct AWSServiceRequest: Sendable {
     public var signed: SigV4Signer.SignedHeaders
 
     /// Builds and signs the request. `endpoint` is `http(s)://host[:port]` (a trailing `/` is ignored);
-    /// the `host` header is the host and port as botocore writes it, the default port left out.
-    public static func make(endpoint: String, region: String, service: String, headers: [(String, String)], body: String,
-                            credentials: AWSCredentials, date: Date) throws -> AWSServiceRequest {
+    /// the `host` header is the host and port as botocore writes it, the default port left out. `path` is
+    /// already URI-encoded, as it is signed.
+    public static func make(method: String = "POST", path: String = "/", endpoint: String, region: String, service: String,
+                            headers: [(String, String)], body: String, credentials: AWSCredentials,
+                            date: Date) throws -> AWSServiceRequest {
         guard let location = Location(endpoint) else { throw DeliveryError("endpoint is not an http(s) URL of scheme, host and port") }
         let signer = SigV4Signer(credentials: credentials, region: region, service: service, sendsContentSHA256: false)
-        let signed = signer.sign(method: "POST", canonicalURI: "/", query: [], host: location.host, headers: headers,
+        let signed = signer.sign(method: method, canonicalURI: path, query: [], host: location.host, headers: headers,
                                  payloadSHA256: SigV4Signer.hexSHA256(Data(body.utf8)), date: date)
-        return AWSServiceRequest(url: "\(location.scheme)://\(location.host)/", headers: signed.headers, body: body, signed: signed)
+        return AWSServiceRequest(method: method, url: "\(location.scheme)://\(location.host)\(path)", headers: signed.headers,
+                                 body: body, signed: signed)
     }
 
     /// Scheme and `host[:port]` of an endpoint, the scheme's default port dropped.
@@ -103,11 +108,13 @@ public struct AWSServiceClient: Sendable {
     /// Sends the request; a transport failure is a `DeliveryError` naming its kind.
     func send(_ request: AWSServiceRequest, operation: String) async throws -> AWSServiceRequest.Response {
         var http = HTTPClientRequest(url: request.url)
-        http.method = .POST
+        http.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers where name != "host" {
             http.headers.add(name: name, value: value)
         }
-        http.body = .bytes(ByteBuffer(string: request.body))
+        if request.method != "GET" {
+            http.body = .bytes(ByteBuffer(string: request.body))
+        }
         let response: HTTPClientResponse
         do {
             response = try await httpClient.execute(http, timeout: timeout)
@@ -121,7 +128,7 @@ public struct AWSServiceClient: Sendable {
             let buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
             text = String(buffer: buffer)
         } catch {
-            // An answer longer than any PutEvents / Publish response, or one cut short: the status decides.
+            // An answer longer than any response of the operations we call, or one cut short: the status decides.
             text = ""
         }
         return AWSServiceRequest.Response(status: Int(response.status.code),

@@ -52,15 +52,6 @@ public struct HealthImagingClient: Sendable {
         public var message: String?
     }
 
-    /// A request ready to send, with the pieces of its signature (the vectors compare them).
-    public struct SignedRequest: Sendable {
-        public var method: String
-        public var url: String
-        public var body: String
-        public var headers: [(String, String)]
-        public var signed: SigV4Signer.SignedHeaders
-    }
-
     /// The endpoint of the sink: its own `endpoint`, else `AWS_ENDPOINT_URL_MEDICAL_IMAGING` /
     /// `AWS_ENDPOINT_URL`, else `https://medical-imaging.<region>.amazonaws.com`.
     public static func endpoint(configured: String?, region: String, environment: [String: String]) -> String {
@@ -78,89 +69,48 @@ public struct HealthImagingClient: Sendable {
         ]
         if let account = job.inputOwnerAccountID { members.append(("inputOwnerAccountId", account)) }
         members.sort { $0.0 < $1.0 }
-        return "{" + members.map { "\(jsonString($0.0)): \(jsonString($0.1))" }.joined(separator: ", ") + "}"
-    }
-
-    /// `json.dumps` of a string with `ensure_ascii`: `"`, `\`, control characters and non-ASCII escaped.
-    static func jsonString(_ value: String) -> String {
-        var out = "\""
-        for unit in value.utf16 {
-            switch unit {
-            case 0x22: out += "\\\""
-            case 0x5C: out += "\\\\"
-            case 0x0A: out += "\\n"
-            case 0x0D: out += "\\r"
-            case 0x09: out += "\\t"
-            case 0x08: out += "\\b"
-            case 0x0C: out += "\\f"
-            case 0x20...0x7E: out.unicodeScalars.append(Unicode.Scalar(UInt8(unit)))
-            default:
-                let hex = String(unit, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            }
-        }
-        return out + "\""
+        return "{" + members.map { "\(ASCIIJSON.quoted($0.0)): \(ASCIIJSON.quoted($0.1))" }.joined(separator: ", ") + "}"
     }
 
     /// `StartDICOMImportJob`, signed for `date`.
-    public static func startRequest(_ job: StartJob, endpoint: String, signer: SigV4Signer, date: Date) -> SignedRequest {
-        let path = "/startDICOMImportJob/datastore/" + SigV4Signer.uriEncode(job.datastoreID, keepSlash: false)
-        return sign(method: "POST", path: path, body: body(of: job), contentType: "application/json", endpoint: endpoint,
-                    signer: signer, date: date)
+    public static func startRequest(_ job: StartJob, endpoint: String, region: String, credentials: AWSCredentials,
+                                    date: Date) throws -> AWSServiceRequest {
+        try AWSServiceRequest.make(
+            path: "/startDICOMImportJob/datastore/" + SigV4Signer.uriEncode(job.datastoreID, keepSlash: false),
+            endpoint: endpoint, region: region, service: signingName, headers: [("content-type", "application/json")],
+            body: body(of: job), credentials: credentials, date: date)
     }
 
     /// `GetDICOMImportJob`, signed for `date`.
-    public static func getRequest(datastoreID: String, jobID: String, endpoint: String, signer: SigV4Signer, date: Date) -> SignedRequest {
-        let path = "/getDICOMImportJob/datastore/" + SigV4Signer.uriEncode(datastoreID, keepSlash: false)
-            + "/job/" + SigV4Signer.uriEncode(jobID, keepSlash: false)
-        return sign(method: "GET", path: path, body: "", contentType: nil, endpoint: endpoint, signer: signer, date: date)
+    public static func getRequest(datastoreID: String, jobID: String, endpoint: String, region: String,
+                                  credentials: AWSCredentials, date: Date) throws -> AWSServiceRequest {
+        try AWSServiceRequest.make(
+            method: "GET",
+            path: "/getDICOMImportJob/datastore/" + SigV4Signer.uriEncode(datastoreID, keepSlash: false)
+                + "/job/" + SigV4Signer.uriEncode(jobID, keepSlash: false),
+            endpoint: endpoint, region: region, service: signingName, headers: [], body: "", credentials: credentials, date: date)
     }
 
-    private static func sign(method: String, path: String, body: String, contentType: String?, endpoint: String,
-                             signer: SigV4Signer, date: Date) -> SignedRequest {
-        let host = Self.host(of: endpoint)
-        let headers: [(String, String)] = contentType.map { [("content-type", $0)] } ?? []
-        let signed = signer.sign(method: method, canonicalURI: path, query: [], host: host, headers: headers,
-                                 payloadSHA256: SigV4Signer.hexSHA256(Data(body.utf8)), date: date)
-        return SignedRequest(method: method, url: endpoint + path, body: body, headers: signed.headers, signed: signed)
-    }
-
-    /// The `Host` header of an endpoint URL: host, and port unless it is the scheme's default.
-    static func host(of endpoint: String) -> String {
-        guard let url = URL(string: endpoint), let host = url.host else { return endpoint }
-        let bracketed = host.contains(":") ? "[\(host)]" : host
-        guard let port = url.port else { return bracketed }
-        let scheme = url.scheme?.lowercased()
-        if (scheme == "https" && port == 443) || (scheme == "http" && port == 80) { return bracketed }
-        return "\(bracketed):\(port)"
-    }
-
-    let httpClient: HTTPClient
-    let credentials: any AWSCredentialsProvider
+    let client: AWSServiceClient
     let environment: [String: String]
-    let timeout: TimeAmount
 
     public init(httpClient: HTTPClient, credentials: any AWSCredentialsProvider, environment: [String: String],
                 timeout: TimeAmount = .seconds(20)) {
-        self.httpClient = httpClient
-        self.credentials = credentials
+        self.client = AWSServiceClient(httpClient: httpClient, credentials: credentials, environment: environment, timeout: timeout)
         self.environment = environment
-        self.timeout = timeout
     }
 
     public func start(_ job: StartJob, region: String, endpoint: String?) async throws -> Job {
-        let signer = SigV4Signer(credentials: try await credentials.credentials(), region: region, service: Self.signingName)
-        let request = Self.startRequest(job, endpoint: Self.endpoint(configured: endpoint, region: region, environment: environment),
-                                        signer: signer, date: Date())
+        let request = try Self.startRequest(job, endpoint: Self.endpoint(configured: endpoint, region: region, environment: environment),
+                                            region: region, credentials: try await client.currentCredentials(), date: Date())
         let object = try await send(request, operation: "StartDICOMImportJob")
         return try Self.job(from: object, operation: "StartDICOMImportJob")
     }
 
     public func get(datastoreID: String, jobID: String, region: String, endpoint: String?) async throws -> Job {
-        let signer = SigV4Signer(credentials: try await credentials.credentials(), region: region, service: Self.signingName)
-        let request = Self.getRequest(datastoreID: datastoreID, jobID: jobID,
-                                      endpoint: Self.endpoint(configured: endpoint, region: region, environment: environment),
-                                      signer: signer, date: Date())
+        let request = try Self.getRequest(datastoreID: datastoreID, jobID: jobID,
+                                          endpoint: Self.endpoint(configured: endpoint, region: region, environment: environment),
+                                          region: region, credentials: try await client.currentCredentials(), date: Date())
         let object = try await send(request, operation: "GetDICOMImportJob")
         guard let properties = object["jobProperties"] as? [String: Any] else {
             throw HealthImagingError(operation: "GetDICOMImportJob", status: 200, code: nil,
@@ -169,38 +119,27 @@ public struct HealthImagingClient: Sendable {
         return try Self.job(from: properties, operation: "GetDICOMImportJob")
     }
 
-    private func send(_ request: SignedRequest, operation: String) async throws -> [String: Any] {
-        var http = HTTPClientRequest(url: request.url)
-        http.method = HTTPMethod(rawValue: request.method)
-        for (name, value) in request.headers where name != "host" {
-            http.headers.add(name: name, value: value)
-        }
-        if request.method == "POST" {
-            http.body = .bytes(ByteBuffer(string: request.body))
-        }
-        let response: HTTPClientResponse
-        let bytes: ByteBuffer
+    /// Sends the request; a transport failure is a retryable `HealthImagingError`, an error answer one that
+    /// says whether to retry.
+    private func send(_ request: AWSServiceRequest, operation: String) async throws -> [String: Any] {
+        let response: AWSServiceRequest.Response
         do {
-            response = try await httpClient.execute(http, timeout: timeout)
-            bytes = try await response.body.collect(upTo: 1 << 20)
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            throw HealthImagingError(operation: operation, status: nil, code: nil, message: AWSTransportError.describe(error),
-                                     retryable: true)
+            response = try await client.send(request, operation: operation)
+        } catch let error as DeliveryError {
+            throw HealthImagingError(operation: operation, status: nil, code: nil, message: error.detail, retryable: true)
         }
         // An error answer need not be JSON (a proxy's HTML page): its status still says what happened.
         let object: [String: Any]?
         do {
-            object = try JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any]
+            object = try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any]
         } catch {
             object = nil
         }
-        guard (200..<300).contains(response.status.code) else {
+        guard (200..<300).contains(response.status) else {
             throw HealthImagingError(response: response, object: object, operation: operation)
         }
         guard let object else {
-            throw HealthImagingError(operation: operation, status: Int(response.status.code), code: nil,
+            throw HealthImagingError(operation: operation, status: response.status, code: nil,
                                      message: "response is not a JSON object", retryable: true)
         }
         return object
@@ -235,8 +174,9 @@ public struct HealthImagingError: Error, Sendable, Hashable, CustomStringConvert
         self.retryable = retryable
     }
 
-    init(response: HTTPClientResponse, object: [String: Any]?, operation: String) {
-        var code = response.headers.first(name: "x-amzn-ErrorType") ?? (object?["__type"] as? String) ?? (object?["code"] as? String)
+    init(response: AWSServiceRequest.Response, object: [String: Any]?, operation: String) {
+        let header = response.headers.first { $0.0.lowercased() == "x-amzn-errortype" }?.1
+        var code = header ?? (object?["__type"] as? String) ?? (object?["code"] as? String)
         // `aws.protocols#ValidationException:http://…` and `…#ThrottlingException` name the same code.
         if let raw = code {
             var name = Substring(raw)
@@ -245,7 +185,7 @@ public struct HealthImagingError: Error, Sendable, Hashable, CustomStringConvert
             code = String(name)
         }
         let message = (object?["message"] as? String) ?? (object?["Message"] as? String)
-        let status = Int(response.status.code)
+        let status = response.status
         let retryable = status >= 500 || status == 429
             || ["ThrottlingException", "ServiceQuotaExceededException", "InternalServerException", "AccessDeniedException"]
                 .contains(code ?? "")

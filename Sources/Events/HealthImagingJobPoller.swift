@@ -137,6 +137,7 @@ public struct HealthImagingJobPoller: Service {
 enum AWSErrorText {
     static func describe(_ error: any Error) -> String {
         if let error = error as? HealthImagingError { return error.description }
+        if let error = error as? DeliveryError { return error.detail }
         return AWSTransportError.describe(error)
     }
 }

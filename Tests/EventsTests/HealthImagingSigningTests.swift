@@ -54,12 +54,11 @@ struct HealthImagingVectors: Decodable {
     @Test(arguments: vectors)
     func requestEqualsBotocores(_ vector: HealthImagingVectors.Vector) throws {
         let keys = try HealthImagingVectors.load()
-        let signer = SigV4Signer(credentials: AWSCredentials(accessKeyID: keys.accessKeyID, secretAccessKey: keys.secretAccessKey,
-                                                             sessionToken: vector.sessionToken),
-                                 region: vector.region, service: HealthImagingClient.signingName)
+        let credentials = AWSCredentials(accessKeyID: keys.accessKeyID, secretAccessKey: keys.secretAccessKey,
+                                         sessionToken: vector.sessionToken)
         let endpoint = HealthImagingClient.endpoint(configured: vector.endpoint, region: vector.region, environment: [:])
         let p = vector.parameters
-        let request: HealthImagingClient.SignedRequest
+        let request: AWSServiceRequest
         switch vector.operation {
         case "StartDICOMImportJob":
             let job = HealthImagingClient.StartJob(
@@ -67,10 +66,12 @@ struct HealthImagingVectors: Decodable {
                 dataAccessRoleARN: try #require(p["dataAccessRoleArn"]), clientToken: try #require(p["clientToken"]),
                 inputS3URI: try #require(p["inputS3Uri"]), outputS3URI: try #require(p["outputS3Uri"]),
                 inputOwnerAccountID: p["inputOwnerAccountId"])
-            request = HealthImagingClient.startRequest(job, endpoint: endpoint, signer: signer, date: HealthImagingVectors.date)
+            request = try HealthImagingClient.startRequest(job, endpoint: endpoint, region: vector.region, credentials: credentials,
+                                                           date: HealthImagingVectors.date)
         case "GetDICOMImportJob":
-            request = HealthImagingClient.getRequest(datastoreID: try #require(p["datastoreId"]), jobID: try #require(p["jobId"]),
-                                                     endpoint: endpoint, signer: signer, date: HealthImagingVectors.date)
+            request = try HealthImagingClient.getRequest(datastoreID: try #require(p["datastoreId"]), jobID: try #require(p["jobId"]),
+                                                         endpoint: endpoint, region: vector.region, credentials: credentials,
+                                                         date: HealthImagingVectors.date)
         default:
             Issue.record("unknown operation \(vector.operation)")
             return
