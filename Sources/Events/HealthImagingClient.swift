@@ -1,6 +1,7 @@
 public import AsyncHTTPClient
 public import AWS
 public import Foundation
+import Domain
 public import NIOCore
 import NIOHTTP1
 
@@ -57,7 +58,7 @@ public struct HealthImagingClient: Sendable {
     public static func endpoint(configured: String?, region: String, environment: [String: String]) -> String {
         let chosen = configured.flatMap { $0.isEmpty ? nil : $0 }
             ?? AWSEnvironment.endpoint(service: serviceID, in: environment)
-            ?? "https://medical-imaging.\(region).amazonaws.com"
+            ?? AWSResourceName.defaultEndpoint(service: signingName, region: region)
         return chosen.hasSuffix("/") ? String(chosen.dropLast()) : chosen
     }
 
