@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from . import corpus as corpusmod
-from . import gziplevels, profile, report, services as svcmod
+from . import floor, gziplevels, profile, report, services as svcmod
 from .receivers import ROOT, catalogue
 from .runner import run_once
 
@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
         saved = json.loads(Path(args.render).read_text())
         figures = report.render(saved["results"], saved["labels"], saved["corpora"], saved["command"],
                                 saved["machine"], saved["started"], saved["minutes"], saved["notes"],
-                                saved.get("profiles"), saved.get("gzip"))
+                                saved.get("profiles"), saved.get("gzip"), _floors(saved.get("floors")))
         print(figures)
         if args.out:
             report.write_benchmarks(Path(args.out), figures)
@@ -130,6 +130,14 @@ def main(argv: list[str]) -> int:
             for n, c in corpora.items()}
     say("corpora: " + "; ".join(f"{k} {v}" for k, v in info.items()))
     gzip_rows = {n: gziplevels.measure(c.files) for n, c in corpora.items() if n in ("ct", "mr-small")}
+    # The durable floor on this disk, per corpus and association count of the filesystem cells.
+    floors: dict[str, dict[int, dict]] = {}
+    if "ingest-fs" in wanted:
+        for n, c in corpora.items():
+            if n in ("ct", "mr-small"):
+                floors[n] = {w: floor.measure(c.files, runs_root / f"floor-{n}-{w}", w) for w in (1, 4)}
+                say(f"durable floor {n}: " + ", ".join(f"{w} writers {f['rate']:.0f} inst/s"
+                                                        for w, f in floors[n].items()))
 
     # Services (PostgreSQL + moto) only when a receiver needs them.
     needs = any(r == "reference" or r.startswith("ingest-s3") for r in wanted + variants)
@@ -227,16 +235,21 @@ def main(argv: list[str]) -> int:
     minutes = (time.monotonic() - t_start) / 60
     saved = {"command": command, "started": started.strftime("%Y-%m-%d %H:%M"), "minutes": minutes,
              "machine": report.machine_line(), "corpora": info, "labels": labels, "notes": notes,
-             "profiles": profiles, "gzip": gzip_rows, "results": results}
+             "profiles": profiles, "gzip": gzip_rows, "floors": floors, "results": results}
     (work / "results.json").write_text(json.dumps(saved, indent=1))
     figures = report.render(results, labels, info, command, saved["machine"], saved["started"], minutes, notes,
-                            profiles, gzip_rows)
+                            profiles, gzip_rows, floors)
     print()
     print(figures)
     if args.out:
         report.write_benchmarks(Path(args.out), figures)
         say(f"figures written to {args.out} (raw results: {work / 'results.json'})")
     return 0 if results and all(r["ok"] for r in results) else 1
+
+
+def _floors(saved: dict | None) -> dict[str, dict[int, dict]]:
+    """JSON keys are strings: the association counts back to integers."""
+    return {corpus: {int(w): f for w, f in by.items()} for corpus, by in (saved or {}).items()}
 
 
 if __name__ == "__main__":
