@@ -12,7 +12,9 @@ class Profiler:
         self.out = out
         self.proc = None
         if shutil.which("perf"):
-            self.proc = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-p", str(pid), "-o", str(out)],
+            # cpu-clock (a software event) samples where the virtual machine exposes no hardware counters.
+            self.proc = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "499", "-g", "-p", str(pid),
+                                          "-o", str(out)],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self) -> None:
