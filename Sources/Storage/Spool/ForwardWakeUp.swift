@@ -21,6 +21,9 @@ final class ForwardWakeUp: Sendable {
 
     private let state = Mutex(State())
 
+    /// Waits parked now (tests use it to know the forwarder has found the queue empty).
+    var waiting: Int { state.withLock { $0.waiters.count } }
+
     /// Ends every wait in progress, or the next one when nobody waits.
     func signal() {
         let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in

@@ -96,10 +96,17 @@ public struct Forwarder: Service {
         var lastFigures = ContinuousClock.now - .seconds(60)
         // Children return true for a finished upload, false for a poll tick: while uploads run, the queue is
         // still looked at every poll interval (or at once when a receive here spools an instance), so a
-        // long upload does not hold back newly spooled instances.
+        // long upload does not hold back newly spooled instances. A finished upload looks again only when
+        // the last claim came back full (more rows may wait), and then once a batch of slots is free, so
+        // a backlog costs one claim per batch rather than one per instance.
         await withTaskGroup(of: Bool.self) { group in
             var inFlight = 0
             var tickPending = false
+            // A wake-up or poll tick came since the last claim: look whatever the free slots.
+            var signalled = true
+            // The last claim filled every free slot: the queue may hold more.
+            var backlog = false
+            let batch = max(1, options.concurrency / 4)
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 if ContinuousClock.now - lastFigures >= .seconds(2) {
                     lastFigures = .now
@@ -109,31 +116,39 @@ public struct Forwarder: Service {
                     lastSweep = .now
                     await sweep()
                 }
-                let claimed = inFlight < options.concurrency ? await claim(limit: options.concurrency - inFlight) : []
-                for item in claimed {
-                    inFlight += 1
-                    group.addTask {
-                        await forward(item)
-                        return true
+                let free = options.concurrency - inFlight
+                if free > 0 && (signalled || (backlog && (free >= batch || inFlight == 0))) {
+                    let claimed = await claim(limit: free)
+                    signalled = false
+                    backlog = claimed.count == free
+                    for item in claimed {
+                        inFlight += 1
+                        group.addTask {
+                            await forward(item)
+                            return true
+                        }
                     }
                 }
                 if inFlight == 0 && !tickPending {
                     await Self.pause(spool.wakeUp, upTo: options.pollInterval)
-                } else if claimed.isEmpty || inFlight >= options.concurrency {
-                    if !tickPending && inFlight < options.concurrency {
-                        tickPending = true
-                        let interval = options.pollInterval
-                        let wakeUp = spool.wakeUp
-                        group.addTask {
-                            await Self.pause(wakeUp, upTo: interval)
-                            return false
-                        }
+                    signalled = true
+                    continue
+                }
+                if !tickPending && inFlight < options.concurrency {
+                    tickPending = true
+                    let interval = options.pollInterval
+                    let wakeUp = spool.wakeUp
+                    group.addTask {
+                        await Self.pause(wakeUp, upTo: interval)
+                        return false
                     }
-                    switch await group.next() {
-                    case true?: inFlight -= 1
-                    case false?: tickPending = false
-                    case nil: break
-                    }
+                }
+                switch await group.next() {
+                case true?: inFlight -= 1
+                case false?:
+                    tickPending = false
+                    signalled = true
+                case nil: break
                 }
             }
             // Shutdown: uploads in flight finish (the group's grace period bounds them); the rest stays spooled.
