@@ -210,7 +210,6 @@ public struct Forwarder: Service {
                 let elapsed = ContinuousClock.now - started
                 Metrics.Timer(label: "dicom_forward_duration_seconds").recordNanoseconds(elapsed.nanoseconds)
                 Counter(label: "dicom_instances_forwarded_total").increment()
-                await status.succeeded()
                 logger.info("forwarded spooled instance", metadata: [
                     "bytes": "\(row.sizeBytes)", "stored_bytes": "\(object.storedLength)", "attempts": "\(claim.failedAttempts + 1)",
                 ])
@@ -371,6 +370,8 @@ public struct Forwarder: Service {
                                   queue: queue, logger: logger)
         let finished = try await queue.withInstanceLock(sopInstanceUID: row.sopInstanceUID) { await finishing.run() }
         guard case .stored(let stored) = try finished.get() else { return try finished.get() }
+        // The attempt succeeded once the row is `stored`: `/readyz` says so before the spool files go.
+        await status.succeeded()
         // The row is `stored`: the spool copies are garbage now.
         let spoolKeys = [key] + (metadataKey.map { [$0] } ?? [])
         do {
