@@ -5,6 +5,8 @@ public protocol SpoolAdmission: Sendable {
     var id: String { get }
     /// Nil while the spool has room; otherwise why not (safe for an Error Comment and `/readyz`).
     func refusal() async -> String?
+    /// A receive committed a `spooled` row of this spool: its forwarder may claim it now.
+    func instanceSpooled()
 }
 
 /// A write into the spool that would take it beyond its quota (`DICOM_INGEST_SPOOL_MAX_BYTES`) or its

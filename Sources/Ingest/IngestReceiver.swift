@@ -170,6 +170,8 @@ actor IngestReceiver: InstanceReceiver {
         phase = .done
         switch outcome {
         case .success(let record):
+            // The row is committed: the forwarder need not wait for its next look at the queue.
+            sink.spool?.instanceSpooled()
             let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
             Counter(label: "dicom_instances_stored_total", dimensions: [("listener", ctx.listener.name)]).increment()
             Counter(label: "dicom_instance_bytes_total", dimensions: [("listener", ctx.listener.name)]).increment(by: Int(part10Bytes))

@@ -40,7 +40,9 @@ public struct Forwarder: Service {
         public var lease: Duration = .seconds(300)
         /// Identity of this node in leases (a restarted node releases the leases of its previous life).
         public var owner: String = ProcessInfo.processInfo.hostName
-        /// Pause between looks at the queue while it is empty.
+        /// Pause between looks at the queue while it is empty. A receive on this node that commits a
+        /// spooled row ends the pause at once (`Spool.instanceSpooled()`); the poll finds the rows other
+        /// nodes spool on a shared volume and the rows whose retry time has come.
         public var pollInterval: Duration = .milliseconds(250)
         /// First and largest backoff after a failed attempt.
         public var initialBackoff: Duration = .milliseconds(500)
@@ -54,6 +56,8 @@ public struct Forwarder: Service {
         /// Bytes the uploads in flight may buffer at once (see `ForwardBudget`): with S3's 5 MiB parts,
         /// two multipart uploads of large instances, or about thirty small single-PUT objects.
         public var memoryBudget: Int64 = 24 << 20
+        /// How long a listener read from the catalog serves the forwards of its instances.
+        public var listenerLifetime: Duration = .seconds(1)
         public init() {}
     }
 
@@ -71,6 +75,7 @@ public struct Forwarder: Service {
     /// forwarder's retries).
     public let status = ForwardStatus()
     let budget: ForwardBudget
+    let listenerCache: ForwardListenerCache
 
     public init(queue: any ForwardQueue & IngestRecorder, listeners: any ListenerStore, stores: any ObjectStoreProvider, spool: Spool,
                 resolveTarget: @escaping @Sendable (StorageTarget) -> StorageTarget, options: Options = Options(), logger: Logger) {
@@ -82,6 +87,7 @@ public struct Forwarder: Service {
         self.options = options
         self.logger = logger
         self.budget = ForwardBudget(capacity: options.memoryBudget)
+        self.listenerCache = ForwardListenerCache(lifetime: options.listenerLifetime)
     }
 
     public func run() async throws {
@@ -89,10 +95,18 @@ public struct Forwarder: Service {
         var lastSweep = ContinuousClock.now
         var lastFigures = ContinuousClock.now - .seconds(60)
         // Children return true for a finished upload, false for a poll tick: while uploads run, the queue is
-        // still looked at every poll interval, so a long upload does not hold back newly spooled instances.
+        // still looked at every poll interval (or at once when a receive here spools an instance), so a
+        // long upload does not hold back newly spooled instances. A finished upload looks again only when
+        // the last claim came back full (more rows may wait), and then once a batch of slots is free, so
+        // a backlog costs one claim per batch rather than one per instance.
         await withTaskGroup(of: Bool.self) { group in
             var inFlight = 0
             var tickPending = false
+            // A wake-up or poll tick came since the last claim: look whatever the free slots.
+            var signalled = true
+            // The last claim filled every free slot: the queue may hold more.
+            var backlog = false
+            let batch = max(1, options.concurrency / 4)
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 if ContinuousClock.now - lastFigures >= .seconds(2) {
                     lastFigures = .now
@@ -102,40 +116,54 @@ public struct Forwarder: Service {
                     lastSweep = .now
                     await sweep()
                 }
-                let claimed = inFlight < options.concurrency ? await claim(limit: options.concurrency - inFlight) : []
-                for item in claimed {
-                    inFlight += 1
-                    group.addTask {
-                        await forward(item)
-                        return true
+                let free = options.concurrency - inFlight
+                if free > 0 && (signalled || (backlog && (free >= batch || inFlight == 0))) {
+                    let claimed = await claim(limit: free)
+                    signalled = false
+                    backlog = claimed.count == free
+                    for item in claimed {
+                        inFlight += 1
+                        group.addTask {
+                            await forward(item)
+                            return true
+                        }
                     }
                 }
                 if inFlight == 0 && !tickPending {
-                    do {
-                        try await Task.sleep(for: options.pollInterval)
-                    } catch {
-                        break
+                    await Self.pause(spool.wakeUp, upTo: options.pollInterval)
+                    signalled = true
+                    continue
+                }
+                if !tickPending && inFlight < options.concurrency {
+                    tickPending = true
+                    let interval = options.pollInterval
+                    let wakeUp = spool.wakeUp
+                    group.addTask {
+                        await Self.pause(wakeUp, upTo: interval)
+                        return false
                     }
-                } else if claimed.isEmpty || inFlight >= options.concurrency {
-                    if !tickPending && inFlight < options.concurrency {
-                        tickPending = true
-                        let interval = options.pollInterval
-                        group.addTask {
-                            do { try await Task.sleep(for: interval) } catch {}
-                            return false
-                        }
-                    }
-                    switch await group.next() {
-                    case true?: inFlight -= 1
-                    case false?: tickPending = false
-                    case nil: break
-                    }
+                }
+                switch await group.next() {
+                case true?: inFlight -= 1
+                case false?:
+                    tickPending = false
+                    signalled = true
+                case nil: break
                 }
             }
             // Shutdown: uploads in flight finish (the group's grace period bounds them); the rest stays spooled.
             await group.waitForAll()
         }
         await publishFigures()
+    }
+
+    /// Waits for a spooled instance of this node, the poll interval, or graceful shutdown, whichever comes first.
+    private static func pause(_ wakeUp: ForwardWakeUp, upTo interval: Duration) async {
+        await withGracefulShutdownHandler {
+            await wakeUp.wait(upTo: interval)
+        } onGracefulShutdown: {
+            wakeUp.signal()
+        }
     }
 
     // MARK: - One instance
@@ -182,7 +210,6 @@ public struct Forwarder: Service {
                 let elapsed = ContinuousClock.now - started
                 Metrics.Timer(label: "dicom_forward_duration_seconds").recordNanoseconds(elapsed.nanoseconds)
                 Counter(label: "dicom_instances_forwarded_total").increment()
-                await status.succeeded()
                 logger.info("forwarded spooled instance", metadata: [
                     "bytes": "\(row.sizeBytes)", "stored_bytes": "\(object.storedLength)", "attempts": "\(claim.failedAttempts + 1)",
                 ])
@@ -249,7 +276,7 @@ public struct Forwarder: Service {
     }
 
     private func upload(_ row: InstanceRecord, logger: Logger) async throws -> Outcome {
-        guard let listener = try await listeners.listener(id: row.listenerID) else {
+        guard let listener = try await listenerCache.listener(id: row.listenerID, from: listeners) else {
             throw Failure(reason: "listener-missing", detail: "the listener of this instance was deleted; kept spooled")
         }
         let target = resolveTarget(listener.storage)
@@ -275,15 +302,14 @@ public struct Forwarder: Service {
                                        gzipLevel: target.gzip ? target.gzipLevel : nil, storageClass: target.storageClass,
                                        serverSideEncryption: target.serverSideEncryption, kmsKeyID: target.kmsKeyID)
 
-        // The metadata first: small, read whole; its absence is known before the large upload starts.
-        var metadataBody: ByteBuffer?
-        if let metadataKey {
-            guard let body = try await Self.readWhole(folder: folder, key: metadataKey) else {
-                return .missing("metadata file missing")
-            }
-            metadataBody = body
+        // One blocking job opens the Part10 file and reads the metadata whole (small); a missing file is
+        // known before the upload starts.
+        let opened: SpoolFiles
+        switch try await Self.openSpoolFiles(folder: folder, key: key, metadataKey: metadataKey) {
+        case .opened(let files): opened = files
+        case .missing(let what): return .missing(what)
         }
-        guard let file = try await Self.open(folder: folder, key: key) else { return .missing("Part10 file missing") }
+        let file = opened.part10
         // A previous attempt cut off by a crash may have left a multipart upload of this key: this node
         // holds the row's lease, so no live upload of the key is ended.
         if let cleanup = store as? any IncompleteUploadCleanup, row.sizeBytes > cleanup.singleRequestLimit {
@@ -305,8 +331,10 @@ public struct Forwarder: Service {
         var hasher = SHA256()
         var length: Int64 = 0
         do {
-            while true {
-                let chunk = try await BlockingPools.files.runIfActive { try Self.read(file, upTo: Self.chunkSize) }
+            var atEnd = false
+            while !atEnd {
+                let chunk: ByteBuffer
+                (chunk, atEnd) = try await BlockingPools.files.runIfActive { try Self.readChunk(file, upTo: Self.chunkSize) }
                 guard chunk.readableBytes > 0 else { break }
                 chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                 length += Int64(chunk.readableBytes)
@@ -324,27 +352,35 @@ public struct Forwarder: Service {
             return .missing("spool file does not hold the bytes the row describes")
         }
         // The objects are completed outside the instance lock (each completion is a round trip to the
-        // target, and receives wait for the same lock); `Finishing` then settles the row holding it.
-        let stored = try await upload.finish()
-        if let metadataKey, let metadataBody {
-            _ = try await store.put(key: metadataKey, body: metadataBody, options: ObjectPutOptions(
+        // target, and receives wait for the same lock); `Finishing` then settles the row holding it. The
+        // metadata PUT runs beside the Part10's completion (for an object below the single-PUT threshold,
+        // its only request), so the two round trips to the target overlap.
+        let stored: StoredObject
+        if let metadataKey, let metadataBody = opened.metadata {
+            let metadataOptions = ObjectPutOptions(
                 contentType: ObjectPutOptions.dicomJSONContentType, gzipLevel: options.gzipLevel,
-                storageClass: options.storageClass, serverSideEncryption: options.serverSideEncryption, kmsKeyID: options.kmsKeyID))
+                storageClass: options.storageClass, serverSideEncryption: options.serverSideEncryption, kmsKeyID: options.kmsKeyID)
+            async let metadataStored = store.put(key: metadataKey, body: metadataBody, options: metadataOptions)
+            stored = try await upload.finish()
+            _ = try await metadataStored
+        } else {
+            stored = try await upload.finish()
         }
         let finishing = Finishing(row: row, stored: stored, store: store, key: key, metadataKey: metadataKey,
                                   queue: queue, logger: logger)
         let finished = try await queue.withInstanceLock(sopInstanceUID: row.sopInstanceUID) { await finishing.run() }
         guard case .stored(let stored) = try finished.get() else { return try finished.get() }
+        // The attempt succeeded once the row is `stored`: `/readyz` says so before the spool files go.
+        await status.succeeded()
         // The row is `stored`: the spool copies are garbage now.
-        var freed: Int64 = 0
-        for spoolKey in [key] + (metadataKey.map { [$0] } ?? []) {
-            do {
-                freed += try await BlockingPools.files.runIfActive { try Self.remove(folder: folder, key: spoolKey) }
-            } catch {
-                logger.warning("could not remove a forwarded spool file; the sweep will", metadata: ["error": "\(error)"])
-            }
+        let spoolKeys = [key] + (metadataKey.map { [$0] } ?? [])
+        do {
+            let removed = try await BlockingPools.files.runIfActive { Self.removeForwarded(folder: folder, keys: spoolKeys) }
+            spool.usage.add(-removed.freed)
+            if let failure = removed.failure { throw failure }
+        } catch {
+            logger.warning("could not remove a forwarded spool file; the sweep will", metadata: ["error": "\(error)"])
         }
-        spool.usage.add(-freed)
         return .stored(stored)
     }
 

@@ -27,6 +27,8 @@ public final class Spool: SpoolAdmission {
     public let maxBytes: Int64
     public let id: String
     let usage = SpoolUsage()
+    /// Rung after each `spooled` commit on this node; the forwarder waits on it between looks at the queue.
+    let wakeUp = ForwardWakeUp()
 
     /// The volume may be filled to this fraction at most, whatever `maxBytes` says.
     static let maximumVolumeFraction = 0.9
@@ -69,6 +71,10 @@ public final class Spool: SpoolAdmission {
     /// The store a `spooled` listener writes to: files in its spool folder, URIs of its target.
     public func store(for listenerID: UUID, target: any ObjectStore) -> any ObjectStore {
         SpoolObjectStore(files: FilesystemObjectStore(root: folder(for: listenerID)), target: target, spool: self)
+    }
+
+    public func instanceSpooled() {
+        wakeUp.signal()
     }
 
     public func refusal() async -> String? {
