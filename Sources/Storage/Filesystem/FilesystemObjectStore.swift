@@ -24,6 +24,8 @@ import Darwin
 public struct FilesystemObjectStore: ObjectStore {
     /// Absolute root path.
     public let root: String
+    /// `root` and the separating slash, percent-encoded once: every instance asks for several URIs.
+    private let encodedRootPrefix: String
     /// Bytes gathered before one `write(2)`.
     static let writeBufferSize = 1 << 20
 
@@ -34,11 +36,12 @@ public struct FilesystemObjectStore: ObjectStore {
         }
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         self.root = path
+        self.encodedRootPrefix = "file://" + SigV4Signer.uriEncode(path + "/", keepSlash: true)
     }
 
-    /// `file:///absolute/path`, percent-encoded.
+    /// `file:///absolute/path`, percent-encoded (byte by byte, so the root and the key encode apart).
     public func uri(for key: String) -> String {
-        "file://" + SigV4Signer.uriEncode(root + "/" + key, keepSlash: true)
+        encodedRootPrefix + SigV4Signer.uriEncode(key, keepSlash: true)
     }
 
     public func beginUpload(key: String, options: ObjectPutOptions) async throws -> any ObjectUpload {
