@@ -41,7 +41,20 @@ public struct FilesystemObjectStore: ObjectStore {
 
     /// `file:///absolute/path`, percent-encoded (byte by byte, so the root and the key encode apart).
     public func uri(for key: String) -> String {
-        encodedRootPrefix + SigV4Signer.uriEncode(key, keepSlash: true)
+        // The layout's keys are made of characters the encoding keeps (`[A-Za-z0-9._~-]` and `/`).
+        if key.utf8.allSatisfy(Self.isKeptByURIEncoding) { return encodedRootPrefix + key }
+        return encodedRootPrefix + SigV4Signer.uriEncode(key, keepSlash: true)
+    }
+
+    /// The bytes `SigV4Signer.uriEncode(_:keepSlash: true)` leaves as they are.
+    private static func isKeptByURIEncoding(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"), UInt8(ascii: "/"):
+            return true
+        default:
+            return false
+        }
     }
 
     public func beginUpload(key: String, options: ObjectPutOptions) async throws -> any ObjectUpload {
