@@ -93,6 +93,18 @@ extension SQLCatalog {
         }
     }
 
+    /// Three columns of the row instead of all of them: SQLite compiles a statement anew on every call, and
+    /// the whole column list costs it about as much as the rest of the statement.
+    public func committedObjects(sopInstanceUID: String) async throws -> CommittedInstanceObjects? {
+        try await read { session in
+            guard let row = try await session.query("""
+                SELECT listener_id, object_uri, metadata_uri FROM instances WHERE sop_instance_uid = \(sopInstanceUID)
+                """).first else { return nil }
+            return CommittedInstanceObjects(listenerID: try row.decode("listener_id"), objectURI: try row.decode("object_uri"),
+                                            metadataURI: try row.decode("metadata_uri"))
+        }
+    }
+
     /// Instances of one series by instance number (absent last), then SOP Instance UID.
     public func instances(seriesInstanceUID: String, page: PageRequest) async throws -> Page<InstanceRecord> {
         let orderKey = InstanceRow.orderKey
