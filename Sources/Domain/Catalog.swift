@@ -66,6 +66,9 @@ public protocol IngestRecorder: Sendable {
     func addRejectedAttempts(associationID: UUID, count: Int) async throws
     /// The committed row of one instance, if any: the sink reads it to choose where a re-send is written.
     func instance(sopInstanceUID: String) async throws -> InstanceRecord?
+    /// The listener and object URIs of the committed row of one instance, if any: all the sink reads of it
+    /// on every receive (see `CommittedInstanceObjects`).
+    func committedObjects(sopInstanceUID: String) async throws -> CommittedInstanceObjects?
     /// Runs `body` holding the catalog's lock on one SOP Instance UID, so that receives of one instance on
     /// different nodes sharing the catalog commit one after the other. Throws (`CatalogError(.unavailable)`)
     /// only when the lock cannot be taken, and then `body` has not run.

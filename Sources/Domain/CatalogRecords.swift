@@ -349,11 +349,33 @@ public enum CatalogValueRules {
     /// `value` without control characters and surrounding spaces, cut to `maximum` characters; nil when empty.
     public static func text(_ value: String?, maximum: Int) -> String? {
         guard let value else { return nil }
-        var scalars = String.UnicodeScalarView()
-        for scalar in value.unicodeScalars where !isControl(scalar) { scalars.append(scalar) }
-        var cleaned = String(scalars).trimmingCharacters(in: .whitespaces)
-        if cleaned.count > maximum { cleaned = String(cleaned.prefix(maximum)).trimmingCharacters(in: .whitespaces) }
+        // The usual value has no control character, no surrounding space and fits: it is kept as it is,
+        // without rebuilding it scalar by scalar or counting its Characters.
+        var cleaned = value
+        if value.unicodeScalars.contains(where: isControl) {
+            var scalars = String.UnicodeScalarView()
+            for scalar in value.unicodeScalars where !isControl(scalar) { scalars.append(scalar) }
+            cleaned = String(scalars)
+        }
+        cleaned = trimmingWhitespace(cleaned)
+        // A Character is at least one UTF-8 byte, so a value of at most `maximum` bytes fits.
+        if cleaned.utf8.count > maximum && cleaned.count > maximum {
+            cleaned = String(cleaned.prefix(maximum)).trimmingCharacters(in: .whitespaces)
+        }
         return cleaned.isEmpty ? nil : cleaned
+    }
+
+    /// `text.trimmingCharacters(in: .whitespaces)`, skipped when neither end is whitespace.
+    private static func trimmingWhitespace(_ text: String) -> String {
+        guard let first = text.unicodeScalars.first, let last = text.unicodeScalars.last else { return text }
+        guard isWhitespace(first) || isWhitespace(last) else { return text }
+        return text.trimmingCharacters(in: .whitespaces)
+    }
+
+    /// Membership in `CharacterSet.whitespaces` (General Category Zs and tab); in ASCII that is space and tab.
+    private static func isWhitespace(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.isASCII { return scalar == " " || scalar == "\t" }
+        return CharacterSet.whitespaces.contains(scalar)
     }
 
     /// Throws when `value` cannot be an identifier row key (see the type's rules).

@@ -18,9 +18,9 @@ struct InstanceCommit: Sendable {
     func run() async -> Result<InstanceRecord, StoreFailure> {
         let store = sink.store
         // Under the lock the row cannot move: check it again, since it may have changed since the slot was chosen.
-        let current: InstanceRecord?
+        let current: CommittedInstanceObjects?
         do {
-            current = try await sink.recorder.instance(sopInstanceUID: record.sopInstanceUID)
+            current = try await sink.recorder.committedObjects(sopInstanceUID: record.sopInstanceUID)
         } catch {
             await upload.abort()
             logger.warning("catalog read before commit failed", metadata: ["error": "\(error)"])
@@ -116,9 +116,9 @@ struct InstanceCommit: Sendable {
     /// The catalog write failed, but it may still have committed (a connection lost after COMMIT): the new
     /// objects are deleted only when the row is known not to name them; if that cannot be read, they stay.
     private func dropWrittenUnlessCommitted(stored: StoredObject, metadata: StoredObject?) async {
-        let row: InstanceRecord?
+        let row: CommittedInstanceObjects?
         do {
-            row = try await sink.recorder.instance(sopInstanceUID: record.sopInstanceUID)
+            row = try await sink.recorder.committedObjects(sopInstanceUID: record.sopInstanceUID)
         } catch {
             logger.warning("catalog write failed and its outcome is unknown; new objects kept", metadata: ["error": "\(error)"])
             return

@@ -35,7 +35,7 @@ struct ObjectSlots: Sendable {
     static func choose(primary: Keys, for sopInstanceUID: String, listenerID: UUID, store: any ObjectStore,
                        recorder: any IngestRecorder) async throws -> ObjectSlots {
         let alternate = alternate(of: primary)
-        guard let existing = try await recorder.instance(sopInstanceUID: sopInstanceUID) else {
+        guard let existing = try await recorder.committedObjects(sopInstanceUID: sopInstanceUID) else {
             return ObjectSlots(written: primary, other: alternate)
         }
         guard existing.listenerID == listenerID else { throw StoreFailure(heldByAnotherListener) }
@@ -45,7 +45,7 @@ struct ObjectSlots: Sendable {
         return ObjectSlots(written: primary, other: alternate)
     }
 
-    static func refers(_ row: InstanceRecord, to keys: Keys, in store: any ObjectStore) -> Bool {
+    static func refers(_ row: CommittedInstanceObjects, to keys: Keys, in store: any ObjectStore) -> Bool {
         row.objectURI == store.uri(for: keys.dicom) || row.metadataURI == store.uri(for: keys.metadata)
     }
 

@@ -134,9 +134,37 @@ struct DataSetTreeBuilder {
 }
 
 enum Latin1 {
+    /// Each byte is the Unicode scalar of the same value (ISO 8859-1 is the first 256 code points), written
+    /// straight as UTF-8: one allocation per value instead of one append per scalar.
     static func string<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-        var scalars = String.UnicodeScalarView()
-        for byte in bytes { scalars.append(Unicode.Scalar(byte)) }
-        return String(scalars)
+        if let converted = bytes.withContiguousStorageIfAvailable({ string(contiguous: $0) }) {
+            return converted
+        }
+        return string(contiguous: Array(bytes))
+    }
+
+    private static func string(contiguous bytes: [UInt8]) -> String {
+        bytes.withUnsafeBufferPointer { string(contiguous: $0) }
+    }
+
+    private static func string(contiguous bytes: UnsafeBufferPointer<UInt8>) -> String {
+        if !bytes.contains(where: { $0 >= 0x80 }) {
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        // U+0080...U+00FF take two UTF-8 bytes: 110000xx 10xxxxxx.
+        return String(unsafeUninitializedCapacity: bytes.count * 2) { utf8 in
+            var count = 0
+            for byte in bytes {
+                if byte < 0x80 {
+                    utf8[count] = byte
+                    count += 1
+                } else {
+                    utf8[count] = 0xC0 | byte >> 6
+                    utf8[count + 1] = 0x80 | byte & 0x3F
+                    count += 2
+                }
+            }
+            return count
+        }
     }
 }

@@ -188,7 +188,16 @@ enum ValueConverter {
 
     /// pydicom `multi_string`: strip trailing spaces/NULs of the whole value, then split on backslash.
     static func multiString(_ value: String) -> [String] {
-        value.rstripping(nulOrSpace).split(separator: "\\", omittingEmptySubsequences: false).map(String.init)
+        let stripped = value.rstripping(nulOrSpace)
+        // Below U+0300 no scalar joins the backslash before it into one Character (no combining marks
+        // there), so splitting the UTF-8 bytes on 0x5C gives the same values as splitting the Characters;
+        // every text that `Latin1.string` produces qualifies (its lead bytes are at most 0xC3).
+        if stripped.utf8.allSatisfy({ $0 < 0xCC }) {
+            return stripped.utf8.split(separator: 0x5C, omittingEmptySubsequences: false).map {
+                String(decoding: $0, as: UTF8.self)
+            }
+        }
+        return stripped.split(separator: "\\", omittingEmptySubsequences: false).map(String.init)
     }
 
     static func split(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
@@ -239,26 +248,50 @@ extension String {
     static func isPythonSpace(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0: return true
+        // No other ASCII scalar has the Unicode White_Space property.
+        case 0..<0x80: return false
         default: return scalar.properties.isWhitespace
         }
     }
 
+    // The strips below find the kept range of scalars and copy it once (a Substring of the original),
+    // instead of rebuilding the string one scalar at a time; a value with nothing to strip is returned as is.
+
     func pythonStripped() -> String {
-        var scalars = Substring(self).unicodeScalars[...]
-        while let first = scalars.first, String.isPythonSpace(first) { scalars.removeFirst() }
-        while let last = scalars.last, String.isPythonSpace(last) { scalars.removeLast() }
-        return String(String.UnicodeScalarView(scalars))
+        let scalars = unicodeScalars
+        var start = scalars.startIndex
+        var end = scalars.endIndex
+        while start < end, String.isPythonSpace(scalars[start]) { scalars.formIndex(after: &start) }
+        while start < end {
+            let before = scalars.index(before: end)
+            guard String.isPythonSpace(scalars[before]) else { break }
+            end = before
+        }
+        if start == scalars.startIndex && end == scalars.endIndex { return self }
+        return String(Substring(scalars[start..<end]))
     }
 
     func pythonRStripped() -> String {
-        var scalars = Substring(self).unicodeScalars[...]
-        while let last = scalars.last, String.isPythonSpace(last) { scalars.removeLast() }
-        return String(String.UnicodeScalarView(scalars))
+        let scalars = unicodeScalars
+        var end = scalars.endIndex
+        while end > scalars.startIndex {
+            let before = scalars.index(before: end)
+            guard String.isPythonSpace(scalars[before]) else { break }
+            end = before
+        }
+        if end == scalars.endIndex { return self }
+        return String(Substring(scalars[..<end]))
     }
 
     func rstripping(_ characters: Set<Character>) -> String {
-        var scalars = Substring(self).unicodeScalars[...]
-        while let last = scalars.last, characters.contains(Character(last)) { scalars.removeLast() }
-        return String(String.UnicodeScalarView(scalars))
+        let scalars = unicodeScalars
+        var end = scalars.endIndex
+        while end > scalars.startIndex {
+            let before = scalars.index(before: end)
+            guard characters.contains(Character(scalars[before])) else { break }
+            end = before
+        }
+        if end == scalars.endIndex { return self }
+        return String(Substring(scalars[..<end]))
     }
 }

@@ -79,8 +79,7 @@ public enum DICOMJSONWriter {
         for element in dataSet.elements {
             if !first { output.append(",") }
             first = false
-            output.appendString(element.header.tag.hexString)
-            output.append(":")
+            output.appendTagKey(element.header.tag)
             try writeElement(element, in: dataSet, path: path + [element.header.tag],
                              pixelRepresentation: pixelRepresentation, options: options, into: &output,
                              unconvertible: &unconvertible)
@@ -217,6 +216,18 @@ struct JSONOutput {
     init() { bytes.reserveCapacity(16 << 10) }
 
     mutating func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
+
+    private static let hexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
+
+    /// `"GGGGEEEE":`, the key of an element (8 uppercase hex digits, nothing to escape), written in place.
+    mutating func appendTagKey(_ tag: Tag) {
+        bytes.append(UInt8(ascii: "\""))
+        for shift in stride(from: 28, through: 0, by: -4) {
+            bytes.append(Self.hexDigits[Int((tag.rawValue >> UInt32(shift)) & 0xF)])
+        }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+    }
 
     /// A JSON string literal (RFC 8259 §7), UTF-8, control characters escaped.
     mutating func appendString(_ text: String) {

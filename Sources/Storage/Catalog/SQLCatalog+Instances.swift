@@ -23,11 +23,16 @@ extension SQLCatalog {
         let replaced = InstanceRow.replacedFields(record)
         let replacedNames = SQLStatement(unsafeSQL: replaced.map(\.column).joined(separator: ", "))
         let replacedValues = SQLStatement.joined(replaced.map { "\($0.value)" })
+        let postgres = dialect == .postgres
+        // SQLite stores every value exactly as bound (each has its column's type), so a first insert's row is
+        // `record.insertedRow`: one column returned instead of all of them, which SQLite would compile anew
+        // for every instance.
+        let returning: SQLStatement = postgres ? InstanceRow.columns : "receive_count"
         let insert: SQLStatement = """
             INSERT INTO instances (\(replacedNames), sop_instance_uid, received_at, last_received_at, receive_count)
             VALUES (\(replacedValues), \(record.sopInstanceUID), \(record.receivedAt), \(receivedAt), 1)
             ON CONFLICT (sop_instance_uid) DO NOTHING
-            RETURNING \(InstanceRow.columns)
+            RETURNING \(returning)
             """
         let update: SQLStatement = """
             UPDATE instances SET \(SQLStatement.joined(replaced.map { "\(unsafeRaw: $0.column) = \($0.value)" })),
@@ -46,7 +51,6 @@ extension SQLCatalog {
                 bytes_received = bytes_received + \(record.sizeBytes)
             WHERE id = \(record.associationID)
             """
-        let postgres = dialect == .postgres
         // In memory, no query: nil unless some enabled sink wants `instance.stored` from this listener.
         let instanceEvent = try await ingestEventPlan(.instanceStored, listenerID: record.listenerID)
         // PostgreSQL: the association counter rides on the insert (a data-modifying WITH), one round trip less.
@@ -56,7 +60,7 @@ extension SQLCatalog {
             let stored: InstanceRecord
             var previous: PreviousInstance?
             if let row = try await session.query(first).first {
-                stored = try InstanceRecord(row: row)
+                stored = postgres ? try InstanceRecord(row: row) : record.insertedRow(lastReceivedAt: receivedAt)
             } else {
                 guard let old = try await session.query(previousRow).first else {
                     // Deleted between the two statements: nothing in this catalog deletes instances.
@@ -90,6 +94,18 @@ extension SQLCatalog {
         try await read { session in
             try await session.query("SELECT \(InstanceRow.columns) FROM instances WHERE sop_instance_uid = \(sopInstanceUID)")
                 .first.map(InstanceRecord.init(row:))
+        }
+    }
+
+    /// Three columns of the row instead of all of them: SQLite compiles a statement anew on every call, and
+    /// the whole column list costs it about as much as the rest of the statement.
+    public func committedObjects(sopInstanceUID: String) async throws -> CommittedInstanceObjects? {
+        try await read { session in
+            guard let row = try await session.query("""
+                SELECT listener_id, object_uri, metadata_uri FROM instances WHERE sop_instance_uid = \(sopInstanceUID)
+                """).first else { return nil }
+            return CommittedInstanceObjects(listenerID: try row.decode("listener_id"), objectURI: try row.decode("object_uri"),
+                                            metadataURI: try row.decode("metadata_uri"))
         }
     }
 
@@ -156,6 +172,17 @@ enum InstanceRow {
 }
 
 extension InstanceRecord {
+    /// The row a first insert of `self` stores (`recordInstance`): times at the catalog's microsecond
+    /// resolution, `lastReceivedAt` as given, one receive.
+    func insertedRow(lastReceivedAt: Date) -> InstanceRecord {
+        var row = self
+        row.receivedAt = CatalogTime.rounded(receivedAt)
+        row.lastReceivedAt = CatalogTime.rounded(lastReceivedAt)
+        row.receiveCount = 1
+        row.storedAt = storedAt.map(CatalogTime.rounded)
+        return row
+    }
+
     init(row: SQLRow) throws {
         self.init(
             sopInstanceUID: try row.decode("sop_instance_uid"), sopClassUID: try row.decode("sop_class_uid"),

@@ -24,8 +24,12 @@ import Darwin
 public struct FilesystemObjectStore: ObjectStore {
     /// Absolute root path.
     public let root: String
-    /// Bytes gathered before one `write(2)`.
+    /// `root` and the separating slash, percent-encoded once: every instance asks for several URIs.
+    private let encodedRootPrefix: String
+    /// Bytes gathered before one `writev(2)`.
     static let writeBufferSize = 1 << 20
+    /// Slices gathered before one `writev(2)` at most (Linux's IOV_MAX is 1024).
+    static let maximumPendingSlices = 256
 
     public init(root: String) {
         var path = root
@@ -34,11 +38,25 @@ public struct FilesystemObjectStore: ObjectStore {
         }
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         self.root = path
+        self.encodedRootPrefix = "file://" + SigV4Signer.uriEncode(path + "/", keepSlash: true)
     }
 
-    /// `file:///absolute/path`, percent-encoded.
+    /// `file:///absolute/path`, percent-encoded (byte by byte, so the root and the key encode apart).
     public func uri(for key: String) -> String {
-        "file://" + SigV4Signer.uriEncode(root + "/" + key, keepSlash: true)
+        // The layout's keys are made of characters the encoding keeps (`[A-Za-z0-9._~-]` and `/`).
+        if key.utf8.allSatisfy(Self.isKeptByURIEncoding) { return encodedRootPrefix + key }
+        return encodedRootPrefix + SigV4Signer.uriEncode(key, keepSlash: true)
+    }
+
+    /// The bytes `SigV4Signer.uriEncode(_:keepSlash: true)` leaves as they are.
+    private static func isKeptByURIEncoding(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"), UInt8(ascii: "/"):
+            return true
+        default:
+            return false
+        }
     }
 
     public func beginUpload(key: String, options: ObjectPutOptions) async throws -> any ObjectUpload {
@@ -116,7 +134,12 @@ actor FilesystemUpload: ObjectUpload {
     private let tempName: String
     private let finalName: String
     private var encoder: GzipEncoder?
-    private var pending = ByteBuffer()
+    /// The slices received and not yet written: kept as they came (a PDV payload is a slice of its PDU),
+    /// written with one `writev(2)`, never copied into a buffer of our own.
+    private var pending: [ByteBuffer] = []
+    private var pendingBytes = 0
+    /// The storage the pending slices keep alive (a slice holds its whole PDU buffer), counted per slice.
+    private var pendingStorage = 0
     private var contentLength: Int64 = 0
     private var storedLength: Int64 = 0
     private var open = true
@@ -155,8 +178,10 @@ actor FilesystemUpload: ObjectUpload {
             }
             // The last buffered bytes, fsync, rename and the folder's fsync: one blocking job.
             let last = pending
-            pending = ByteBuffer()
-            storedLength += Int64(last.readableBytes)
+            storedLength += Int64(pendingBytes)
+            pending = []
+            pendingBytes = 0
+            pendingStorage = 0
             let (dir, fd, temp, final) = (directory, file, tempName, finalName)
             try await BlockingPools.files.runIfActive {
                 try FileOps.writeAll(fd, last)
@@ -185,38 +210,49 @@ actor FilesystemUpload: ObjectUpload {
         }
     }
 
+    /// Holds `bytes` for the next write. The held slices stay within `writeBufferSize` bytes, twice that
+    /// in the storage they keep alive, and `maximumPendingSlices` slices: the same memory as a buffer of
+    /// `writeBufferSize` that they would otherwise be copied into.
     private func stage(_ bytes: ByteBuffer) async throws {
-        if pending.readableBytes + bytes.readableBytes > FilesystemObjectStore.writeBufferSize {
+        guard bytes.readableBytes > 0 else { return }
+        if pendingBytes + bytes.readableBytes > FilesystemObjectStore.writeBufferSize
+            || pendingStorage + bytes.storageCapacity > 2 * FilesystemObjectStore.writeBufferSize
+            || pending.count == FilesystemObjectStore.maximumPendingSlices {
             try await flush()
         }
         if bytes.readableBytes >= FilesystemObjectStore.writeBufferSize {
-            try await writeOut(bytes)
+            try await writeOut([bytes])
         } else {
-            var bytes = bytes
-            pending.writeBuffer(&bytes)
+            pending.append(bytes)
+            pendingBytes += bytes.readableBytes
+            pendingStorage += bytes.storageCapacity
         }
     }
 
     private func flush() async throws {
-        guard pending.readableBytes > 0 else { return }
-        let bytes = pending
-        pending = ByteBuffer()
-        try await writeOut(bytes)
+        guard pendingBytes > 0 else { return }
+        let slices = pending
+        pending = []
+        pendingBytes = 0
+        pendingStorage = 0
+        try await writeOut(slices)
     }
 
-    private func writeOut(_ bytes: ByteBuffer) async throws {
+    private func writeOut(_ slices: [ByteBuffer]) async throws {
         let fd = file
         try await BlockingPools.files.runIfActive {
-            try FileOps.writeAll(fd, bytes)
+            try FileOps.writeAll(fd, slices)
         }
-        storedLength += Int64(bytes.readableBytes)
+        storedLength += Int64(slices.reduce(0) { $0 + $1.readableBytes })
     }
 
     /// Closes and removes the temp file; nothing of the object remains.
     private func discard() async {
         guard open else { return }
         open = false
-        pending = ByteBuffer()
+        pending = []
+        pendingBytes = 0
+        pendingStorage = 0
         encoder = nil
         let (dir, fd, temp) = (directory, file, tempName)
         close(fd)
@@ -230,8 +266,55 @@ private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) ->
     write(fd, bytes, count)
 }
 
+/// writev(2), named apart like `posixWrite`.
+private func posixWritev(_ fd: Int32, _ vectors: UnsafePointer<iovec>, _ count: Int32) -> Int {
+    writev(fd, vectors, count)
+}
+
 /// Blocking file-system steps, run on `BlockingPools.files`.
 enum FileOps {
+    /// IOV_MAX on Linux and Darwin: the most vectors one `writev(2)` accepts.
+    static let maximumVectorsPerCall = 1024
+
+    /// Writes every readable byte of `slices`, in order, with as few `writev(2)` calls as the kernel takes
+    /// (retrying short writes and EINTR).
+    static func writeAll(_ fd: Int32, _ slices: [ByteBuffer]) throws {
+        var vectors: [iovec] = []
+        vectors.reserveCapacity(slices.count)
+        var storages: [Unmanaged<AnyObject>] = []
+        storages.reserveCapacity(slices.count)
+        // Each slice's storage is retained until the writes are done, so its bytes stay where they are
+        // after the closure that lent the pointer returns.
+        defer { for storage in storages { storage.release() } }
+        for slice in slices where slice.readableBytes > 0 {
+            slice.withUnsafeReadableBytesWithStorageManagement { raw, storage in
+                storages.append(storage.retain())
+                vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress), iov_len: raw.count))
+            }
+        }
+        try vectors.withUnsafeMutableBufferPointer { vectors in
+            var first = 0
+            while first < vectors.count {
+                let count = Int32(min(vectors.count - first, Self.maximumVectorsPerCall))
+                var written = posixWritev(fd, vectors.baseAddress! + first, count)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw FileOps.error("write", errno)
+                }
+                while written > 0 {
+                    if written >= vectors[first].iov_len {
+                        written -= vectors[first].iov_len
+                        first += 1
+                    } else {
+                        vectors[first].iov_base = vectors[first].iov_base.map { $0 + written }
+                        vectors[first].iov_len -= written
+                        written = 0
+                    }
+                }
+            }
+        }
+    }
+
     /// Writes every byte of `bytes` (retrying short writes and EINTR).
     static func writeAll(_ fd: Int32, _ bytes: ByteBuffer) throws {
         try bytes.withUnsafeReadableBytes { raw in

@@ -1,0 +1,20 @@
+import Crypto
+import Foundation
+import Testing
+
+@testable import Ingest
+
+/// The `sha256` column holds the digest as lowercase hex, two digits per byte.
+@Suite("Instance digest hex")
+struct InstanceDigestHexTests {
+    @Test func everyByteIsTwoLowercaseDigitsAsFormatWritesThem() {
+        let all = (0...255).map(UInt8.init)
+        #expect(IngestReceiver.lowercaseHex(all) == all.map { String(format: "%02x", $0) }.joined())
+        #expect(IngestReceiver.lowercaseHex([UInt8]()) == "")
+    }
+
+    @Test func aSHA256DigestIsSixtyFourDigits() {
+        let digest = SHA256.hash(data: Array("abc".utf8))
+        #expect(IngestReceiver.lowercaseHex(digest) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+}
