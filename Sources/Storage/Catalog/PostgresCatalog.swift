@@ -77,8 +77,8 @@ struct PostgresSession: SQLSession {
     let connection: PostgresConnection
     let logger: Logger
 
-    @discardableResult
-    func query(_ statement: SQLStatement) async throws -> [SQLRow] {
+    /// `statement` with its values as PostgreSQL bindings.
+    static func postgresQuery(_ statement: SQLStatement) -> PostgresQuery {
         let binds = statement.binds
         var bindings = PostgresBindings(capacity: binds.count)
         for value in binds {
@@ -91,8 +91,23 @@ struct PostgresSession: SQLSession {
             case .time(let v): bindings.append(PostgresTimestamp(unixMicros: v))
             }
         }
-        let query = PostgresQuery(unsafeSQL: statement.sql(for: .postgres), binds: bindings)
-        let rows = try await connection.query(query, logger: logger)
+        return PostgresQuery(unsafeSQL: statement.sql(for: .postgres), binds: bindings)
+    }
+
+    /// The rows of `statement` as postgres-nio gives them, for a caller that decodes them by position
+    /// (the list queries, whose pages are hundreds of cells).
+    func rows(_ statement: SQLStatement) async throws -> [PostgresRow] {
+        let rows = try await connection.query(Self.postgresQuery(statement), logger: logger)
+        var result: [PostgresRow] = []
+        for try await row in rows {
+            result.append(row)
+        }
+        return result
+    }
+
+    @discardableResult
+    func query(_ statement: SQLStatement) async throws -> [SQLRow] {
+        let rows = try await connection.query(Self.postgresQuery(statement), logger: logger)
         var result: [SQLRow] = []
         var columns: SQLColumns?
         for try await row in rows {
@@ -202,6 +217,15 @@ struct PostgresCatalogDatabase: CatalogDatabase {
         try await withDeadline(operationTimeout) {
             try await client.withConnection { connection in
                 try await body(PostgresSession(connection: connection, logger: logger))
+            }
+        }
+    }
+
+    /// `read` for one statement whose rows the caller decodes by position (see `PostgresSession.rows`).
+    func readRows(_ statement: SQLStatement) async throws -> [PostgresRow] {
+        try await withDeadline(operationTimeout) {
+            try await client.withConnection { connection in
+                try await PostgresSession(connection: connection, logger: logger).rows(statement)
             }
         }
     }
