@@ -8,9 +8,9 @@ import NIOCore
 /// same order, explicit nulls, RFC 3339 UTC dates with milliseconds, slashes unescaped — with no
 /// intermediate values. `JSONBufferTests` checks it against `JSONCoding.encode` member for member.
 struct JSONBuffer {
-    /// The document so far. Each value is written with one reservation of its longest form and plain
-    /// stores into it (`emit`): per-byte `Array` appends and the copy into a response buffer cost more
-    /// than the JSON itself on a 36 KB page.
+    /// The document so far. Values are written through `JSONOutput` into one reservation of their
+    /// longest form (`write(maximum:)`): per-byte `Array` appends and the copy into a response buffer
+    /// cost more than the JSON itself on a 36 KB page.
     private(set) var buffer: ByteBuffer
     /// Whether the next member or element needs a comma before it.
     private var needsComma = false
@@ -19,80 +19,150 @@ struct JSONBuffer {
         buffer = ByteBufferAllocator().buffer(capacity: capacity)
     }
 
-    mutating func beginObject() {
-        emit(maximum: 2, separated: true) { out in
-            out.byte(UInt8(ascii: "{"))
+    /// Reserves `maximum` bytes and lets `body` write at most that many through `JSONOutput` (its
+    /// `…Bound` functions give each value's longest form); a write past `maximum` traps.
+    mutating func write(maximum: Int, _ body: (inout JSONOutput) -> Void) {
+        let comma = needsComma
+        var after = comma
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: maximum) { raw in
+            var output = JSONOutput(start: raw.baseAddress!, capacity: maximum, needsComma: comma)
+            body(&output)
+            after = output.needsComma
+            return output.count
         }
+        needsComma = after
+    }
+
+    mutating func beginObject() { write(maximum: JSONOutput.structuralBound) { $0.beginObject() } }
+    mutating func endObject() { write(maximum: JSONOutput.structuralBound) { $0.endObject() } }
+    mutating func beginArray() { write(maximum: JSONOutput.structuralBound) { $0.beginArray() } }
+    mutating func endArray() { write(maximum: JSONOutput.structuralBound) { $0.endArray() } }
+
+    /// A member name; the value follows. Names are our own ASCII identifiers: written as they are.
+    mutating func key(_ name: StaticString) { write(maximum: JSONOutput.keyBound(name)) { $0.key(name) } }
+
+    /// A member name only known at run time (escaped like a string value).
+    mutating func key(dynamic name: String) {
+        write(maximum: JSONOutput.stringBound(name) + 1) { $0.key(dynamic: name) }
+    }
+
+    /// A number already in JSON syntax.
+    mutating func rawNumber(_ text: String) { write(maximum: text.utf8.count + 1) { $0.rawNumber(text) } }
+
+    mutating func null() { write(maximum: JSONOutput.nullBound) { $0.null() } }
+    mutating func bool(_ value: Bool) { write(maximum: JSONOutput.boolBound) { $0.bool(value) } }
+    mutating func int<T: BinaryInteger>(_ value: T) { write(maximum: JSONOutput.intBound) { $0.int(value) } }
+    mutating func int<T: BinaryInteger>(_ value: T?) { write(maximum: JSONOutput.intBound) { $0.int(value) } }
+    mutating func string(_ value: String) { write(maximum: JSONOutput.stringBound(value)) { $0.string(value) } }
+    mutating func string(_ value: String?) { write(maximum: JSONOutput.stringBound(value)) { $0.string(value) } }
+    mutating func strings(_ values: [String]) { write(maximum: JSONOutput.stringsBound(values)) { $0.strings(values) } }
+
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC, milliseconds truncated (as `JSONCoding.formatDate`).
+    mutating func date(_ value: Date) { write(maximum: JSONOutput.dateBound) { $0.date(value) } }
+    mutating func date(_ value: Date?) { write(maximum: JSONOutput.dateBound) { $0.date(value) } }
+
+    mutating func uuid(_ value: UUID) {
+        string(value.uuidString.lowercased())
+    }
+}
+
+/// Writes JSON into space `JSONBuffer.write(maximum:)` reserved, with the same methods and comma rules
+/// as `JSONBuffer`. Every store is checked against the reservation.
+struct JSONOutput {
+    // The longest form of each value, its separating comma included.
+    static let structuralBound = 2
+    static let nullBound = 5
+    static let boolBound = 6
+    /// A comma, a sign and 19 digits.
+    static let intBound = 21
+    /// A comma, quotes, a year of up to 20 characters and 20 for the rest.
+    static let dateBound = 44
+
+    static func keyBound(_ name: StaticString) -> Int { name.utf8CodeUnitCount + 4 }
+
+    /// A comma, quotes, and at most 6 bytes (`\u00XX`) per byte of `value`.
+    static func stringBound(_ value: String) -> Int { 3 + 6 * value.utf8.count }
+
+    static func stringBound(_ value: String?) -> Int { value.map { stringBound($0) } ?? nullBound }
+
+    static func stringsBound(_ values: [String]) -> Int {
+        var total = 2 * structuralBound
+        for value in values { total += stringBound(value) }
+        return total
+    }
+
+    private let start: UnsafeMutableRawPointer
+    private let capacity: Int
+    private(set) var count = 0
+    /// Whether the next member or element needs a comma before it.
+    fileprivate(set) var needsComma: Bool
+
+    fileprivate init(start: UnsafeMutableRawPointer, capacity: Int, needsComma: Bool) {
+        self.start = start
+        self.capacity = capacity
+        self.needsComma = needsComma
+    }
+
+    mutating func beginObject() {
+        separate()
+        byte(UInt8(ascii: "{"))
         needsComma = false
     }
 
     mutating func endObject() {
-        emit(maximum: 1) { $0.byte(UInt8(ascii: "}")) }
+        byte(UInt8(ascii: "}"))
         needsComma = true
     }
 
     mutating func beginArray() {
-        emit(maximum: 2, separated: true) { out in
-            out.byte(UInt8(ascii: "["))
-        }
+        separate()
+        byte(UInt8(ascii: "["))
         needsComma = false
     }
 
     mutating func endArray() {
-        emit(maximum: 1) { $0.byte(UInt8(ascii: "]")) }
+        byte(UInt8(ascii: "]"))
         needsComma = true
     }
 
-    /// A member name; the value follows. Names are our own ASCII identifiers: written as they are.
     mutating func key(_ name: StaticString) {
-        name.withUTF8Buffer { name in
-            emit(maximum: name.count + 4, separated: true) { out in
-                out.byte(UInt8(ascii: "\""))
-                out.bytes(UnsafeRawBufferPointer(name))
-                out.byte(UInt8(ascii: "\""))
-                out.byte(UInt8(ascii: ":"))
-            }
-        }
+        separate()
+        byte(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes(UnsafeRawBufferPointer($0)) }
+        byte(UInt8(ascii: "\""))
+        byte(UInt8(ascii: ":"))
         needsComma = false
     }
 
-    /// A member name only known at run time (escaped like a string value).
     mutating func key(dynamic name: String) {
-        writeEscaped(name)
-        emit(maximum: 1) { $0.byte(UInt8(ascii: ":")) }
+        separate()
+        escaped(name)
+        byte(UInt8(ascii: ":"))
         needsComma = false
     }
 
-    /// A number already in JSON syntax.
     mutating func rawNumber(_ text: String) {
+        separate()
         var text = text
-        text.withUTF8 { utf8 in
-            emit(maximum: utf8.count + 1, separated: true) { out in
-                out.bytes(UnsafeRawBufferPointer(utf8))
-            }
-        }
+        text.withUTF8 { bytes(UnsafeRawBufferPointer($0)) }
         needsComma = true
     }
 
     mutating func null() {
-        emit(maximum: 5, separated: true) { out in
-            out.bytes("null")
-        }
+        separate()
+        bytes("null")
         needsComma = true
     }
 
     mutating func bool(_ value: Bool) {
-        emit(maximum: 6, separated: true) { out in
-            out.bytes(value ? "true" : "false")
-        }
+        separate()
+        bytes(value ? "true" : "false")
         needsComma = true
     }
 
     mutating func int<T: BinaryInteger>(_ value: T) {
-        let value = Int64(value)
-        emit(maximum: 21, separated: true) { out in
-            out.decimal(value)
-        }
+        separate()
+        decimal(Int64(value))
         needsComma = true
     }
 
@@ -101,7 +171,8 @@ struct JSONBuffer {
     }
 
     mutating func string(_ value: String) {
-        writeEscaped(value)
+        separate()
+        escaped(value)
         needsComma = true
     }
 
@@ -115,7 +186,10 @@ struct JSONBuffer {
         endArray()
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC, milliseconds truncated (as `JSONCoding.formatDate`).
+    mutating func date(_ value: Date?) {
+        if let value { date(value) } else { null() }
+    }
+
     mutating func date(_ value: Date) {
         // Whole milliseconds, floored, from the Date's own reference (2001) the way Foundation's formatter
         // takes them (whole seconds, then the truncated fraction), so both write the same digits; then the
@@ -136,124 +210,87 @@ struct JSONBuffer {
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
 
-        // A year wider than 4 digits (or negative) takes up to 20 bytes instead of 4.
-        emit(maximum: 1 + 2 + 20 + 21, separated: true) { out in
-            out.byte(UInt8(ascii: "\""))
-            out.padded(year, 4)
-            out.byte(UInt8(ascii: "-"))
-            out.padded(month, 2)
-            out.byte(UInt8(ascii: "-"))
-            out.padded(day, 2)
-            out.byte(UInt8(ascii: "T"))
-            out.padded(msOfDay / 3_600_000, 2)
-            out.byte(UInt8(ascii: ":"))
-            out.padded(msOfDay / 60_000 % 60, 2)
-            out.byte(UInt8(ascii: ":"))
-            out.padded(msOfDay / 1000 % 60, 2)
-            out.byte(UInt8(ascii: "."))
-            out.padded(msOfDay % 1000, 3)
-            out.byte(UInt8(ascii: "Z"))
-            out.byte(UInt8(ascii: "\""))
-        }
+        separate()
+        byte(UInt8(ascii: "\""))
+        padded(year, 4)
+        byte(UInt8(ascii: "-"))
+        padded(month, 2)
+        byte(UInt8(ascii: "-"))
+        padded(day, 2)
+        byte(UInt8(ascii: "T"))
+        padded(msOfDay / 3_600_000, 2)
+        byte(UInt8(ascii: ":"))
+        padded(msOfDay / 60_000 % 60, 2)
+        byte(UInt8(ascii: ":"))
+        padded(msOfDay / 1000 % 60, 2)
+        byte(UInt8(ascii: "."))
+        padded(msOfDay % 1000, 3)
+        byte(UInt8(ascii: "Z"))
+        byte(UInt8(ascii: "\""))
         needsComma = true
     }
 
-    mutating func date(_ value: Date?) {
-        if let value { date(value) } else { null() }
+    // MARK: Bytes
+
+    private mutating func separate() {
+        if needsComma { byte(UInt8(ascii: ",")) }
     }
 
-    mutating func uuid(_ value: UUID) {
-        string(value.uuidString.lowercased())
-    }
-
-    // MARK: Writing
-
-    /// Reserves `maximum` bytes, lets `body` store at most that many, and keeps what it stored.
-    /// With `separated`, a comma first when a member or element precedes (counted in `maximum`).
-    private mutating func emit(maximum: Int, separated: Bool = false, _ body: (inout Output) -> Void) {
-        let comma = separated && needsComma
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: maximum) { raw in
-            var output = Output(start: raw.baseAddress!, capacity: maximum)
-            if comma { output.byte(UInt8(ascii: ",")) }
-            body(&output)
-            return output.count
-        }
-    }
-
-    /// A separator if needed, then `value` quoted, with `"`, `\` and control characters escaped (the
-    /// short forms where JSON has them, `\u00XX` otherwise).
-    private mutating func writeEscaped(_ value: String) {
-        var value = value
-        value.withUTF8 { utf8 in
-            // An escape is at most 6 bytes per input byte.
-            emit(maximum: 3 + 6 * utf8.count, separated: true) { out in
-                out.byte(UInt8(ascii: "\""))
-                var start = 0
-                for index in 0..<utf8.count {
-                    let byte = utf8[index]
-                    guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                    if start < index {
-                        out.bytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(utf8)[start..<index]))
-                    }
-                    switch byte {
-                    case UInt8(ascii: "\""): out.bytes("\\\"")
-                    case UInt8(ascii: "\\"): out.bytes("\\\\")
-                    case 0x0A: out.bytes("\\n")
-                    case 0x0D: out.bytes("\\r")
-                    case 0x09: out.bytes("\\t")
-                    case 0x08: out.bytes("\\b")
-                    case 0x0C: out.bytes("\\f")
-                    default:
-                        out.bytes("\\u00")
-                        out.byte(Output.hexDigit(byte >> 4))
-                        out.byte(Output.hexDigit(byte & 0x0F))
-                    }
-                    start = index + 1
-                }
-                if start < utf8.count {
-                    out.bytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(utf8)[start...]))
-                }
-                out.byte(UInt8(ascii: "\""))
-            }
-        }
-    }
-}
-
-/// Stores into space `JSONBuffer.emit` reserved; every write stays within the reservation (checked in
-/// debug builds).
-private struct Output {
-    let start: UnsafeMutableRawPointer
-    let capacity: Int
-    private(set) var count = 0
-
-    init(start: UnsafeMutableRawPointer, capacity: Int) {
-        self.start = start
-        self.capacity = capacity
-    }
-
-    static func hexDigit(_ value: UInt8) -> UInt8 {
-        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
-    }
-
-    mutating func byte(_ value: UInt8) {
-        assert(count < capacity)
+    private mutating func byte(_ value: UInt8) {
+        precondition(count < capacity, "JSONOutput: write past its reservation")
         start.storeBytes(of: value, toByteOffset: count, as: UInt8.self)
         count += 1
     }
 
-    mutating func bytes(_ value: UnsafeRawBufferPointer) {
-        assert(count + value.count <= capacity)
+    private mutating func bytes(_ value: UnsafeRawBufferPointer) {
+        precondition(value.count <= capacity - count, "JSONOutput: write past its reservation")
         guard let base = value.baseAddress else { return }
         (start + count).copyMemory(from: base, byteCount: value.count)
         count += value.count
     }
 
-    mutating func bytes(_ value: StaticString) {
+    private mutating func bytes(_ value: StaticString) {
         value.withUTF8Buffer { bytes(UnsafeRawBufferPointer($0)) }
     }
 
+    /// `value` quoted, with `"`, `\` and control characters escaped (the short forms where JSON has
+    /// them, `\u00XX` otherwise).
+    private mutating func escaped(_ value: String) {
+        var value = value
+        byte(UInt8(ascii: "\""))
+        value.withUTF8 { utf8 in
+            let raw = UnsafeRawBufferPointer(utf8)
+            var run = 0
+            for index in 0..<utf8.count {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                if run < index { bytes(UnsafeRawBufferPointer(rebasing: raw[run..<index])) }
+                switch byte {
+                case UInt8(ascii: "\""): bytes("\\\"")
+                case UInt8(ascii: "\\"): bytes("\\\\")
+                case 0x0A: bytes("\\n")
+                case 0x0D: bytes("\\r")
+                case 0x09: bytes("\\t")
+                case 0x08: bytes("\\b")
+                case 0x0C: bytes("\\f")
+                default:
+                    bytes("\\u00")
+                    self.byte(Self.hexDigit(byte >> 4))
+                    self.byte(Self.hexDigit(byte & 0x0F))
+                }
+                run = index + 1
+            }
+            if run < utf8.count { bytes(UnsafeRawBufferPointer(rebasing: raw[run...])) }
+        }
+        byte(UInt8(ascii: "\""))
+    }
+
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
+    }
+
     /// `value` in decimal: at most 20 bytes.
-    mutating func decimal(_ value: Int64) {
+    private mutating func decimal(_ value: Int64) {
         var magnitude = value.magnitude
         var digits = 1
         var scan = magnitude / 10
@@ -262,7 +299,7 @@ private struct Output {
             scan /= 10
         }
         if value < 0 { byte(UInt8(ascii: "-")) }
-        assert(count + digits <= capacity)
+        precondition(digits <= capacity - count, "JSONOutput: write past its reservation")
         var position = count + digits
         repeat {
             position -= 1
@@ -272,18 +309,18 @@ private struct Output {
         count += digits
     }
 
-    /// `value` zero-padded to `width` digits (2...4); all its digits when wider (a year past 9999) and
-    /// the sign when negative (at most 20 bytes).
-    mutating func padded(_ value: Int64, _ width: Int) {
+    /// `value` zero-padded to `width` digits; all its digits (and the sign) when it does not fit (a year
+    /// past 9999 or before 0: at most 20 bytes).
+    private mutating func padded(_ value: Int64, _ width: Int) {
         var limit: Int64 = 10
         for _ in 1..<width { limit *= 10 }
         guard value >= 0 && value < limit else {
             decimal(value)
             return
         }
+        precondition(width <= capacity - count, "JSONOutput: write past its reservation")
         var position = count + width
         var rest = value
-        assert(position <= capacity)
         while position > count {
             position -= 1
             start.storeBytes(of: UInt8(ascii: "0") + UInt8(rest % 10), toByteOffset: position, as: UInt8.self)
