@@ -62,14 +62,28 @@ public final class PostgresCatalog: Catalog, SQLCatalog, Service {
 }
 
 /// A `timestamptz` bound from exact microseconds (postgres-nio's `Date` encoding truncates a double).
+///
+/// A value outside PostgreSQL's range (4713 BC to 294276 AD) is sent as `-infinity` or `infinity`, which
+/// sort before and after every stored time as the value would: a keyset cursor may carry any 64-bit
+/// key (`CatalogCursor`), and the server refuses out-of-range finite timestamps.
 struct PostgresTimestamp: PostgresNonThrowingEncodable {
     var unixMicros: Int64
 
     static var psqlType: PostgresDataType { .timestamptz }
     static var psqlFormat: PostgresFormat { .binary }
 
+    /// PostgreSQL's MIN_TIMESTAMP and END_TIMESTAMP, in microseconds since 2000-01-01.
+    static let postgresRange: Range<Int64> = -211_813_488_000_000_000..<9_223_371_331_200_000_000
+
     func encode<JSONEncoder: PostgresJSONEncoder>(into byteBuffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
-        byteBuffer.writeInteger(unixMicros - CatalogTime.postgresToUnixMicros)
+        let (micros, overflow) = unixMicros.subtractingReportingOverflow(CatalogTime.postgresToUnixMicros)
+        if overflow || micros < Self.postgresRange.lowerBound {
+            byteBuffer.writeInteger(Int64.min)  // -infinity
+        } else if micros >= Self.postgresRange.upperBound {
+            byteBuffer.writeInteger(Int64.max)  // infinity
+        } else {
+            byteBuffer.writeInteger(micros)
+        }
     }
 }
 

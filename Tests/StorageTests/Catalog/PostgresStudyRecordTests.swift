@@ -61,6 +61,29 @@ struct PostgresStudyRecordTests {
         }
     }
 
+    /// Cursors whose keys lie beyond PostgreSQL's timestamps (any 64-bit key is a well-formed cursor)
+    /// still name positions: before every study (an empty page) or after (the first page).
+    @Test
+    func cursorKeysBeyondPostgresTimestampsArePositions() async throws {
+        try await withFreshPostgresDatabase { server, name in
+            try await withRunningPostgresCatalog(url: server.url(database: name)) { catalog in
+                try await catalog.migrate()
+                try await catalog.recordInstance(makeInstance(sop: "1", series: "1.s", study: "1.2.1", at: at(100)))
+                for key in ["-9223372036854775808", "-9223372036854775807", "-300000000000000000", "-1000000000000000000"] {
+                    let page = try await catalog.studies(filter: StudyFilter(), page: PageRequest(cursor: "s\(key)_1"))
+                    #expect(page.items.isEmpty, "cursor key \(key)")
+                    let associations = try await catalog.associations(
+                        listenerID: nil, page: PageRequest(cursor: "a\(key)_00000000-0000-0000-0000-000000000000"))
+                    #expect(associations.items.isEmpty, "cursor key \(key)")
+                }
+                for key in ["9223372036854775807", "9223372036854775000", "9000000000000000000"] {
+                    let page = try await catalog.studies(filter: StudyFilter(), page: PageRequest(cursor: "s\(key)_1"))
+                    #expect(page.items.map(\.studyInstanceUID) == ["1.2.1"], "cursor key \(key)")
+                }
+            }
+        }
+    }
+
     /// A record of another shape (field count, field type, truncated bytes, a field past its end) is
     /// refused with a decoding error, never read past its end.
     @Test
