@@ -3,14 +3,18 @@
 # 1,000,000 instances in PostgreSQL, measured with wrk at 200 concurrent connections.
 #
 #   scripts/bench api [--studies N] [--series-per-study N] [--instances-per-series N] [--duration S] [--connections N]
+#                     [--binary PATH]
 #   BENCH_API_PERF=/tmp/api.perf.data scripts/bench api    # also a perf CPU profile of the service under wrk
+#
+# --binary runs that release binary instead of building .build/release/dicom-ingest (to compare a kept
+# "before" binary with the current one, run after run).
 #
 # Starts its own PostgreSQL (scripts/services), seeds the catalog tables directly with generate_series
 # (what the ingest would have written), runs the release binary against it and drives it with wrk.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-studies=100000; series_per_study=2; instances_per_series=5; duration=20; connections=200
+studies=100000; series_per_study=2; instances_per_series=5; duration=20; connections=200; binary=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --studies) studies=$2; shift 2 ;;
@@ -18,6 +22,7 @@ while [ $# -gt 0 ]; do
     --instances-per-series) instances_per_series=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
+    --binary) binary=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -36,7 +41,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-swift build -c release --product dicom-ingest 2>&1 | tail -1
+if [ -z "$binary" ]; then
+  swift build -c release --product dicom-ingest 2>&1 | tail -1
+  binary="$root/.build/release/dicom-ingest"
+fi
 "$root/scripts/services" start "$state/svc" >/dev/null
 # shellcheck disable=SC1091
 source "$state/svc/env"
@@ -44,7 +52,7 @@ port=$(python3 "$root/scripts/lib/free_port.py")
 token=bench-$RANDOM$RANDOM
 DICOM_INGEST_DATABASE_URL=$TEST_POSTGRES_URL DICOM_INGEST_HTTP_HOST=127.0.0.1 DICOM_INGEST_HTTP_PORT=$port \
   DICOM_INGEST_ADMIN_TOKENS=$token DICOM_INGEST_DATA_DIR=$state/data LOG_LEVEL=WARNING \
-  "$root/.build/release/dicom-ingest" serve >"$state/service.log" 2>&1 &
+  "$binary" serve >"$state/service.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
 
@@ -119,12 +127,15 @@ echo "wrk: $connections connections, 2 threads, ${duration}s, ${#urls[@]} URLs i
 # CPU seconds (user+system) of the service and of every PostgreSQL process, before and after wrk: the
 # per-request CPU cost of each side, which bounds requests/s on this machine whatever the latency target.
 cpu_of() { awk '{t += $14 + $15} END {printf "%.2f", t / 100}' "$@" 2>/dev/null || echo 0; }
-pg_stats() { for p in $(pgrep -u dicomtest); do echo "/proc/$p/stat"; done; }
+# Only this benchmark's cluster (its postmaster and the postmaster's children): other PostgreSQL
+# clusters of the same user may be running tests on the machine.
+postmaster=$(head -1 "$TEST_PG_DATA/postmaster.pid")
+pg_stats() { for p in "$postmaster" $(pgrep -P "$postmaster"); do echo "/proc/$p/stat"; done; }
 svc_cpu0=$(cpu_of "/proc/$pid/stat"); pg_cpu0=$(cpu_of $(pg_stats))
 perf_pid=""
 if [ -n "${BENCH_API_PERF:-}" ] && command -v perf >/dev/null; then
   # Optional CPU profile of the service while wrk runs: BENCH_API_PERF=/path/to/perf.data
-  perf record -F 499 -g -p "$pid" -o "$BENCH_API_PERF" >/dev/null 2>&1 &
+  perf record -e cpu-clock -F 499 -g -p "$pid" -o "$BENCH_API_PERF" >/dev/null 2>&1 &
   perf_pid=$!
 fi
 wrk -t2 -c"$connections" -d"${duration}s" --latency -s "$lua" "$base" | tee "$state/wrk.txt"

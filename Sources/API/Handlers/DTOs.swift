@@ -108,23 +108,36 @@ extension ItemsDTO: JSONBufferWritable where Item: JSONBufferWritable {
 }
 
 extension StudyDTO: JSONBufferWritable {
+    /// The members of the study in one reservation: a page holds up to 1,000 of them.
+    static let membersBound = 2 + 14 * 4
+        + "studyInstanceUIDpatientIdpatientNamepatientBirthDatestudyDatestudyTimestudyDescription".utf8.count
+        + "accessionNumbermodalitiesseriesCountinstanceCounttotalBytesfirstReceivedAtlastReceivedAt".utf8.count
+        + 3 * JSONOutput.intBound + 2 * JSONOutput.dateBound
+
     func write(to json: inout JSONBuffer) {
         let s = study
-        json.beginObject()
-        json.key("studyInstanceUID"); json.string(s.studyInstanceUID)
-        json.key("patientId"); json.string(s.patientID)
-        json.key("patientName"); json.string(s.patientName)
-        json.key("patientBirthDate"); json.string(s.patientBirthDate)
-        json.key("studyDate"); json.string(s.studyDate)
-        json.key("studyTime"); json.string(s.studyTime)
-        json.key("studyDescription"); json.string(s.studyDescription)
-        json.key("accessionNumber"); json.string(s.accessionNumber)
-        json.key("modalities"); json.strings(s.modalities)
-        json.key("seriesCount"); json.int(s.seriesCount)
-        json.key("instanceCount"); json.int(s.instanceCount)
-        json.key("totalBytes"); json.int(s.totalBytes)
-        json.key("firstReceivedAt"); json.date(s.firstReceivedAt)
-        json.key("lastReceivedAt"); json.date(s.lastReceivedAt)
+        let maximum = Self.membersBound + JSONOutput.stringBound(s.studyInstanceUID)
+            + JSONOutput.stringBound(s.patientID) + JSONOutput.stringBound(s.patientName)
+            + JSONOutput.stringBound(s.patientBirthDate) + JSONOutput.stringBound(s.studyDate)
+            + JSONOutput.stringBound(s.studyTime) + JSONOutput.stringBound(s.studyDescription)
+            + JSONOutput.stringBound(s.accessionNumber) + JSONOutput.stringsBound(s.modalities)
+        json.write(maximum: maximum) { json in
+            json.beginObject()
+            json.key("studyInstanceUID"); json.string(s.studyInstanceUID)
+            json.key("patientId"); json.string(s.patientID)
+            json.key("patientName"); json.string(s.patientName)
+            json.key("patientBirthDate"); json.string(s.patientBirthDate)
+            json.key("studyDate"); json.string(s.studyDate)
+            json.key("studyTime"); json.string(s.studyTime)
+            json.key("studyDescription"); json.string(s.studyDescription)
+            json.key("accessionNumber"); json.string(s.accessionNumber)
+            json.key("modalities"); json.strings(s.modalities)
+            json.key("seriesCount"); json.int(s.seriesCount)
+            json.key("instanceCount"); json.int(s.instanceCount)
+            json.key("totalBytes"); json.int(s.totalBytes)
+            json.key("firstReceivedAt"); json.date(s.firstReceivedAt)
+            json.key("lastReceivedAt"); json.date(s.lastReceivedAt)
+        }
         if let imports {
             json.key("imports")
             json.beginArray()

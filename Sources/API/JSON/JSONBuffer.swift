@@ -8,79 +8,161 @@ import NIOCore
 /// same order, explicit nulls, RFC 3339 UTC dates with milliseconds, slashes unescaped — with no
 /// intermediate values. `JSONBufferTests` checks it against `JSONCoding.encode` member for member.
 struct JSONBuffer {
-    /// The document so far (plain bytes: appending to an array is cheaper than ByteBuffer's checked writes).
-    private var bytes: [UInt8] = []
+    /// The document so far. Values are written through `JSONOutput` into one reservation of their
+    /// longest form (`write(maximum:)`): per-byte `Array` appends and the copy into a response buffer
+    /// cost more than the JSON itself on a 36 KB page.
+    private(set) var buffer: ByteBuffer
     /// Whether the next member or element needs a comma before it.
     private var needsComma = false
 
     init(capacity: Int = 16384) {
-        bytes.reserveCapacity(capacity)
+        buffer = ByteBufferAllocator().buffer(capacity: capacity)
     }
 
-    /// The document as a buffer (one copy).
-    var buffer: ByteBuffer { ByteBuffer(bytes: bytes) }
+    /// Reserves `maximum` bytes and lets `body` write at most that many through `JSONOutput` (its
+    /// `…Bound` functions give each value's longest form); a write past `maximum` traps.
+    mutating func write(maximum: Int, _ body: (inout JSONOutput) -> Void) {
+        let comma = needsComma
+        var after = comma
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: maximum) { raw in
+            var output = JSONOutput(start: raw.baseAddress!, capacity: maximum, needsComma: comma)
+            body(&output)
+            after = output.needsComma
+            return output.count
+        }
+        needsComma = after
+    }
+
+    mutating func beginObject() { write(maximum: JSONOutput.structuralBound) { $0.beginObject() } }
+    mutating func endObject() { write(maximum: JSONOutput.structuralBound) { $0.endObject() } }
+    mutating func beginArray() { write(maximum: JSONOutput.structuralBound) { $0.beginArray() } }
+    mutating func endArray() { write(maximum: JSONOutput.structuralBound) { $0.endArray() } }
+
+    /// A member name; the value follows. Names are our own ASCII identifiers: written as they are.
+    mutating func key(_ name: StaticString) { write(maximum: JSONOutput.keyBound(name)) { $0.key(name) } }
+
+    /// A member name only known at run time (escaped like a string value).
+    mutating func key(dynamic name: String) {
+        write(maximum: JSONOutput.stringBound(name) + 1) { $0.key(dynamic: name) }
+    }
+
+    /// A number already in JSON syntax.
+    mutating func rawNumber(_ text: String) { write(maximum: text.utf8.count + 1) { $0.rawNumber(text) } }
+
+    mutating func null() { write(maximum: JSONOutput.nullBound) { $0.null() } }
+    mutating func bool(_ value: Bool) { write(maximum: JSONOutput.boolBound) { $0.bool(value) } }
+    mutating func int<T: BinaryInteger>(_ value: T) { write(maximum: JSONOutput.intBound) { $0.int(value) } }
+    mutating func int<T: BinaryInteger>(_ value: T?) { write(maximum: JSONOutput.intBound) { $0.int(value) } }
+    mutating func string(_ value: String) { write(maximum: JSONOutput.stringBound(value)) { $0.string(value) } }
+    mutating func string(_ value: String?) { write(maximum: JSONOutput.stringBound(value)) { $0.string(value) } }
+    mutating func strings(_ values: [String]) { write(maximum: JSONOutput.stringsBound(values)) { $0.strings(values) } }
+
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC, milliseconds truncated (as `JSONCoding.formatDate`).
+    mutating func date(_ value: Date) { write(maximum: JSONOutput.dateBound) { $0.date(value) } }
+    mutating func date(_ value: Date?) { write(maximum: JSONOutput.dateBound) { $0.date(value) } }
+
+    mutating func uuid(_ value: UUID) {
+        string(value.uuidString.lowercased())
+    }
+}
+
+/// Writes JSON into space `JSONBuffer.write(maximum:)` reserved, with the same methods and comma rules
+/// as `JSONBuffer`. Every store is checked against the reservation.
+struct JSONOutput {
+    // The longest form of each value, its separating comma included.
+    static let structuralBound = 2
+    static let nullBound = 5
+    static let boolBound = 6
+    /// A comma, a sign and 19 digits.
+    static let intBound = 21
+    /// A comma, quotes, a year of up to 20 characters and 20 for the rest.
+    static let dateBound = 44
+
+    static func keyBound(_ name: StaticString) -> Int { name.utf8CodeUnitCount + 4 }
+
+    /// A comma, quotes, and at most 6 bytes (`\u00XX`) per byte of `value`.
+    static func stringBound(_ value: String) -> Int { 3 + 6 * value.utf8.count }
+
+    static func stringBound(_ value: String?) -> Int { value.map { stringBound($0) } ?? nullBound }
+
+    static func stringsBound(_ values: [String]) -> Int {
+        var total = 2 * structuralBound
+        for value in values { total += stringBound(value) }
+        return total
+    }
+
+    private let start: UnsafeMutableRawPointer
+    private let capacity: Int
+    private(set) var count = 0
+    /// Whether the next member or element needs a comma before it.
+    fileprivate(set) var needsComma: Bool
+
+    fileprivate init(start: UnsafeMutableRawPointer, capacity: Int, needsComma: Bool) {
+        self.start = start
+        self.capacity = capacity
+        self.needsComma = needsComma
+    }
 
     mutating func beginObject() {
         separate()
-        bytes.append(UInt8(ascii: "{"))
+        byte(UInt8(ascii: "{"))
         needsComma = false
     }
 
     mutating func endObject() {
-        bytes.append(UInt8(ascii: "}"))
+        byte(UInt8(ascii: "}"))
         needsComma = true
     }
 
     mutating func beginArray() {
         separate()
-        bytes.append(UInt8(ascii: "["))
+        byte(UInt8(ascii: "["))
         needsComma = false
     }
 
     mutating func endArray() {
-        bytes.append(UInt8(ascii: "]"))
+        byte(UInt8(ascii: "]"))
         needsComma = true
     }
 
-    /// A member name; the value follows. Names are our own ASCII identifiers: written as they are.
     mutating func key(_ name: StaticString) {
         separate()
-        bytes.append(UInt8(ascii: "\""))
-        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        appendStatic("\":")
+        byte(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes(UnsafeRawBufferPointer($0)) }
+        byte(UInt8(ascii: "\""))
+        byte(UInt8(ascii: ":"))
         needsComma = false
     }
 
-    /// A member name only known at run time (escaped like a string value).
     mutating func key(dynamic name: String) {
         separate()
-        writeEscaped(name)
-        bytes.append(UInt8(ascii: ":"))
+        escaped(name)
+        byte(UInt8(ascii: ":"))
         needsComma = false
     }
 
-    /// A number already in JSON syntax.
     mutating func rawNumber(_ text: String) {
         separate()
-        bytes.append(contentsOf: Array(text.utf8))
+        var text = text
+        text.withUTF8 { bytes(UnsafeRawBufferPointer($0)) }
         needsComma = true
     }
 
     mutating func null() {
         separate()
-        appendStatic("null")
+        bytes("null")
         needsComma = true
     }
 
     mutating func bool(_ value: Bool) {
         separate()
-        appendStatic(value ? "true" : "false")
+        bytes(value ? "true" : "false")
         needsComma = true
     }
 
     mutating func int<T: BinaryInteger>(_ value: T) {
         separate()
-        writeDecimal(Int64(value))
+        decimal(Int64(value))
         needsComma = true
     }
 
@@ -90,7 +172,7 @@ struct JSONBuffer {
 
     mutating func string(_ value: String) {
         separate()
-        writeEscaped(value)
+        escaped(value)
         needsComma = true
     }
 
@@ -104,85 +186,15 @@ struct JSONBuffer {
         endArray()
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC, milliseconds truncated (as `JSONCoding.formatDate`).
-    mutating func date(_ value: Date) {
-        separate()
-        writeDate(value)
-        needsComma = true
-    }
-
     mutating func date(_ value: Date?) {
         if let value { date(value) } else { null() }
     }
 
-    mutating func uuid(_ value: UUID) {
-        string(value.uuidString.lowercased())
-    }
-
-    // MARK: Writing
-
-    private mutating func appendStatic(_ text: StaticString) {
-        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
-    }
-
-    private mutating func separate() {
-        if needsComma { bytes.append(UInt8(ascii: ",")) }
-    }
-
-    private mutating func writeDecimal(_ value: Int64) {
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var magnitude = value.magnitude
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { raw in
-            repeat {
-                raw[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            if value < 0 { bytes.append(UInt8(ascii: "-")) }
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[(20 - count)...]))
-        }
-    }
-
-    private mutating func writeEscaped(_ value: String) {
-        bytes.append(UInt8(ascii: "\""))
-        var value = value
-        value.withUTF8 { utf8 in
-            var start = 0
-            for (index, byte) in utf8.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                if start < index {
-                    bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
-                }
-                switch byte {
-                case UInt8(ascii: "\""): appendStatic("\\\"")
-                case UInt8(ascii: "\\"): appendStatic("\\\\")
-                case 0x0A: appendStatic("\\n")
-                case 0x0D: appendStatic("\\r")
-                case 0x09: appendStatic("\\t")
-                case 0x08: appendStatic("\\b")
-                case 0x0C: appendStatic("\\f")
-                default:
-                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                    appendStatic("\\u00")
-                    bytes.append(hex[Int(byte >> 4)])
-                    bytes.append(hex[Int(byte & 0x0F)])
-                }
-                start = index + 1
-            }
-            if start < utf8.count {
-                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
-    }
-
-    private mutating func writeDate(_ date: Date) {
+    mutating func date(_ value: Date) {
         // Whole milliseconds, floored, from the Date's own reference (2001) the way Foundation's formatter
         // takes them (whole seconds, then the truncated fraction), so both write the same digits; then the
         // civil date (H. Hinnant's days-to-civil).
-        let reference = date.timeIntervalSinceReferenceDate
+        let reference = value.timeIntervalSinceReferenceDate
         let wholeSeconds = reference.rounded(.down)
         let fractionMillis = Int64((reference - wholeSeconds) * 1000)
         let millis = (Int64(wholeSeconds) + 978_307_200) * 1000 + fractionMillis
@@ -198,37 +210,123 @@ struct JSONBuffer {
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
 
-        bytes.append(UInt8(ascii: "\""))
-        pad(year, 4)
-        bytes.append(UInt8(ascii: "-"))
-        pad(month, 2)
-        bytes.append(UInt8(ascii: "-"))
-        pad(day, 2)
-        bytes.append(UInt8(ascii: "T"))
-        pad(msOfDay / 3_600_000, 2)
-        bytes.append(UInt8(ascii: ":"))
-        pad(msOfDay / 60_000 % 60, 2)
-        bytes.append(UInt8(ascii: ":"))
-        pad(msOfDay / 1000 % 60, 2)
-        bytes.append(UInt8(ascii: "."))
-        pad(msOfDay % 1000, 3)
-        appendStatic("Z\"")
+        separate()
+        byte(UInt8(ascii: "\""))
+        padded(year, 4)
+        byte(UInt8(ascii: "-"))
+        padded(month, 2)
+        byte(UInt8(ascii: "-"))
+        padded(day, 2)
+        byte(UInt8(ascii: "T"))
+        padded(msOfDay / 3_600_000, 2)
+        byte(UInt8(ascii: ":"))
+        padded(msOfDay / 60_000 % 60, 2)
+        byte(UInt8(ascii: ":"))
+        padded(msOfDay / 1000 % 60, 2)
+        byte(UInt8(ascii: "."))
+        padded(msOfDay % 1000, 3)
+        byte(UInt8(ascii: "Z"))
+        byte(UInt8(ascii: "\""))
+        needsComma = true
     }
 
-    private mutating func pad(_ value: Int64, _ width: Int) {
-        var divisor: Int64 = 1
-        for _ in 1..<width { divisor *= 10 }
-        var rest = value
-        if rest >= divisor * 10 {
-            // Wider than the field (a year past 9999): all digits.
-            writeDecimal(rest)
+    // MARK: Bytes
+
+    private mutating func separate() {
+        if needsComma { byte(UInt8(ascii: ",")) }
+    }
+
+    private mutating func byte(_ value: UInt8) {
+        precondition(count < capacity, "JSONOutput: write past its reservation")
+        start.storeBytes(of: value, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    private mutating func bytes(_ value: UnsafeRawBufferPointer) {
+        precondition(value.count <= capacity - count, "JSONOutput: write past its reservation")
+        guard let base = value.baseAddress else { return }
+        (start + count).copyMemory(from: base, byteCount: value.count)
+        count += value.count
+    }
+
+    private mutating func bytes(_ value: StaticString) {
+        value.withUTF8Buffer { bytes(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// `value` quoted, with `"`, `\` and control characters escaped (the short forms where JSON has
+    /// them, `\u00XX` otherwise).
+    private mutating func escaped(_ value: String) {
+        var value = value
+        byte(UInt8(ascii: "\""))
+        value.withUTF8 { utf8 in
+            let raw = UnsafeRawBufferPointer(utf8)
+            var run = 0
+            for index in 0..<utf8.count {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                if run < index { bytes(UnsafeRawBufferPointer(rebasing: raw[run..<index])) }
+                switch byte {
+                case UInt8(ascii: "\""): bytes("\\\"")
+                case UInt8(ascii: "\\"): bytes("\\\\")
+                case 0x0A: bytes("\\n")
+                case 0x0D: bytes("\\r")
+                case 0x09: bytes("\\t")
+                case 0x08: bytes("\\b")
+                case 0x0C: bytes("\\f")
+                default:
+                    bytes("\\u00")
+                    self.byte(Self.hexDigit(byte >> 4))
+                    self.byte(Self.hexDigit(byte & 0x0F))
+                }
+                run = index + 1
+            }
+            if run < utf8.count { bytes(UnsafeRawBufferPointer(rebasing: raw[run...])) }
+        }
+        byte(UInt8(ascii: "\""))
+    }
+
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
+    }
+
+    /// `value` in decimal: at most 20 bytes.
+    private mutating func decimal(_ value: Int64) {
+        var magnitude = value.magnitude
+        var digits = 1
+        var scan = magnitude / 10
+        while scan > 0 {
+            digits += 1
+            scan /= 10
+        }
+        if value < 0 { byte(UInt8(ascii: "-")) }
+        precondition(digits <= capacity - count, "JSONOutput: write past its reservation")
+        var position = count + digits
+        repeat {
+            position -= 1
+            start.storeBytes(of: UInt8(ascii: "0") + UInt8(magnitude % 10), toByteOffset: position, as: UInt8.self)
+            magnitude /= 10
+        } while magnitude > 0
+        count += digits
+    }
+
+    /// `value` zero-padded to `width` digits; all its digits (and the sign) when it does not fit (a year
+    /// past 9999 or before 0: at most 20 bytes).
+    private mutating func padded(_ value: Int64, _ width: Int) {
+        var limit: Int64 = 10
+        for _ in 1..<width { limit *= 10 }
+        guard value >= 0 && value < limit else {
+            decimal(value)
             return
         }
-        while divisor > 0 {
-            bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-            rest %= divisor
-            divisor /= 10
+        precondition(width <= capacity - count, "JSONOutput: write past its reservation")
+        var position = count + width
+        var rest = value
+        while position > count {
+            position -= 1
+            start.storeBytes(of: UInt8(ascii: "0") + UInt8(rest % 10), toByteOffset: position, as: UInt8.self)
+            rest /= 10
         }
+        count += width
     }
 }
 

@@ -62,14 +62,28 @@ public final class PostgresCatalog: Catalog, SQLCatalog, Service {
 }
 
 /// A `timestamptz` bound from exact microseconds (postgres-nio's `Date` encoding truncates a double).
+///
+/// A value outside PostgreSQL's range (4713 BC to 294276 AD) is sent as `-infinity` or `infinity`, which
+/// sort before and after every stored time as the value would: a keyset cursor may carry any 64-bit
+/// key (`CatalogCursor`), and the server refuses out-of-range finite timestamps.
 struct PostgresTimestamp: PostgresNonThrowingEncodable {
     var unixMicros: Int64
 
     static var psqlType: PostgresDataType { .timestamptz }
     static var psqlFormat: PostgresFormat { .binary }
 
+    /// PostgreSQL's MIN_TIMESTAMP and END_TIMESTAMP, in microseconds since 2000-01-01.
+    static let postgresRange: Range<Int64> = -211_813_488_000_000_000..<9_223_371_331_200_000_000
+
     func encode<JSONEncoder: PostgresJSONEncoder>(into byteBuffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
-        byteBuffer.writeInteger(unixMicros - CatalogTime.postgresToUnixMicros)
+        let (micros, overflow) = unixMicros.subtractingReportingOverflow(CatalogTime.postgresToUnixMicros)
+        if overflow || micros < Self.postgresRange.lowerBound {
+            byteBuffer.writeInteger(Int64.min)  // -infinity
+        } else if micros >= Self.postgresRange.upperBound {
+            byteBuffer.writeInteger(Int64.max)  // infinity
+        } else {
+            byteBuffer.writeInteger(micros)
+        }
     }
 }
 
@@ -77,8 +91,8 @@ struct PostgresSession: SQLSession {
     let connection: PostgresConnection
     let logger: Logger
 
-    @discardableResult
-    func query(_ statement: SQLStatement) async throws -> [SQLRow] {
+    /// `statement` with its values as PostgreSQL bindings.
+    static func postgresQuery(_ statement: SQLStatement) -> PostgresQuery {
         let binds = statement.binds
         var bindings = PostgresBindings(capacity: binds.count)
         for value in binds {
@@ -91,8 +105,23 @@ struct PostgresSession: SQLSession {
             case .time(let v): bindings.append(PostgresTimestamp(unixMicros: v))
             }
         }
-        let query = PostgresQuery(unsafeSQL: statement.sql(for: .postgres), binds: bindings)
-        let rows = try await connection.query(query, logger: logger)
+        return PostgresQuery(unsafeSQL: statement.sql(for: .postgres), binds: bindings)
+    }
+
+    /// The rows of `statement` as postgres-nio gives them, for a caller that decodes them by position
+    /// (the list queries, whose pages are hundreds of cells).
+    func rows(_ statement: SQLStatement) async throws -> [PostgresRow] {
+        let rows = try await connection.query(Self.postgresQuery(statement), logger: logger)
+        var result: [PostgresRow] = []
+        for try await row in rows {
+            result.append(row)
+        }
+        return result
+    }
+
+    @discardableResult
+    func query(_ statement: SQLStatement) async throws -> [SQLRow] {
+        let rows = try await connection.query(Self.postgresQuery(statement), logger: logger)
         var result: [SQLRow] = []
         var columns: SQLColumns?
         for try await row in rows {
@@ -202,6 +231,15 @@ struct PostgresCatalogDatabase: CatalogDatabase {
         try await withDeadline(operationTimeout) {
             try await client.withConnection { connection in
                 try await body(PostgresSession(connection: connection, logger: logger))
+            }
+        }
+    }
+
+    /// `read` for one statement whose rows the caller decodes by position (see `PostgresSession.rows`).
+    func readRows(_ statement: SQLStatement) async throws -> [PostgresRow] {
+        try await withDeadline(operationTimeout) {
+            try await client.withConnection { connection in
+                try await PostgresSession(connection: connection, logger: logger).rows(statement)
             }
         }
     }

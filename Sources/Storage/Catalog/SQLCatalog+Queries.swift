@@ -6,7 +6,16 @@ extension SQLCatalog {
     /// Newest first by `first_received_at`, then study UID descending: a study's first receive time
     /// never changes, so pages stay exact while studies keep receiving instances.
     public func studies(filter: StudyFilter, page: PageRequest) async throws -> Page<StudySummary> {
-        var statement: SQLStatement = "SELECT \(StudyRow.columns) FROM studies s WHERE 1 = 1"
+        return try await keysetPage(try studiesStatement(filter: filter, page: page), limit: page.clampedLimit,
+                                    item: StudySummary.init(row:)) { last in
+            CatalogCursor(kind: .studies, key: try last.micros("first_received_at"), id: try last.decode("study_instance_uid"))
+        }
+    }
+
+    /// The query of `studies(filter:page:)` up to its ORDER BY, without the LIMIT: `columns` (of the
+    /// `studies` row `s`), filtered and positioned after the page's cursor.
+    func studiesStatement(filter: StudyFilter, page: PageRequest, columns: SQLStatement = StudyRow.columns) throws -> SQLStatement {
+        var statement: SQLStatement = "SELECT \(columns) FROM studies s WHERE 1 = 1"
         if let v = filter.patientID { statement += " AND s.patient_id = \(v)" }
         if let v = filter.patientName { statement += " AND s.patient_name_lower LIKE \(likePattern(v)) ESCAPE '\\'" }
         if let v = filter.accessionNumber { statement += " AND s.accession_number = \(v)" }
@@ -28,9 +37,7 @@ extension SQLCatalog {
             statement += " AND (s.first_received_at, s.study_instance_uid) < (\(SQLValue.time(cursor.key)), \(cursor.id))"
         }
         statement += " ORDER BY s.first_received_at DESC, s.study_instance_uid DESC"
-        return try await keysetPage(statement, limit: page.clampedLimit, item: StudySummary.init(row:)) { last in
-            CatalogCursor(kind: .studies, key: try last.micros("first_received_at"), id: try last.decode("study_instance_uid"))
-        }
+        return statement
     }
 
     public func study(uid: String) async throws -> StudySummary? {
