@@ -32,19 +32,6 @@ public struct SpoolFigures: Sendable, Hashable, Codable {
     public static let empty = SpoolFigures(instances: 0, bytes: 0, oldestReceivedAt: nil, lost: 0)
 }
 
-/// Where a spooled row's files are: the listener (the spool subfolder) and the target URIs they will have.
-public struct SpooledLocation: Sendable, Hashable {
-    public var listenerID: UUID
-    public var objectURI: String
-    public var metadataURI: String?
-
-    public init(listenerID: UUID, objectURI: String, metadataURI: String?) {
-        self.listenerID = listenerID
-        self.objectURI = objectURI
-        self.metadataURI = metadataURI
-    }
-}
-
 /// The catalog as the forwarder sees it: spooled rows are claimed with a lease, so that with a shared
 /// database and a shared spool volume each row is worked on by one node at a time, and a dead node's
 /// rows are taken over once their lease expires.
@@ -68,6 +55,6 @@ public protocol ForwardQueue: Sendable {
     /// Releases every lease `owner` holds (a restarted node's previous life cannot finish them).
     func releaseClaims(owner: String) async throws
     /// The files every spooled row of spool `spoolID` refers to (the spool sweep keeps exactly these).
-    func spooledLocations(spoolID: String) async throws -> [SpooledLocation]
+    func spooledLocations(spoolID: String) async throws -> [CommittedInstanceObjects]
     func spoolFigures() async throws -> SpoolFigures
 }

@@ -15,16 +15,22 @@ struct IngestSpoolWakeUpTests {
         func objectStore(for target: StorageTarget) async throws -> any ObjectStore { store }
     }
 
+    /// A `spooled` listener of the harness's catalog: its spool next to the target root, and its sink.
+    private func spooledSink(_ h: CommitHarness) async throws -> (Spool, FilesystemObjectStore, IngestSink) {
+        let spoolRoot = URL(fileURLWithPath: h.root).deletingLastPathComponent().appendingPathComponent("spool").path
+        let spool = try Spool(root: spoolRoot, maxBytes: 1 << 30)
+        var listener = h.listener
+        listener.storage.ackMode = .spooled
+        try await h.catalog.createListener(listener)
+        let target = FilesystemObjectStore(root: h.root)
+        let sink = try IngestSink(listener: listener, store: spool.store(for: listener.id, target: target),
+                                  recorder: h.catalog, serializer: h.serializer, spool: spool, logger: h.logger)
+        return (spool, target, sink)
+    }
+
     @Test func aSpooledInstanceIsForwardedBeforeThePollComesRound() async throws {
         try await withHarness { h in
-            let spoolRoot = URL(fileURLWithPath: h.root).deletingLastPathComponent().appendingPathComponent("spool").path
-            let spool = try Spool(root: spoolRoot, maxBytes: 1 << 30)
-            var listener = h.listener
-            listener.storage.ackMode = .spooled
-            try await h.catalog.createListener(listener)
-            let target = FilesystemObjectStore(root: h.root)
-            let sink = try IngestSink(listener: listener, store: spool.store(for: listener.id, target: target),
-                                      recorder: h.catalog, serializer: h.serializer, spool: spool, logger: h.logger)
+            let (spool, target, sink) = try await spooledSink(h)
             var options = Forwarder.Options()
             options.pollInterval = .seconds(3600)
             let forwarder = Forwarder(queue: h.catalog, listeners: h.catalog, stores: FixedStores(store: target),
@@ -53,14 +59,7 @@ struct IngestSpoolWakeUpTests {
 
     @Test func aBacklogBeyondTheConcurrencyIsDrainedWithoutThePoll() async throws {
         try await withHarness { h in
-            let spoolRoot = URL(fileURLWithPath: h.root).deletingLastPathComponent().appendingPathComponent("spool").path
-            let spool = try Spool(root: spoolRoot, maxBytes: 1 << 30)
-            var listener = h.listener
-            listener.storage.ackMode = .spooled
-            try await h.catalog.createListener(listener)
-            let target = FilesystemObjectStore(root: h.root)
-            let sink = try IngestSink(listener: listener, store: spool.store(for: listener.id, target: target),
-                                      recorder: h.catalog, serializer: h.serializer, spool: spool, logger: h.logger)
+            let (spool, target, sink) = try await spooledSink(h)
             let uids = (0..<7).map { "1.2.3.71\($0)" }
             for uid in uids {
                 #expect(try await h.store(uid: uid, patientID: "BACKLOG", sink: sink) == .success)

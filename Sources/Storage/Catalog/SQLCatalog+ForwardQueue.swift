@@ -75,13 +75,13 @@ extension SQLCatalog {
         }
     }
 
-    public func spooledLocations(spoolID: String) async throws -> [SpooledLocation] {
+    public func spooledLocations(spoolID: String) async throws -> [CommittedInstanceObjects] {
         try await read { session in
             try await session.query("""
                 SELECT listener_id, object_uri, metadata_uri FROM instances
                 WHERE storage_state = 'spooled' AND spool_id = \(spoolID)
                 """).map { row in
-                SpooledLocation(listenerID: try row.decode("listener_id"), objectURI: try row.decode("object_uri"),
+                CommittedInstanceObjects(listenerID: try row.decode("listener_id"), objectURI: try row.decode("object_uri"),
                                 metadataURI: try row.decode("metadata_uri"))
             }
         }

@@ -31,7 +31,7 @@ extension Forwarder {
 
     /// Removes spool files that no spooled row refers to and recounts the spool's bytes.
     func sweep() async {
-        let locations: [SpooledLocation]
+        let locations: [CommittedInstanceObjects]
         do {
             locations = try await queue.spooledLocations(spoolID: spool.id)
         } catch {
