@@ -1,4 +1,5 @@
 import Crypto
+import Domain
 public import Foundation
 
 #if canImport(Glibc)
@@ -209,12 +210,6 @@ public struct SigV4Signer: Sendable {
     }
 
     public static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        LowercaseHex.string(bytes)
     }
 }

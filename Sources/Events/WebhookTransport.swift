@@ -27,7 +27,7 @@ public struct WebhookTransport: EventTransport {
     /// `sha256=` and the lowercase hex HMAC-SHA256 of `timestamp.body` under `secret`.
     public static func signature(secret: String, timestamp: Int64, body: String) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Data("\(timestamp).\(body)".utf8), using: SymmetricKey(data: Data(secret.utf8)))
-        return "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
+        return "sha256=" + LowercaseHex.string(mac)
     }
 
     public func deliver(_ delivery: ClaimedDelivery) async throws {

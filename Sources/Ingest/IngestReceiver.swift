@@ -144,7 +144,7 @@ actor IngestReceiver: InstanceReceiver {
         }
 
         let target = request.association.listener.storage
-        let digest = Self.lowercaseHex(hasher.finalize())
+        let digest = LowercaseHex.string(hasher.finalize())
         let ctx = request.association
         let record = InstanceRecord(
             sopInstanceUID: request.affectedSOPInstanceUID, sopClassUID: request.affectedSOPClassUID,
@@ -188,18 +188,6 @@ actor IngestReceiver: InstanceReceiver {
             logger.warning("C-STORE failed", metadata: ["status": "\(failure.status)"])
             return failure.status
         }
-    }
-
-    /// Two lowercase hex digits per byte (what `String(format: "%02x")` writes), without a formatter per byte.
-    static func lowercaseHex<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(bytes.underestimatedCount * 2)
-        for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
     }
 
     /// The keys, once every attribute they need is known; nil while more data set is needed.

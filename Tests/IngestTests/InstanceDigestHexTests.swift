@@ -1,4 +1,5 @@
 import Crypto
+import Domain
 import Foundation
 import Testing
 
@@ -9,12 +10,12 @@ import Testing
 struct InstanceDigestHexTests {
     @Test func everyByteIsTwoLowercaseDigitsAsFormatWritesThem() {
         let all = (0...255).map(UInt8.init)
-        #expect(IngestReceiver.lowercaseHex(all) == all.map { String(format: "%02x", $0) }.joined())
-        #expect(IngestReceiver.lowercaseHex([UInt8]()) == "")
+        #expect(LowercaseHex.string(all) == all.map { String(format: "%02x", $0) }.joined())
+        #expect(LowercaseHex.string([UInt8]()) == "")
     }
 
     @Test func aSHA256DigestIsSixtyFourDigits() {
         let digest = SHA256.hash(data: Array("abc".utf8))
-        #expect(IngestReceiver.lowercaseHex(digest) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(LowercaseHex.string(digest) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 }

@@ -346,7 +346,7 @@ public struct Forwarder: Service {
             throw error
         }
         close(file)
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = LowercaseHex.string(hasher.finalize())
         guard digest == row.sha256, length == row.sizeBytes else {
             await upload.abort()
             return .missing("spool file does not hold the bytes the row describes")
