@@ -30,7 +30,7 @@ public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
 }
 
 enum Hex {
-    private static let digits: [UInt8] = Array("0123456789ABCDEF".utf8)
+    static let digits: [UInt8] = Array("0123456789ABCDEF".utf8)
 
     static func uppercase32(_ value: UInt32) -> String {
         var bytes = [UInt8](repeating: 0, count: 8)

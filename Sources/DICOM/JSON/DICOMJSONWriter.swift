@@ -217,13 +217,11 @@ struct JSONOutput {
 
     mutating func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
 
-    private static let hexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
-
     /// `"GGGGEEEE":`, the key of an element (8 uppercase hex digits, nothing to escape), written in place.
     mutating func appendTagKey(_ tag: Tag) {
         bytes.append(UInt8(ascii: "\""))
         for shift in stride(from: 28, through: 0, by: -4) {
-            bytes.append(Self.hexDigits[Int((tag.rawValue >> UInt32(shift)) & 0xF)])
+            bytes.append(Hex.digits[Int((tag.rawValue >> UInt32(shift)) & 0xF)])
         }
         bytes.append(UInt8(ascii: "\""))
         bytes.append(UInt8(ascii: ":"))
