@@ -241,6 +241,7 @@ let package = Package(
                 // Storage: some commit tests run the sink against the real SQLite catalog and filesystem store.
                 "TestSupport", "Ingest", "DICOM", "Domain", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -108,6 +108,7 @@ struct Application {
         forwarderOptions.concurrency = configuration.spool.forwardConcurrency
         forwarderOptions.lease = .seconds(configuration.spool.leaseSeconds)
         forwarderOptions.owner = configuration.spool.nodeID
+        forwarderOptions.shutdownGrace = configuration.shutdownGracePeriod
         let forwarder = Forwarder(queue: catalog, listeners: catalog, stores: stores, spool: spool, resolveTarget: resolveTarget,
                                   options: forwarderOptions, logger: Logger(label: "dicom-ingest.forwarder"))
         // Reads a HealthImaging job's failure manifest from the output bucket through the S3 object store.

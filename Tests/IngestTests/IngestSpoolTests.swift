@@ -4,6 +4,7 @@ import Foundation
 @testable import Ingest
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Storage
 import Testing
 
@@ -28,6 +29,14 @@ struct IngestSpoolTests {
         return listener
     }
 
+    /// A 1 GiB spool beside the harness's target and a `spooled` listener in the catalog.
+    private func spooledSetup(_ h: CommitHarness) async throws -> (root: String, spool: Spool, listener: ListenerConfig) {
+        let root = URL(fileURLWithPath: h.root).deletingLastPathComponent().appendingPathComponent("spool").path
+        let listener = spooledListener(h)
+        try await h.catalog.createListener(listener)
+        return (root, try Spool(root: root, maxBytes: 1 << 30), listener)
+    }
+
     private func files(under root: String) -> [String] {
         let enumerator = FileManager.default.enumerator(atPath: root)
         var out: [String] = []
@@ -43,10 +52,7 @@ struct IngestSpoolTests {
 
     @Test func answersFromTheSpoolThenTheForwarderStoresIt() async throws {
         try await withHarness { h in
-            let spoolRoot = URL(fileURLWithPath: h.root).deletingLastPathComponent().appendingPathComponent("spool").path
-            let spool = try Spool(root: spoolRoot, maxBytes: 1 << 30)
-            let listener = spooledListener(h)
-            try await h.catalog.createListener(listener)
+            let (spoolRoot, spool, listener) = try await spooledSetup(h)
             let sink = try spooledSink(h, spool: spool, listener: listener)
 
             #expect(try await h.store(uid: "1.2.3.500", patientID: "SPOOLED", sink: sink) == .success)
@@ -73,6 +79,65 @@ struct IngestSpoolTests {
             try h.expectConsistent(uid: "1.2.3.500", patientID: "SPOOLED", row: stored)
             #expect(h.files() == ["DICOM/1.2.3.500.dcm", "METADATA/1.2.3.500.json"])
             #expect(files(under: spoolRoot).isEmpty)
+        }
+    }
+
+    /// A target whose uploads never finish until their task is cancelled (an S3 that stopped answering).
+    private struct StalledStore: ObjectStore {
+        let root: String
+        let started = AsyncStream<Void>.makeStream()
+        private func stall() async throws -> Never {
+            started.continuation.yield()
+            try await Task.sleep(for: .seconds(3600))
+            throw CancellationError()
+        }
+        func beginUpload(key: String, options: ObjectPutOptions) async throws -> any ObjectUpload { try await stall() }
+        func put(key: String, body: ByteBuffer, options: ObjectPutOptions) async throws -> StoredObject { try await stall() }
+        func delete(key: String) async throws {}
+        func uri(for key: String) -> String { FilesystemObjectStore(root: root).uri(for: key) }
+        func check() async throws {}
+    }
+
+    /// Graceful shutdown with an upload that does not end: the forwarder gives it the shutdown grace period,
+    /// then cancels it and returns, and the instance stays spooled (not failed) for the next start.
+    @Test func shutdownCancelsAStalledUploadAfterTheGracePeriod() async throws {
+        try await withHarness { h in
+            let (spoolRoot, spool, listener) = try await spooledSetup(h)
+            #expect(try await h.store(uid: "1.2.3.700", patientID: "STALLED", sink: try spooledSink(h, spool: spool, listener: listener)) == .success)
+
+            var options = Forwarder.Options()
+            options.shutdownGrace = .milliseconds(300)
+            let store = StalledStore(root: h.root)
+            let forwarder = Forwarder(queue: h.catalog, listeners: h.catalog, stores: FixedStores(store: store),
+                                      spool: spool, resolveTarget: { $0 }, options: options, logger: h.logger)
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: forwarder)], logger: h.logger))
+            let finished = try await withThrowingTaskGroup(of: Bool.self) { tasks in
+                tasks.addTask {
+                    try await group.run()
+                    return true
+                }
+                var uploads = store.started.stream.makeAsyncIterator()
+                await uploads.next()
+                await group.triggerGracefulShutdown()
+                // Bounded: a forwarder that waited for the stalled upload would still be running here.
+                tasks.addTask {
+                    try await Task.sleep(for: .seconds(20))
+                    return false
+                }
+                let first = try await tasks.next() ?? false
+                tasks.cancelAll()
+                return first
+            }
+            #expect(finished, "the forwarder did not return within 20 s of graceful shutdown")
+            let row = try #require(try await h.catalog.instance(sopInstanceUID: "1.2.3.700"))
+            #expect(row.storageState == .spooled && row.spoolID == spool.id)
+            #expect(files(under: spoolRoot).count == 2)
+            // The lease was handed back and no failed attempt counted: another node claims it at once, as new.
+            let now = Date()
+            let claims = try await h.catalog.claimSpooled(spoolID: spool.id, owner: "next-start", limit: 10, now: now,
+                                                          leaseUntil: now.addingTimeInterval(60))
+            #expect(claims.map(\.record.sopInstanceUID) == ["1.2.3.700"])
+            #expect(claims.map(\.failedAttempts) == [0])
         }
     }
 

@@ -7,6 +7,7 @@ import Logging
 import Metrics
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// One S3 call, with its body fully buffered (a single PUT body or one multipart part), so a retry
 /// re-sends exactly the same bytes and the payload hash is computed once.
@@ -130,24 +131,33 @@ final class S3Transport: Sendable {
     // MARK: - Sending with retries
 
     /// Fetches credentials, then sends with retries.
+    /// A cancelled task (shutdown past its grace period) makes no further attempt: the attempt in flight ends
+    /// by its own deadline and the request fails instead of retrying for the rest of its time bound.
     func execute(_ request: S3Request) async throws -> S3Response {
         let credentials = try await credentialsProvider.credentials()
-        return try await execute(request, credentials: credentials).get()
+        let cancellation = RetryCancellation()
+        return try await withTaskCancellationHandler {
+            try await execute(request, credentials: credentials, cancellation: cancellation).get()
+        } onCancel: {
+            cancellation.cancel()
+        }
     }
 
     /// Sends `request`, retrying retryable failures; the future fails with `ObjectStoreError`.
-    func execute(_ request: S3Request, credentials: AWSCredentials) -> EventLoopFuture<S3Response> {
+    func execute(_ request: S3Request, credentials: AWSCredentials,
+                 cancellation: RetryCancellation? = nil) -> EventLoopFuture<S3Response> {
         let eventLoop = httpClient.eventLoopGroup.any()
         let promise = eventLoop.makePromise(of: S3Response.self)
         let started = NIODeadline.now()
         let deadline = started + TimeAmount(configuration.retry.maxTotalTime)
         attempt(1, request: request, credentials: credentials, eventLoop: eventLoop, started: started,
-                deadline: deadline, promise: promise)
+                deadline: deadline, cancellation: cancellation, promise: promise)
         return promise.futureResult
     }
 
     private func attempt(_ number: Int, request: S3Request, credentials: AWSCredentials, eventLoop: any EventLoop,
-                         started: NIODeadline, deadline: NIODeadline, promise: EventLoopPromise<S3Response>) {
+                         started: NIODeadline, deadline: NIODeadline, cancellation: RetryCancellation?,
+                         promise: EventLoopPromise<S3Response>) {
         let now = NIODeadline.now()
         let attemptDeadline = min(deadline, now + TimeAmount(configuration.retry.attemptTimeout))
         let httpRequest: HTTPClient.Request
@@ -178,6 +188,11 @@ final class S3Transport: Sendable {
                 case .retry(let lastStatus):
                     let elapsed = NIODeadline.now() - started
                     let delay = self.backoff(attempt: number)
+                    if cancellation?.isCancelled == true {
+                        promise.fail(ObjectStoreError(.unavailable, detail:
+                            "\(request.operation) not retried after \(number) attempt(s): the request was cancelled; last status: \(lastStatus)"))
+                        return
+                    }
                     if number >= self.configuration.retry.maxAttempts || NIODeadline.now() + delay >= deadline {
                         let reason = number >= self.configuration.retry.maxAttempts ? "attempts exhausted" : "time bound reached"
                         promise.fail(ObjectStoreError(.unavailable, detail:
@@ -190,7 +205,7 @@ final class S3Transport: Sendable {
                     ])
                     eventLoop.scheduleTask(in: delay) {
                         self.attempt(number + 1, request: request, credentials: credentials, eventLoop: eventLoop,
-                                     started: started, deadline: deadline, promise: promise)
+                                     started: started, deadline: deadline, cancellation: cancellation, promise: promise)
                     }
                 }
             }
@@ -299,4 +314,13 @@ extension TimeAmount {
     init(_ duration: Duration) {
         self = .nanoseconds(Int64(duration.seconds * 1e9))
     }
+}
+
+/// Set when the task awaiting a request is cancelled; the retry loop, which runs on the event loop, reads it.
+final class RetryCancellation: Sendable {
+    private let cancelled = Mutex(false)
+
+    var isCancelled: Bool { cancelled.withLock { $0 } }
+
+    func cancel() { cancelled.withLock { $0 = true } }
 }

@@ -56,6 +56,9 @@ public struct Forwarder: Service {
         /// Bytes the uploads in flight may buffer at once (see `ForwardBudget`): with S3's 5 MiB parts,
         /// two multipart uploads of large instances, or about thirty small single-PUT objects.
         public var memoryBudget: Int64 = 24 << 20
+        /// How long uploads in flight may run on after graceful shutdown begins; then they are cancelled
+        /// and their rows stay spooled (the service's shutdown grace period).
+        public var shutdownGrace: Duration = .seconds(25)
         /// How long a listener read from the catalog serves the forwards of its instances.
         public var listenerLifetime: Duration = .seconds(1)
         public init() {}
@@ -94,12 +97,12 @@ public struct Forwarder: Service {
         await recover()
         var lastSweep = ContinuousClock.now
         var lastFigures = ContinuousClock.now - .seconds(60)
-        // Children return true for a finished upload, false for a poll tick: while uploads run, the queue is
+        // Children are uploads and poll ticks (`Child`): while uploads run, the queue is
         // still looked at every poll interval (or at once when a receive here spools an instance), so a
         // long upload does not hold back newly spooled instances. A finished upload looks again only when
         // the last claim came back full (more rows may wait), and then once a batch of slots is free, so
         // a backlog costs one claim per batch rather than one per instance.
-        await withTaskGroup(of: Bool.self) { group in
+        await withTaskGroup(of: Child.self) { group in
             var inFlight = 0
             var tickPending = false
             // A wake-up or poll tick came since the last claim: look whatever the free slots.
@@ -125,7 +128,7 @@ public struct Forwarder: Service {
                         inFlight += 1
                         group.addTask {
                             await forward(item)
-                            return true
+                            return .upload
                         }
                     }
                 }
@@ -140,21 +143,45 @@ public struct Forwarder: Service {
                     let wakeUp = spool.wakeUp
                     group.addTask {
                         await Self.pause(wakeUp, upTo: interval)
-                        return false
+                        return .tick
                     }
                 }
                 switch await group.next() {
-                case true?: inFlight -= 1
-                case false?:
+                case .upload?: inFlight -= 1
+                case .tick?:
                     tickPending = false
                     signalled = true
-                case nil: break
+                case .deadline?, nil: break
                 }
             }
-            // Shutdown: uploads in flight finish (the group's grace period bounds them); the rest stays spooled.
+            // Shutdown: uploads in flight may finish within the grace period, then they are cancelled (a
+            // cancelled attempt fails and leaves its row spooled); the rest stays spooled for the next start.
+            if inFlight > 0 && !Task.isCancelled {
+                let grace = options.shutdownGrace
+                group.addTask {
+                    do { try await Task.sleep(for: grace) } catch {}
+                    return .deadline
+                }
+                while inFlight > 0, let child = await group.next() {
+                    switch child {
+                    case .upload: inFlight -= 1
+                    case .tick: continue
+                    case .deadline:
+                        logger.notice("shutdown grace period over: cancelling uploads in flight", metadata: ["uploads": "\(inFlight)"])
+                        group.cancelAll()
+                        inFlight = 0
+                    }
+                }
+                group.cancelAll()
+            }
             await group.waitForAll()
         }
         await publishFigures()
+    }
+
+    /// What a child of the forwarder's task group was: an upload, a look at the queue, or the shutdown deadline.
+    private enum Child: Sendable {
+        case upload, tick, deadline
     }
 
     /// Waits for a spooled instance of this node, the poll interval, or graceful shutdown, whichever comes first.
@@ -223,6 +250,15 @@ public struct Forwarder: Service {
                     try await queue.releaseClaim(sopInstanceUID: row.sopInstanceUID, owner: options.owner, retryAt: Date(), failed: false)
                 }
             }
+        } catch where Task.isCancelled {
+            // Shutdown cut the upload off after its grace period: not a failure of the target, so no attempt is
+            // counted. The lease is handed back outside the cancelled task (the catalog refuses work for a cancelled
+            // one; it is stopped only after the forwarder); if that fails too, the lease expires by itself.
+            logger.notice("upload cancelled at shutdown; the instance stays spooled", metadata: ["error": "\(error)"])
+            let (queue, owner, uid) = (self.queue, options.owner, row.sopInstanceUID)
+            await Task {
+                try? await queue.releaseClaim(sopInstanceUID: uid, owner: owner, retryAt: Date(), failed: false)
+            }.value
         } catch {
             let reason = (error as? Failure)?.reason ?? (error is CatalogError ? "catalog" : "target")
             Counter(label: "dicom_forward_failures_total", dimensions: [("reason", reason)]).increment()

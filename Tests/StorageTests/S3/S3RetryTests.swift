@@ -143,6 +143,28 @@ func withFaultProxy<T: Sendable>(
         #expect(error?.detail.contains("secret body") == false)
     }
 
+    /// Shutdown cancels an upload past its grace period: the request in its retry loop makes no further attempt
+    /// and fails saying so, instead of retrying for the rest of its time bound.
+    @Test func aCancelledRequestStopsRetrying() async throws {
+        let env = try S3TestEnvironment.load()
+        let key = S3TestEnvironment.uniquePrefix("retry-cancelled") + "/x.dcm"
+        let policy = S3RetryPolicy(maxAttempts: 10_000, baseDelay: .milliseconds(10), maxDelay: .milliseconds(20), maxTotalTime: .seconds(600))
+        try await withFaultProxy(to: env, fail: { _, _ in true }) { endpoint, log in
+            let store = try env.store(endpoint: endpoint, retry: policy)
+            let put = Task {
+                try await store.put(key: key, body: ByteBuffer(string: "x"), options: ObjectPutOptions(contentType: "application/dicom"))
+            }
+            while await log.injected < 3 { try await Task.sleep(for: .milliseconds(10)) }
+            put.cancel()
+            let error = await #expect(throws: ObjectStoreError.self) { _ = try await put.value }
+            #expect(error?.code == .unavailable)
+            #expect(error?.detail.contains("cancelled") == true, "\(error?.detail ?? "")")
+            let attempts = await log.injected
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(await log.injected == attempts, "attempts went on after the request failed")
+        }
+    }
+
     @Test func failingPartAbortsTheMultipartUpload() async throws {
         let env = try S3TestEnvironment.load()
         let prefix = S3TestEnvironment.uniquePrefix("retry-abort")
