@@ -43,7 +43,7 @@ public final class S3ObjectStore: ObjectStore {
 
     public func delete(key: String) async throws {
         try ObjectKey.validate(key)
-        _ = try await transport.execute(S3Request(operation: "DeleteObject", method: .DELETE, key: key))
+        _ = try await transport.execute(S3Request(operation: "DeleteObject", method: .DELETE, key: key), cleanup: true)
     }
 
     /// `HeadBucket`: the bucket exists and our credentials are accepted.
@@ -96,10 +96,10 @@ public final class S3ObjectStore: ObjectStore {
 
     /// Starts one part upload now; the future carries its ETag.
     func uploadPart(key: String, uploadID: String, partNumber: Int, body: ByteBuffer,
-                    credentials: AWSCredentials) -> EventLoopFuture<CompletedPart> {
+                    credentials: AWSCredentials, cancellation: RetryCancellation) -> EventLoopFuture<CompletedPart> {
         let request = S3Request(operation: "UploadPart", method: .PUT, key: key,
                                 query: [("partNumber", String(partNumber)), ("uploadId", uploadID)], body: body)
-        return transport.execute(request, credentials: credentials).flatMapThrowing { response in
+        return transport.execute(request, credentials: credentials, cancellation: cancellation).flatMapThrowing { response in
             guard let etag = response.headers.first(name: "etag"), !etag.isEmpty else {
                 throw ObjectStoreError(.unavailable, detail: "UploadPart \(partNumber): response has no ETag")
             }
@@ -121,7 +121,7 @@ public final class S3ObjectStore: ObjectStore {
     func abortMultipartUpload(key: String, uploadID: String) async throws {
         do {
             _ = try await transport.execute(S3Request(
-                operation: "AbortMultipartUpload", method: .DELETE, key: key, query: [("uploadId", uploadID)]))
+                operation: "AbortMultipartUpload", method: .DELETE, key: key, query: [("uploadId", uploadID)]), cleanup: true)
         } catch let error as ObjectStoreError where error.code == .notFound {
             // NoSuchUpload: already gone.
         }

@@ -131,11 +131,13 @@ final class S3Transport: Sendable {
     // MARK: - Sending with retries
 
     /// Fetches credentials, then sends with retries.
-    /// A cancelled task (shutdown past its grace period) makes no further attempt: the attempt in flight ends
-    /// by its own deadline and the request fails instead of retrying for the rest of its time bound.
-    func execute(_ request: S3Request) async throws -> S3Response {
+    /// A cancelled task (shutdown past its grace period) makes no further attempt, so the request fails instead
+    /// of retrying for the rest of its time bound. The attempt in flight is cancelled too, except for a
+    /// `cleanup` request (aborting a multipart upload, deleting an object), which a cancelled upload still sends
+    /// once so that it leaves nothing behind.
+    func execute(_ request: S3Request, cleanup: Bool = false) async throws -> S3Response {
         let credentials = try await credentialsProvider.credentials()
-        let cancellation = RetryCancellation()
+        let cancellation = RetryCancellation(endsAttemptInFlight: !cleanup)
         return try await withTaskCancellationHandler {
             try await execute(request, credentials: credentials, cancellation: cancellation).get()
         } onCancel: {
@@ -167,9 +169,12 @@ final class S3Transport: Sendable {
             promise.fail(ObjectStoreError(.unavailable, detail: "\(request.operation): cannot build request"))
             return
         }
-        httpClient.execute(request: httpRequest, eventLoop: .delegate(on: eventLoop), deadline: attemptDeadline,
-                           logger: logger)
+        let task = httpClient.execute(request: httpRequest, delegate: ResponseAccumulator(request: httpRequest),
+                                      eventLoop: .delegate(on: eventLoop), deadline: attemptDeadline, logger: logger)
+        cancellation?.track(task)
+        task.futureResult
             .whenComplete { result in
+                cancellation?.untrack(task)
                 let outcome: Outcome
                 switch result {
                 case .success(let response):
@@ -316,11 +321,44 @@ extension TimeAmount {
     }
 }
 
-/// Set when the task awaiting a request is cancelled; the retry loop, which runs on the event loop, reads it.
+/// Set when the task awaiting a request is cancelled: the HTTP attempt in flight is cancelled, and the retry
+/// loop, which runs on the event loop, reads it before scheduling another.
 final class RetryCancellation: Sendable {
-    private let cancelled = Mutex(false)
+    private struct State {
+        var cancelled = false
+        var attempt: HTTPClient.Task<HTTPClient.Response>?
+    }
 
-    var isCancelled: Bool { cancelled.withLock { $0 } }
+    private let state = Mutex(State())
+    private let endsAttemptInFlight: Bool
 
-    func cancel() { cancelled.withLock { $0 = true } }
+    init(endsAttemptInFlight: Bool = true) {
+        self.endsAttemptInFlight = endsAttemptInFlight
+    }
+
+    var isCancelled: Bool { state.withLock { $0.cancelled } }
+
+    func cancel() {
+        let attempt = state.withLock { state in
+            state.cancelled = true
+            defer { state.attempt = nil }
+            return state.attempt
+        }
+        if endsAttemptInFlight { attempt?.cancel() }
+    }
+
+    /// The attempt now in flight; cancelled at once when the request already is (unless attempts run to their end).
+    func track(_ attempt: HTTPClient.Task<HTTPClient.Response>) {
+        let cancelled = state.withLock { state in
+            if !state.cancelled { state.attempt = attempt }
+            return state.cancelled
+        }
+        if cancelled && endsAttemptInFlight { attempt.cancel() }
+    }
+
+    func untrack(_ attempt: HTTPClient.Task<HTTPClient.Response>) {
+        state.withLock { state in
+            if state.attempt === attempt { state.attempt = nil }
+        }
+    }
 }

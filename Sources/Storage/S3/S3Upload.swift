@@ -30,6 +30,9 @@ actor S3Upload: ObjectUpload {
     private var contentLength: Int64 = 0
     private var storedLength: Int64 = 0
     private var state = State.open
+    /// Cancelled with the task that writes or finishes: a part upload then stops retrying (the part's future
+    /// is not tied to any task, so cancellation has to reach its retry loop this way).
+    private let partCancellation = RetryCancellation()
 
     init(store: S3ObjectStore, key: String, options: ObjectPutOptions) throws {
         self.store = store
@@ -140,7 +143,7 @@ actor S3Upload: ObjectUpload {
         guard let uploadID else { throw ObjectStoreError(.aborted, detail: "upload was aborted") }
         storedLength += Int64(part.readableBytes)
         inFlight = store.uploadPart(key: key, uploadID: uploadID, partNumber: nextPartNumber, body: part,
-                                    credentials: credentials)
+                                    credentials: credentials, cancellation: partCancellation)
         inFlightBuffer = part
         nextPartNumber += 1
     }
@@ -148,7 +151,12 @@ actor S3Upload: ObjectUpload {
     private func collectInFlight() async throws {
         guard let future = inFlight else { return }
         // `inFlight` stays set while we wait, so a concurrent abort() waits for the same part.
-        let part = try await future.get()
+        let cancellation = partCancellation
+        let part = try await withTaskCancellationHandler {
+            try await future.get()
+        } onCancel: {
+            cancellation.cancel()
+        }
         try ensureOpen()
         inFlight = nil
         let buffer = inFlightBuffer
@@ -186,7 +194,9 @@ actor S3Upload: ObjectUpload {
         encoder = nil
         if let future = inFlight {
             inFlight = nil
-            // Wait for the part in flight so it cannot land after the abort.
+            // The part in flight is not needed any more: stop its retries and its attempt, then wait for it
+            // to end so it cannot land after the abort.
+            partCancellation.cancel()
             do {
                 _ = try await future.get()
             } catch {

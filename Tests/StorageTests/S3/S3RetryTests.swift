@@ -23,6 +23,7 @@ actor FaultLog {
 
 func withFaultProxy<T: Sendable>(
     to env: S3TestEnvironment, fail: @escaping @Sendable (_ index: Int, _ head: HTTPRequestHead) -> Bool,
+    hold: (@Sendable (_ head: HTTPRequestHead) async -> Void)? = nil,
     _ body: @Sendable (_ endpoint: String, _ log: FaultLog) async throws -> T
 ) async throws -> T {
     let log = FaultLog()
@@ -31,6 +32,7 @@ func withFaultProxy<T: Sendable>(
         await counter.record("", injected: false)
         let index = await counter.requests.count - 1
         let line = "\(request.head.method) \(request.head.uri)"
+        await hold?(request.head)
         if fail(index, request.head) {
             await log.record(line, injected: true)
             return TestHTTPResponse(status: .serviceUnavailable, headers: ["content-type": "application/xml"],
@@ -159,9 +161,101 @@ func withFaultProxy<T: Sendable>(
             let error = await #expect(throws: ObjectStoreError.self) { _ = try await put.value }
             #expect(error?.code == .unavailable)
             #expect(error?.detail.contains("cancelled") == true, "\(error?.detail ?? "")")
-            let attempts = await log.injected
+            // The attempt cancelled in flight may still reach the proxy; any later one would be a retry
+            // (they come every 10-20 ms).
             try await Task.sleep(for: .milliseconds(200))
+            let attempts = await log.injected
+            try await Task.sleep(for: .milliseconds(300))
             #expect(await log.injected == attempts, "attempts went on after the request failed")
+        }
+    }
+
+    /// Cancellation also ends an attempt that S3 never answers (not only the retries after it).
+    @Test func aCancelledRequestEndsItsAttemptInFlight() async throws {
+        let arrived = AsyncStream<Void>.makeStream()
+        let policy = S3RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10), maxDelay: .milliseconds(20),
+                                   maxTotalTime: .seconds(600), attemptTimeout: .seconds(600))
+        try await TestHTTPServer.with(handler: { _ in
+            arrived.continuation.yield()
+            try? await Task.sleep(for: .seconds(600))
+            return TestHTTPResponse(status: .ok, body: "")
+        }) { port in
+            let store = try S3ObjectStore(
+                configuration: S3Configuration(bucket: "b", region: "us-east-1", endpoint: "http://127.0.0.1:\(port)", retry: policy),
+                credentials: StaticCredentialsProvider(AWSCredentials(accessKeyID: "a", secretAccessKey: "s")),
+                httpClient: .shared, logger: Logger(label: "t"))
+            let put = Task {
+                try await store.put(key: "k.dcm", body: ByteBuffer(string: "x"), options: ObjectPutOptions(contentType: "application/dicom"))
+            }
+            var requests = arrived.stream.makeAsyncIterator()
+            await requests.next()
+            put.cancel()
+            let ended = try await Self.endsWithin(.seconds(30)) {
+                let error = await #expect(throws: ObjectStoreError.self) { _ = try await put.value }
+                #expect(error?.detail.contains("cancelled") == true, "\(error?.detail ?? "")")
+            }
+            #expect(ended, "the attempt in flight outlived the cancellation")
+        }
+    }
+
+    /// A multipart upload cancelled while a part hangs: the part is cancelled, and the upload is still aborted,
+    /// so no multipart upload stays behind. `whileWriting`: the cancellation reaches the writer while it waits
+    /// for the part; otherwise while it does something else, and its `abort()` has to end the part.
+    @Test(arguments: [true, false])
+    func aCancelledMultipartUploadIsAborted(whileWriting: Bool) async throws {
+        let env = try S3TestEnvironment.load()
+        let prefix = S3TestEnvironment.uniquePrefix("retry-cancel-part")
+        let key = prefix + "/x.dcm"
+        let stalled = AsyncStream<Void>.makeStream()
+        let policy = S3RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10), maxDelay: .milliseconds(20),
+                                   maxTotalTime: .seconds(600), attemptTimeout: .seconds(600))
+        try await withFaultProxy(to: env, fail: { _, _ in false }, hold: { head in
+            guard head.uri.contains("partNumber=2") else { return }
+            stalled.continuation.yield()
+            // Held until the proxy stops at the end of the test: a part S3 never answers.
+            try? await Task.sleep(for: .seconds(600))
+        }) { endpoint, log in
+            let store = try env.store(partSize: 5 * Self.mib, endpoint: endpoint, retry: policy)
+            let upload = try await store.beginUpload(key: key, options: ObjectPutOptions(contentType: "application/dicom"))
+            let writing = Task {
+                do {
+                    // 16 MiB: sending part 3 waits for part 2. 11 MiB: part 2 is sent, then the writer waits elsewhere.
+                    _ = try await TestData(total: (whileWriting ? 16 : 11) * Self.mib).forEachChunk { try await upload.write($0) }
+                    try await Task.sleep(for: .seconds(600))
+                    _ = try await upload.finish()
+                } catch {
+                    await upload.abort()
+                    throw error
+                }
+            }
+            var parts = stalled.stream.makeAsyncIterator()
+            await parts.next()
+            // Let the writer reach its wait (not a figure: if it has not, the other path is taken).
+            try await Task.sleep(for: .milliseconds(200))
+            writing.cancel()
+            let ended = try await Self.endsWithin(.seconds(60)) {
+                await #expect(throws: (any Error).self) { try await writing.value }
+            }
+            #expect(ended, "the cancelled upload did not end")
+            #expect(await log.requests.contains { $0.hasPrefix("DELETE") && $0.contains("uploadId=") })
+        }
+        #expect(try env.inspect(keys: [key], uploadsPrefix: prefix).uploads == [])
+    }
+
+    /// Runs `body`; false when it has not ended within `bound` (a hang, not a speed figure).
+    static func endsWithin(_ bound: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws -> Bool {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await body()
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: bound)
+                return false
+            }
+            let first = try await group.next() ?? false
+            group.cancelAll()
+            return first
         }
     }
 
