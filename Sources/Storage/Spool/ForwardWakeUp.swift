@@ -9,7 +9,9 @@ import Synchronization
 /// so a row committed between a claim and the wait that follows it is not left for the poll.
 ///
 /// A class around a `Mutex` rather than an actor: `signal()` is called on the receive path after each
-/// commit, and a cancelled wait must be resumed from the synchronous cancellation handler.
+/// commit, and a cancelled wait must be resumed from the synchronous cancellation handler. Not an
+/// `AsyncStream` (`bufferingNewest(1)` would keep signals the same way): cancelling its pending `next()`,
+/// which `wait(upTo:)` does whenever the interval ends first, finishes the stream for good.
 final class ForwardWakeUp: Sendable {
     private struct State {
         var pending = false
