@@ -9,11 +9,8 @@ extension SQLCatalog {
     /// set) the old row's size leaves its old series and study first; a series or study left empty is
     /// deleted. PostgreSQL only: `finallyWith`, a write of the same transaction, rides on the last statement
     /// as a data-modifying WITH (it runs once, after that statement's own update), one round trip less.
-    ///
-    /// `upserted`: the series and study rows already hold `stored` (a first receive on PostgreSQL, whose
-    /// insert statement upserts them, see `firstReceiveUpserts`); only the recompute is left.
     func updateAggregates(stored: InstanceRecord, previous: PreviousInstance?, session: any SQLSession,
-                          finallyWith alongside: SQLStatement? = nil, upserted: Bool = false) async throws {
+                          finallyWith alongside: SQLStatement? = nil) async throws {
         var seriesCount: Int64 = 1
         var seriesBytes = stored.sizeBytes
         var studyCount: Int64 = 1
@@ -39,24 +36,49 @@ extension SQLCatalog {
 
         // Creating a series, or a modality change, alters the study's series count or modalities; they
         // are recomputed below for every study touched (a study has few series, so this is cheap).
-        if !upserted {
-            let series = Self.seriesUpsert(from: """
-                VALUES (\(stored.seriesInstanceUID), \(stored.studyInstanceUID), \(stored.modality), \(stored.seriesNumber),
-                    \(stored.seriesDescription), \(seriesCount), \(seriesBytes), \(stored.receivedAt), \(stored.lastReceivedAt))
-                """)
-            let study = Self.studyUpsert(from: """
-                VALUES (\(stored.studyInstanceUID), \(stored.patientID), \(stored.patientName), \(stored.patientName?.lowercased()),
-                    \(stored.patientBirthDate), \(stored.studyDate), \(stored.studyTime), \(stored.studyDescription),
-                    \(stored.accessionNumber), \(studyCount), \(studyBytes), \(stored.receivedAt), \(stored.lastReceivedAt))
-                """)
-            if dialect == .postgres {
-                // One round trip instead of two: a data-modifying WITH runs exactly once. Locks are taken in
-                // the same order as with two statements (series row, then study row).
-                try await session.query(SQLStatement("WITH series_upsert AS (\(series)) \(study)").prepared(as: .aggregatesUpsert))
-            } else {
-                try await session.query(series)
-                try await session.query(study)
-            }
+        let series: SQLStatement = """
+            INSERT INTO series (series_instance_uid, study_instance_uid, modality, series_number, series_description,
+                instance_count, total_bytes, first_received_at, last_received_at)
+            VALUES (\(stored.seriesInstanceUID), \(stored.studyInstanceUID), \(stored.modality), \(stored.seriesNumber),
+                \(stored.seriesDescription), \(seriesCount), \(seriesBytes), \(stored.receivedAt), \(stored.lastReceivedAt))
+            ON CONFLICT (series_instance_uid) DO UPDATE SET
+                study_instance_uid = excluded.study_instance_uid,
+                modality = COALESCE(excluded.modality, series.modality),
+                series_number = COALESCE(excluded.series_number, series.series_number),
+                series_description = COALESCE(excluded.series_description, series.series_description),
+                instance_count = series.instance_count + excluded.instance_count,
+                total_bytes = series.total_bytes + excluded.total_bytes,
+                last_received_at = CASE WHEN excluded.last_received_at > series.last_received_at
+                    THEN excluded.last_received_at ELSE series.last_received_at END
+            """
+        let study: SQLStatement = """
+            INSERT INTO studies (study_instance_uid, patient_id, patient_name, patient_name_lower, patient_birth_date,
+                study_date, study_time, study_description, accession_number, instance_count, total_bytes,
+                first_received_at, last_received_at)
+            VALUES (\(stored.studyInstanceUID), \(stored.patientID), \(stored.patientName), \(stored.patientName?.lowercased()),
+                \(stored.patientBirthDate), \(stored.studyDate), \(stored.studyTime), \(stored.studyDescription),
+                \(stored.accessionNumber), \(studyCount), \(studyBytes), \(stored.receivedAt), \(stored.lastReceivedAt))
+            ON CONFLICT (study_instance_uid) DO UPDATE SET
+                patient_id = COALESCE(excluded.patient_id, studies.patient_id),
+                patient_name = COALESCE(excluded.patient_name, studies.patient_name),
+                patient_name_lower = COALESCE(excluded.patient_name_lower, studies.patient_name_lower),
+                patient_birth_date = COALESCE(excluded.patient_birth_date, studies.patient_birth_date),
+                study_date = COALESCE(excluded.study_date, studies.study_date),
+                study_time = COALESCE(excluded.study_time, studies.study_time),
+                study_description = COALESCE(excluded.study_description, studies.study_description),
+                accession_number = COALESCE(excluded.accession_number, studies.accession_number),
+                instance_count = studies.instance_count + excluded.instance_count,
+                total_bytes = studies.total_bytes + excluded.total_bytes,
+                last_received_at = CASE WHEN excluded.last_received_at > studies.last_received_at
+                    THEN excluded.last_received_at ELSE studies.last_received_at END
+            """
+        if dialect == .postgres {
+            // One round trip instead of two: a data-modifying WITH runs exactly once. Locks are taken in
+            // the same order as with two statements (series row, then study row).
+            try await session.query(SQLStatement("WITH series_upsert AS (\(series)) \(study)").prepared(as: .aggregatesUpsert))
+        } else {
+            try await session.query(series)
+            try await session.query(study)
         }
 
         for (index, uid) in recomputeStudies.enumerated() {
@@ -80,71 +102,6 @@ extension SQLCatalog {
             }
             try await session.query(recompute)
         }
-    }
-
-    /// Adds a series row, or one instance to it, from `source` (a VALUES list or a SELECT of the series
-    /// columns, instance count and bytes, first and last receive time).
-    static func seriesUpsert(from source: SQLStatement) -> SQLStatement {
-        """
-        INSERT INTO series (series_instance_uid, study_instance_uid, modality, series_number, series_description,
-            instance_count, total_bytes, first_received_at, last_received_at)
-        \(source)
-        ON CONFLICT (series_instance_uid) DO UPDATE SET
-            study_instance_uid = excluded.study_instance_uid,
-            modality = COALESCE(excluded.modality, series.modality),
-            series_number = COALESCE(excluded.series_number, series.series_number),
-            series_description = COALESCE(excluded.series_description, series.series_description),
-            instance_count = series.instance_count + excluded.instance_count,
-            total_bytes = series.total_bytes + excluded.total_bytes,
-            last_received_at = CASE WHEN excluded.last_received_at > series.last_received_at
-                THEN excluded.last_received_at ELSE series.last_received_at END
-        """
-    }
-
-    /// Adds a study row, or one instance to it, from `source` (a VALUES list or a SELECT of the study
-    /// columns, instance count and bytes, first and last receive time).
-    static func studyUpsert(from source: SQLStatement) -> SQLStatement {
-        """
-        INSERT INTO studies (study_instance_uid, patient_id, patient_name, patient_name_lower, patient_birth_date,
-            study_date, study_time, study_description, accession_number, instance_count, total_bytes,
-            first_received_at, last_received_at)
-        \(source)
-        ON CONFLICT (study_instance_uid) DO UPDATE SET
-            patient_id = COALESCE(excluded.patient_id, studies.patient_id),
-            patient_name = COALESCE(excluded.patient_name, studies.patient_name),
-            patient_name_lower = COALESCE(excluded.patient_name_lower, studies.patient_name_lower),
-            patient_birth_date = COALESCE(excluded.patient_birth_date, studies.patient_birth_date),
-            study_date = COALESCE(excluded.study_date, studies.study_date),
-            study_time = COALESCE(excluded.study_time, studies.study_time),
-            study_description = COALESCE(excluded.study_description, studies.study_description),
-            accession_number = COALESCE(excluded.accession_number, studies.accession_number),
-            instance_count = studies.instance_count + excluded.instance_count,
-            total_bytes = studies.total_bytes + excluded.total_bytes,
-            last_received_at = CASE WHEN excluded.last_received_at > studies.last_received_at
-                THEN excluded.last_received_at ELSE studies.last_received_at END
-        """
-    }
-
-    /// PostgreSQL: the series and study upserts of a first receive as data-modifying WITH queries of the
-    /// instance insert (`inserted`, which returns the new row, or nothing on a repeat): they add the row
-    /// the insert returns, so a repeat adds nothing here and takes the repeat path.
-    ///
-    /// Every instance transaction takes its row locks in one order (instance, association, series, study),
-    /// or two of them can deadlock. PostgreSQL runs the WITH queries that nothing reads in an order of its
-    /// own, so the order is made by reading: the series upsert reads `counted` (the association update,
-    /// whose count it then ignores) before it writes, and the study upsert reads `series_upsert`.
-    /// `patientNameLower` is bound (Swift's lowercasing, as on every other path), not the server's `lower`.
-    static func firstReceiveUpserts(patientNameLower: String?) -> SQLStatement {
-        let series = seriesUpsert(from: """
-            SELECT series_instance_uid, study_instance_uid, modality, series_number, series_description, 1, size_bytes,
-                received_at, last_received_at FROM inserted WHERE (SELECT count(*) FROM counted) >= 0
-            """)
-        let study = studyUpsert(from: """
-            SELECT i.study_instance_uid, i.patient_id, i.patient_name, CAST(\(patientNameLower) AS text), i.patient_birth_date,
-                i.study_date, i.study_time, i.study_description, i.accession_number, 1, i.size_bytes, i.received_at,
-                i.last_received_at FROM inserted i, series_upsert
-            """)
-        return "series_upsert AS (\(series) RETURNING 1), study_upsert AS (\(study))"
     }
 
     /// Takes one instance of `size` bytes out of a series or study row, and deletes the row when that

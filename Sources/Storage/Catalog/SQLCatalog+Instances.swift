@@ -53,15 +53,9 @@ extension SQLCatalog {
             """
         // In memory, no query: nil unless some enabled sink wants `instance.stored` from this listener.
         let instanceEvent = try await ingestEventPlan(.instanceStored, listenerID: record.listenerID)
-        // PostgreSQL: the association counter and, on a first receive, the series and study upserts ride on
-        // the insert (data-modifying WITH queries), two round trips less.
+        // PostgreSQL: the association counter rides on the insert (a data-modifying WITH), one round trip less.
         let first: SQLStatement = postgres
-            ? SQLStatement("""
-                WITH counted AS (\(countAssociation) RETURNING 1), inserted AS (\(insert)),
-                    \(Self.firstReceiveUpserts(patientNameLower: record.patientName?.lowercased()))
-                SELECT \(InstanceRow.columns) FROM inserted
-                """).prepared(as: .instanceInsert)
-            : insert
+            ? SQLStatement("WITH counted AS (\(countAssociation)) \(insert)").prepared(as: .instanceInsert) : insert
 
         return try await write { session in
             let stored: InstanceRecord
@@ -85,7 +79,7 @@ extension SQLCatalog {
             }
             let studyDirty = studyDirtyUpsert(stored)
             try await updateAggregates(stored: stored, previous: previous, session: session,
-                                       finallyWith: postgres ? studyDirty : nil, upserted: postgres && previous == nil)
+                                       finallyWith: postgres ? studyDirty : nil)
             if let instanceEvent {
                 try await appendInstanceStoredEvent(stored, plan: instanceEvent, session: session)
             }
