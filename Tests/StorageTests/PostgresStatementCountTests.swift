@@ -102,6 +102,24 @@ import Testing
         }
     }
 
+    /// The association rows: each write one statement, no transaction block (no sink wants its end event).
+    @Test func associationRowsAreOneStatementEach() async throws {
+        try await withCountingCatalog { catalog, log in
+            let association = AssociationRecord(listenerID: UUID(), callingAETitle: "A", calledAETitle: "B", peerAddress: "p")
+            try await catalog.startAssociation(association)
+            try await catalog.recordFailure(associationID: association.id)
+            try await catalog.addRejectedAttempts(associationID: association.id, count: 2)
+            try await catalog.endAssociation(id: association.id, outcome: .released, endedAt: at(5))
+            #expect(log.take() == ["sql", "sql", "sql", "sql"])
+            let row = try #require(try await catalog.associations(listenerID: nil, page: PageRequest()).items.first)
+            #expect(row.instancesFailed == 1 && row.attempts == association.attempts + 2 && row.outcome == .released)
+            await #expect(throws: CatalogError.self) { try await catalog.recordFailure(associationID: UUID()) }
+            await #expect(throws: CatalogError.self) {
+                try await catalog.endAssociation(id: UUID(), outcome: .released, endedAt: at(6))
+            }
+        }
+    }
+
     /// The forward's claim and settle: one statement each, no transaction block around either.
     @Test func aForwardIsAClaimAndASettle() async throws {
         try await withCountingCatalog { catalog, log in
