@@ -45,6 +45,12 @@ public protocol ForwardQueue: Sendable {
     /// Marks the row `stored` (with `storedAt` and the bytes at rest) and clears its lease; false when
     /// the row no longer names this object (superseded) or is not spooled.
     func markStored(sopInstanceUID: String, sha256: String, objectURI: String, storedBytes: Int64, storedAt: Date) async throws -> Bool
+    /// `markStored` in one step, without the instance lock, for the common case: true when the row was
+    /// still leased by `owner`, still named this object and had been received once (so no object of an
+    /// earlier receive can wait under the sibling key slot), and is now `stored`; false otherwise, and
+    /// nothing changed (the caller then settles it under the instance lock).
+    func settleForwarded(sopInstanceUID: String, owner: String, sha256: String, objectURI: String,
+                         storedBytes: Int64, storedAt: Date) async throws -> Bool
     /// Marks the row `lost` (its spool file is gone); false when the row no longer names this object.
     func markLost(sopInstanceUID: String, sha256: String, objectURI: String) async throws -> Bool
     /// Gives the lease back: the row may be claimed again from `retryAt`; `failed` counts one failed attempt.

@@ -121,22 +121,34 @@ struct PostgresSession: SQLSession {
 
     @discardableResult
     func query(_ statement: SQLStatement) async throws -> [SQLRow] {
-        let rows = try await connection.query(Self.postgresQuery(statement), logger: logger)
         var result: [SQLRow] = []
         var columns: SQLColumns?
-        for try await row in rows {
-            var names: [String] = []
-            var values: [SQLValue] = []
-            values.reserveCapacity(row.count)
-            for cell in row {
-                if columns == nil { names.append(cell.columnName) }
-                values.append(try Self.value(cell))
+        if let name = statement.preparedName, let rows = try await preparedRows(statement, as: name) {
+            for row in rows {
+                result.append(try Self.row(row, columns: &columns))
             }
-            let rowColumns = columns ?? SQLColumns(names)
-            columns = rowColumns
-            result.append(SQLRow(columns: rowColumns, values: values))
+            return result
+        }
+        let rows = try await connection.query(Self.postgresQuery(statement), logger: logger)
+        for try await row in rows {
+            result.append(try Self.row(row, columns: &columns))
         }
         return result
+    }
+
+    /// `row` with its values decoded; `columns`, the names shared by every row of a result, is read from
+    /// the first row and kept.
+    private static func row(_ row: PostgresRow, columns: inout SQLColumns?) throws -> SQLRow {
+        var names: [String] = []
+        var values: [SQLValue] = []
+        values.reserveCapacity(row.count)
+        for cell in row {
+            if columns == nil { names.append(cell.columnName) }
+            values.append(try value(cell))
+        }
+        let rowColumns = columns ?? SQLColumns(names)
+        columns = rowColumns
+        return SQLRow(columns: rowColumns, values: values)
     }
 
     static func value(_ cell: PostgresCell) throws -> SQLValue {
@@ -178,37 +190,30 @@ struct PostgresCatalogDatabase: CatalogDatabase {
     static let migrationTimeout: Duration = .seconds(300)
 
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
-        try await withDeadline(operationTimeout) { try await writeRetrying(body) }
+        try await withDeadline(operationTimeout) { try await retrying { try await transaction(body) } }
     }
 
-    private func writeRetrying<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
+    /// One statement needs no BEGIN and COMMIT around it: outside a transaction block PostgreSQL runs it as
+    /// a transaction of its own (all of it or nothing, committed before the answer arrives), so it costs
+    /// one round trip instead of three.
+    func write(_ statement: SQLStatement) async throws -> [SQLRow] {
+        try await withDeadline(operationTimeout) {
+            try await retrying {
+                try await client.withConnection { connection in
+                    try await PostgresSession(connection: connection, logger: logger).query(statement)
+                }
+            }
+        }
+    }
+
+    /// Runs `operation` (one transaction), running it again after a deadlock or serialization failure, and
+    /// turns the refusals a retry cannot change into `SQLUniqueViolation` and `SQLPermanentError`.
+    private func retrying<T: Sendable>(_ operation: @Sendable () async throws -> T) async throws -> T {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try await client.withConnection { connection in
-                    let session = PostgresSession(connection: connection, logger: logger)
-                    try await session.query("BEGIN")
-                    do {
-                        let value = try await body(session)
-                        try await session.query("COMMIT")
-                        return value
-                    } catch {
-                        // After a failed COMMIT the server has already ended the transaction and this
-                        // ROLLBACK only warns. If even ROLLBACK fails, the connection's state is unknown:
-                        // close it so the pool never hands out a connection inside a transaction.
-                        do {
-                            try await session.query("ROLLBACK")
-                        } catch {
-                            do {
-                                try await connection.close()
-                            } catch {
-                                logger.debug("closing a broken catalog connection failed")
-                            }
-                        }
-                        throw error
-                    }
-                }
+                return try await operation()
             } catch let error as PSQLError {
                 let state = error.serverInfo?[.sqlState]
                 if state == "23505" {
@@ -221,6 +226,32 @@ struct PostgresCatalogDatabase: CatalogDatabase {
                 if (state == "40P01" || state == "40001") && attempt < 5 {
                     logger.debug("catalog transaction retried", metadata: ["sqlState": "\(state ?? "")"])
                     continue
+                }
+                throw error
+            }
+        }
+    }
+
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            let session = PostgresSession(connection: connection, logger: logger)
+            try await session.query("BEGIN")
+            do {
+                let value = try await body(session)
+                try await session.query("COMMIT")
+                return value
+            } catch {
+                // After a failed COMMIT the server has already ended the transaction and this
+                // ROLLBACK only warns. If even ROLLBACK fails, the connection's state is unknown:
+                // close it so the pool never hands out a connection inside a transaction.
+                do {
+                    try await session.query("ROLLBACK")
+                } catch {
+                    do {
+                        try await connection.close()
+                    } catch {
+                        logger.debug("closing a broken catalog connection failed")
+                    }
                 }
                 throw error
             }

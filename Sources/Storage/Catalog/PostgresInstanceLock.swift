@@ -30,14 +30,16 @@ extension PostgresCatalog {
                 try await lockClient.withConnection { connection in
                     let session = PostgresSession(connection: connection, logger: logger)
                     do {
-                        try await session.query("SELECT pg_advisory_lock(hashtextextended(\(sopInstanceUID), 0))")
+                        try await session.query(SQLStatement("SELECT pg_advisory_lock(hashtextextended(\(sopInstanceUID), 0))")
+                            .prepared(as: .instanceLock))
                         heldSink.yield()
                         for await _ in release {}
                         // A session that ended meanwhile took its lock with it. (A query written to a closed
                         // connection is never answered, so it is not sent.)
                         guard !connection.isClosed else { return }
                         let released = try await session.query(
-                            "SELECT pg_advisory_unlock(hashtextextended(\(sopInstanceUID), 0)) AS released")
+                            SQLStatement("SELECT pg_advisory_unlock(hashtextextended(\(sopInstanceUID), 0)) AS released")
+                                .prepared(as: .instanceUnlock))
                         guard try released.first?.decode("released", as: Bool.self) == true else {
                             throw CatalogError(.unavailable, detail: "the instance lock was not held at its release")
                         }

@@ -75,7 +75,7 @@ extension SQLCatalog {
         if dialect == .postgres {
             // One round trip instead of two: a data-modifying WITH runs exactly once. Locks are taken in
             // the same order as with two statements (series row, then study row).
-            try await session.query("WITH series_upsert AS (\(series)) \(study)")
+            try await session.query(SQLStatement("WITH series_upsert AS (\(series)) \(study)").prepared(as: .aggregatesUpsert))
         } else {
             try await session.query(series)
             try await session.query(study)
@@ -98,7 +98,7 @@ extension SQLCatalog {
                 WHERE study_instance_uid = \(uid)
                 """
             if let alongside, dialect == .postgres, index == recomputeStudies.count - 1 {
-                recompute = "WITH alongside AS (\(alongside)) \(recompute)"
+                recompute = SQLStatement("WITH alongside AS (\(alongside)) \(recompute)").prepared(as: .studyRecompute)
             }
             try await session.query(recompute)
         }

@@ -4,48 +4,49 @@ import Foundation
 /// The `associations` table: one row per association (accepted or rejected), its outcome and counters.
 extension SQLCatalog {
     public func startAssociation(_ a: AssociationRecord) async throws {
-        _ = try await write { session in
-            try await session.query("""
-                INSERT INTO associations (\(AssociationRow.columns)) VALUES (
-                    \(a.id), \(a.listenerID), \(a.callingAETitle), \(a.calledAETitle), \(a.peerAddress), \(a.startedAt),
-                    \(a.endedAt), \(a.outcome.rawValue), \(a.rejectReason), \(a.instancesReceived), \(a.instancesFailed),
-                    \(a.bytesReceived), \(a.attempts))
-                """)
-        }
+        try await write("""
+            INSERT INTO associations (\(AssociationRow.columns)) VALUES (
+                \(a.id), \(a.listenerID), \(a.callingAETitle), \(a.calledAETitle), \(a.peerAddress), \(a.startedAt),
+                \(a.endedAt), \(a.outcome.rawValue), \(a.rejectReason), \(a.instancesReceived), \(a.instancesFailed),
+                \(a.bytesReceived), \(a.attempts))
+            """)
     }
 
-    /// With the `association.ended` event in the same transaction when some sink wants it.
+    /// With the `association.ended` event in the same transaction when some sink wants it; without one, the
+    /// update is a transaction of one statement.
     public func endAssociation(id: UUID, outcome: AssociationOutcome, endedAt: Date) async throws {
         // In memory, no query: nil unless some enabled sink wants `association.ended` from some listener.
         let event = try await ingestEventPlan(.associationEnded, listenerID: nil)
-        let updated = try await write { session in
-            let rows = try await session.query("""
-                UPDATE associations SET outcome = \(outcome.rawValue), ended_at = \(endedAt) WHERE id = \(id)
-                RETURNING \(AssociationRow.columns)
-                """)
-            if let event, let row = rows.first {
-                try await appendAssociationEndedEvent(AssociationRecord(row: row), plan: event, session: session)
+        let end: SQLStatement = """
+            UPDATE associations SET outcome = \(outcome.rawValue), ended_at = \(endedAt) WHERE id = \(id)
+            RETURNING \(AssociationRow.columns)
+            """
+        let updated: Int
+        if let event {
+            updated = try await write { session in
+                let rows = try await session.query(end)
+                if let row = rows.first {
+                    try await appendAssociationEndedEvent(AssociationRecord(row: row), plan: event, session: session)
+                }
+                return rows.count
             }
-            return rows.count
+        } else {
+            updated = try await write(end).count
         }
         guard updated == 1 else { throw CatalogError(.notFound, detail: "no association with this id") }
     }
 
     public func recordFailure(associationID: UUID) async throws {
-        let updated = try await write { session in
-            try await session.query("""
-                UPDATE associations SET instances_failed = instances_failed + 1 WHERE id = \(associationID) RETURNING id
-                """).count
-        }
+        let updated = try await write("""
+            UPDATE associations SET instances_failed = instances_failed + 1 WHERE id = \(associationID) RETURNING id
+            """).count
         guard updated == 1 else { throw CatalogError(.notFound, detail: "no association with this id") }
     }
 
     public func addRejectedAttempts(associationID: UUID, count: Int) async throws {
-        let updated = try await write { session in
-            try await session.query("""
-                UPDATE associations SET attempts = attempts + \(count) WHERE id = \(associationID) RETURNING id
-                """).count
-        }
+        let updated = try await write("""
+            UPDATE associations SET attempts = attempts + \(count) WHERE id = \(associationID) RETURNING id
+            """).count
         guard updated == 1 else { throw CatalogError(.notFound, detail: "no association with this id") }
     }
 

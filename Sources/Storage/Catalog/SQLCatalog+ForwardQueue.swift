@@ -17,62 +17,72 @@ extension SQLCatalog {
                 ORDER BY last_received_at LIMIT \(limit)\(skipLocked))
             RETURNING \(InstanceRow.columns), forward_attempts
             """
-        return try await write { session in
-            try await session.query(statement).map { row in
-                ForwardClaim(record: try InstanceRecord(row: row), failedAttempts: try row.decode("forward_attempts"))
-            }
+        return try await write(statement.prepared(as: .forwardClaim)).map { row in
+            ForwardClaim(record: try InstanceRecord(row: row), failedAttempts: try row.decode("forward_attempts"))
         }
     }
 
     public func markStored(sopInstanceUID: String, sha256: String, objectURI: String, storedBytes: Int64, storedAt: Date) async throws -> Bool {
-        try await write { session in
-            try await session.query("""
-                UPDATE instances SET storage_state = 'stored', stored_at = \(storedAt), stored_bytes = \(storedBytes),
-                    spool_id = NULL, forward_owner = NULL, forward_lease_until = NULL, forward_attempts = 0
-                WHERE sop_instance_uid = \(sopInstanceUID) AND storage_state = 'spooled' AND sha256 = \(sha256)
-                    AND object_uri = \(objectURI)
-                RETURNING sop_instance_uid
-                """).count == 1
-        }
+        try await write("""
+            UPDATE instances SET \(Self.settledStored(storedBytes: storedBytes, storedAt: storedAt))
+            WHERE sop_instance_uid = \(sopInstanceUID) AND storage_state = 'spooled' AND sha256 = \(sha256)
+                AND object_uri = \(objectURI)
+            RETURNING sop_instance_uid
+            """).count == 1
+    }
+
+    /// The settle of a forward as one statement (one round trip, one transaction): the conditions that
+    /// `markStored` checks under the instance lock, checked and acted on by the row update itself, which
+    /// holds the row's lock from its check to its commit. `receive_count = 1`: no earlier receive of the
+    /// UID can have left an object under the sibling key slot, so nothing needs deleting first.
+    public func settleForwarded(sopInstanceUID: String, owner: String, sha256: String, objectURI: String,
+                                storedBytes: Int64, storedAt: Date) async throws -> Bool {
+        let statement: SQLStatement = """
+            UPDATE instances SET \(Self.settledStored(storedBytes: storedBytes, storedAt: storedAt))
+            WHERE sop_instance_uid = \(sopInstanceUID) AND forward_owner = \(owner) AND storage_state = 'spooled'
+                AND sha256 = \(sha256) AND object_uri = \(objectURI) AND receive_count = 1
+            RETURNING sop_instance_uid
+            """
+        return try await write(statement.prepared(as: .forwardSettle)).count == 1
+    }
+
+    /// The columns of a row once forwarded: `stored`, out of the spool, its lease released.
+    private static func settledStored(storedBytes: Int64, storedAt: Date) -> SQLStatement {
+        """
+        storage_state = 'stored', stored_at = \(storedAt), stored_bytes = \(storedBytes),
+            spool_id = NULL, forward_owner = NULL, forward_lease_until = NULL, forward_attempts = 0
+        """
     }
 
     public func markLost(sopInstanceUID: String, sha256: String, objectURI: String) async throws -> Bool {
-        try await write { session in
-            try await session.query("""
-                UPDATE instances SET storage_state = 'lost', forward_owner = NULL, forward_lease_until = NULL
-                WHERE sop_instance_uid = \(sopInstanceUID) AND storage_state = 'spooled' AND sha256 = \(sha256)
-                    AND object_uri = \(objectURI)
-                RETURNING sop_instance_uid
-                """).count == 1
-        }
+        try await write("""
+            UPDATE instances SET storage_state = 'lost', forward_owner = NULL, forward_lease_until = NULL
+            WHERE sop_instance_uid = \(sopInstanceUID) AND storage_state = 'spooled' AND sha256 = \(sha256)
+                AND object_uri = \(objectURI)
+            RETURNING sop_instance_uid
+            """).count == 1
     }
 
     public func releaseClaim(sopInstanceUID: String, owner: String, retryAt: Date, failed: Bool) async throws {
-        _ = try await write { session in
-            try await session.query("""
-                UPDATE instances SET forward_owner = NULL, forward_lease_until = \(retryAt),
-                    forward_attempts = forward_attempts + \(failed ? 1 : 0)
-                WHERE sop_instance_uid = \(sopInstanceUID) AND forward_owner = \(owner)
-                """)
-        }
+        try await write("""
+            UPDATE instances SET forward_owner = NULL, forward_lease_until = \(retryAt),
+                forward_attempts = forward_attempts + \(failed ? 1 : 0)
+            WHERE sop_instance_uid = \(sopInstanceUID) AND forward_owner = \(owner)
+            """)
     }
 
     public func renewClaim(sopInstanceUID: String, owner: String, leaseUntil: Date) async throws -> Bool {
-        try await write { session in
-            try await session.query("""
-                UPDATE instances SET forward_lease_until = \(leaseUntil)
-                WHERE sop_instance_uid = \(sopInstanceUID) AND forward_owner = \(owner) RETURNING sop_instance_uid
-                """).count == 1
-        }
+        try await write("""
+            UPDATE instances SET forward_lease_until = \(leaseUntil)
+            WHERE sop_instance_uid = \(sopInstanceUID) AND forward_owner = \(owner) RETURNING sop_instance_uid
+            """).count == 1
     }
 
     public func releaseClaims(owner: String) async throws {
-        _ = try await write { session in
-            try await session.query("""
-                UPDATE instances SET forward_owner = NULL, forward_lease_until = NULL
-                WHERE forward_owner = \(owner) AND storage_state = 'spooled'
-                """)
-        }
+        try await write("""
+            UPDATE instances SET forward_owner = NULL, forward_lease_until = NULL
+            WHERE forward_owner = \(owner) AND storage_state = 'spooled'
+            """)
     }
 
     public func spooledLocations(spoolID: String) async throws -> [CommittedInstanceObjects] {

@@ -54,7 +54,8 @@ extension SQLCatalog {
         // In memory, no query: nil unless some enabled sink wants `instance.stored` from this listener.
         let instanceEvent = try await ingestEventPlan(.instanceStored, listenerID: record.listenerID)
         // PostgreSQL: the association counter rides on the insert (a data-modifying WITH), one round trip less.
-        let first: SQLStatement = postgres ? "WITH counted AS (\(countAssociation)) \(insert)" : insert
+        let first: SQLStatement = postgres
+            ? SQLStatement("WITH counted AS (\(countAssociation)) \(insert)").prepared(as: .instanceInsert) : insert
 
         return try await write { session in
             let stored: InstanceRecord
@@ -101,12 +102,18 @@ extension SQLCatalog {
     /// the whole column list costs it about as much as the rest of the statement.
     public func committedObjects(sopInstanceUID: String) async throws -> CommittedInstanceObjects? {
         try await read { session in
-            guard let row = try await session.query("""
-                SELECT listener_id, object_uri, metadata_uri FROM instances WHERE sop_instance_uid = \(sopInstanceUID)
-                """).first else { return nil }
+            guard let row = try await session.query(Self.committedObjectsStatement(sopInstanceUID)).first else { return nil }
             return CommittedInstanceObjects(listenerID: try row.decode("listener_id"), objectURI: try row.decode("object_uri"),
                                             metadataURI: try row.decode("metadata_uri"))
         }
+    }
+
+    /// The read of `committedObjects`, which every receive runs twice (to choose its key slot, and again
+    /// under the instance lock).
+    static func committedObjectsStatement(_ sopInstanceUID: String) -> SQLStatement {
+        SQLStatement("""
+            SELECT listener_id, object_uri, metadata_uri FROM instances WHERE sop_instance_uid = \(sopInstanceUID)
+            """).prepared(as: .committedObjects)
     }
 
     /// Instances of one series by instance number (absent last), then SOP Instance UID.

@@ -38,6 +38,17 @@ extension SQLCatalog {
         }
     }
 
+    /// One statement as a write transaction of its own (see `CatalogDatabase.write(_:)`), with the errors
+    /// of `write`.
+    @discardableResult
+    func write(_ statement: SQLStatement) async throws -> [SQLRow] {
+        do {
+            return try await database.write(statement)
+        } catch {
+            throw mapped(error)
+        }
+    }
+
     /// Runs `body` on one connection outside a transaction, with the errors of `write`.
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
         do {

@@ -172,8 +172,18 @@ protocol CatalogDatabase: Sendable {
     /// Runs `body` in one write transaction, retrying it when the database asks for a retry
     /// (deadlock, serialization failure). `body` may therefore run more than once.
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T
+    /// Runs one statement as a write transaction of its own, with the retries of `write`, and returns its rows.
+    func write(_ statement: SQLStatement) async throws -> [SQLRow]
     /// Runs `body` on one connection outside any explicit transaction.
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T
     /// Applies the migrations this database lacks, one migrator at a time; returns those applied.
     func migrate(_ migrations: [Migration]) async throws -> [Migration]
+}
+
+extension CatalogDatabase {
+    /// A transaction of one statement is `write` with that statement as its body (SQLite: one job of
+    /// the group commit, which shares its COMMIT with the writes queued beside it).
+    func write(_ statement: SQLStatement) async throws -> [SQLRow] {
+        try await write { session in try await session.query(statement) }
+    }
 }

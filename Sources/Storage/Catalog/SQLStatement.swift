@@ -20,6 +20,9 @@ struct SQLStatement: Sendable, Hashable {
     }
 
     private(set) var fragments: [Fragment]
+    /// Set on the statements every instance runs: PostgreSQL prepares the statement once per connection
+    /// under this name and plans it from then on without parsing it again (see `PreparedStatementName`).
+    private(set) var preparedName: PreparedStatementName?
 
     /// A statement made of `sql` exactly as given. Only for text that holds no value from outside:
     /// a constant, an identifier from a fixed list, a migration file.
@@ -52,6 +55,13 @@ struct SQLStatement: Sendable, Hashable {
             }
         }
         return sql
+    }
+
+    /// This statement, prepared under `name` where the dialect prepares statements.
+    func prepared(as name: PreparedStatementName) -> SQLStatement {
+        var statement = self
+        statement.preparedName = name
+        return statement
     }
 
     mutating func append(_ other: SQLStatement) {

@@ -388,9 +388,9 @@ public struct Forwarder: Service {
             return .missing("spool file does not hold the bytes the row describes")
         }
         // The objects are completed outside the instance lock (each completion is a round trip to the
-        // target, and receives wait for the same lock); `Finishing` then settles the row holding it. The
-        // metadata PUT runs beside the Part10's completion (for an object below the single-PUT threshold,
-        // its only request), so the two round trips to the target overlap.
+        // target, and receives wait for the same lock); then the row is settled. The metadata PUT runs
+        // beside the Part10's completion (for an object below the single-PUT threshold, its only request),
+        // so the two round trips to the target overlap.
         let stored: StoredObject
         if let metadataKey, let metadataBody = opened.metadata {
             let metadataOptions = ObjectPutOptions(
@@ -402,10 +402,8 @@ public struct Forwarder: Service {
         } else {
             stored = try await upload.finish()
         }
-        let finishing = Finishing(row: row, stored: stored, store: store, key: key, metadataKey: metadataKey,
-                                  queue: queue, logger: logger)
-        let finished = try await queue.withInstanceLock(sopInstanceUID: row.sopInstanceUID) { await finishing.run() }
-        guard case .stored(let stored) = try finished.get() else { return try finished.get() }
+        let outcome = try await settle(row, stored: stored, store: store, key: key, metadataKey: metadataKey, logger: logger)
+        guard case .stored(let stored) = outcome else { return outcome }
         // The attempt succeeded once the row is `stored`: `/readyz` says so before the spool files go.
         await status.succeeded()
         // The row is `stored`: the spool copies are garbage now.
@@ -418,6 +416,25 @@ public struct Forwarder: Service {
             logger.warning("could not remove a forwarded spool file; the sweep will", metadata: ["error": "\(error)"])
         }
         return .stored(stored)
+    }
+
+    /// Marks the row `stored` once its objects are complete in the target. A row received once and still
+    /// leased by this node is settled by one conditional update (`settleForwarded`), without the instance
+    /// lock: the lock makes `Finishing`'s read, sibling delete and mark one step against receives, and such
+    /// a row has no sibling object to delete, while the update checks and changes the row under the row's
+    /// own lock. (A receive of the UID that commits after it makes the row a repeat, whose forward deletes
+    /// this object as its sibling; one that committed before it leaves the row unmatched.) Every other row,
+    /// or one this update no longer matches, is settled by `Finishing` under the lock, as before.
+    private func settle(_ row: InstanceRecord, stored: StoredObject, store: any ObjectStore, key: String, metadataKey: String?,
+                        logger: Logger) async throws -> Outcome {
+        if row.receiveCount == 1,
+           try await queue.settleForwarded(sopInstanceUID: row.sopInstanceUID, owner: options.owner, sha256: row.sha256,
+                                           objectURI: row.objectURI, storedBytes: stored.storedLength, storedAt: Date()) {
+            return .stored(stored)
+        }
+        let finishing = Finishing(row: row, stored: stored, store: store, key: key, metadataKey: metadataKey,
+                                  queue: queue, logger: logger)
+        return try await queue.withInstanceLock(sopInstanceUID: row.sopInstanceUID) { await finishing.run() }.get()
     }
 
     static let chunkSize = 1 << 20
