@@ -113,14 +113,12 @@ struct PostgresSession: SQLSession {
     }
 
     /// The rows of `statement` as postgres-nio gives them, for a caller that decodes them by position
-    /// (the list queries, whose pages are hundreds of cells).
+    /// (the list queries, whose pages are hundreds of cells). Collected on the connection's event loop
+    /// and handed over at once: a page is bounded by its limit, and the row-by-row `AsyncSequence`
+    /// (a producer state machine step and a hand-over per row) cost as much as reading the rows.
     func rows(_ statement: SQLStatement) async throws -> [PostgresRow] {
-        let rows = try await connection.query(Self.postgresQuery(statement), logger: logger)
-        var result: [PostgresRow] = []
-        for try await row in rows {
-            result.append(row)
-        }
-        return result
+        let result: EventLoopFuture<PostgresQueryResult> = connection.query(Self.postgresQuery(statement), logger: logger)
+        return try await result.get().rows
     }
 
     @discardableResult
