@@ -163,7 +163,9 @@ struct StudyPageDTO: JSONBufferWritable {
         json.beginObject()
         json.key("items")
         json.beginArray()
-        for study in page.items { StudyDTO.write(study, imports: nil, to: &json) }
+        // By index: the array's element is lent to the writer, not copied out (a retain and release of
+        // each of a study's ten strings and arrays).
+        for index in page.items.indices { StudyDTO.write(page.items[index], imports: nil, to: &json) }
         json.endArray()
         json.key("nextCursor")
         json.string(page.nextCursor)
