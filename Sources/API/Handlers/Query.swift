@@ -59,7 +59,7 @@ struct QueryParameters {
         }
 
         /// Whole-string match of `pattern`, by hand: an `NSRegularExpression` match costs more than the
-        /// rest of parsing the query. `QueryCursorFormTests` holds the two to the same answers.
+        /// rest of parsing the query. `StudiesResponsePathTests` holds the two to the same answers.
         func matches(_ cursor: String) -> Bool {
             var utf8 = cursor.utf8[...]
             let kind: UInt8

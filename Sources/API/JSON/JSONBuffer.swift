@@ -324,7 +324,7 @@ struct JSONOutput {
     /// `value` zero-padded to `width` digits; all its digits (and the sign) when it does not fit (a year
     /// past 9999 or before 0: at most 20 bytes).
     private mutating func padded(_ value: Int64, _ width: Int) {
-        // The widths a date uses, two digits at a time from a table (a date is a fifth of a study's JSON).
+        // The widths a date uses, two digits at a time from a table (two dates in every study).
         switch width {
         case 2 where value >= 0 && value < 100:
             precondition(2 <= capacity - count, "JSONOutput: write past its reservation")

@@ -33,9 +33,9 @@ struct TokenAuthenticator: Sendable {
         return .none
     }
 
-    /// `value` without the `.whitespaces` (Unicode Zs and tab) around it. An ASCII value, which every
-    /// configured token is, is trimmed of its spaces and tabs directly: through Foundation the trim cost
-    /// more than the rest of authentication.
+    /// `value` without the `.whitespaces` (Unicode Zs and tab) around it. An ASCII value (what clients
+    /// send) is trimmed of its spaces and tabs directly: through Foundation the trim cost more than the rest
+    /// of authentication.
     static func trimmed(_ value: Substring) -> [UInt8] {
         var utf8 = value.utf8[...]
         guard utf8.allSatisfy({ $0 < 0x80 }) else { return Array(value.trimmingCharacters(in: .whitespaces).utf8) }
