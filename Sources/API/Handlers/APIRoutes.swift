@@ -216,15 +216,15 @@ struct APIRoutes: Sendable {
         filter.receivedTo = try query.dateTime("receivedTo")
         let page = try query.page(.studies)
         let result = try await self.catalog.studies(filter: filter, page: page)
-        return try json(.ok, PageDTO(items: result.items.map { StudyDTO(study: $0) }, nextCursor: result.nextCursor))
+        return try json(.ok, StudyPageDTO(page: result), capacity: StudyPageDTO.capacity(result.items.count))
     }
 }
 
 // MARK: helpers
 
 /// A catalog body (studies, series, instances, associations), written by `JSONBuffer`.
-func json(_ status: HTTPResponseStatus, _ value: some JSONBufferWritable) throws -> APIResponse {
-    var buffer = JSONBuffer()
+func json(_ status: HTTPResponseStatus, _ value: some JSONBufferWritable, capacity: Int = 16384) throws -> APIResponse {
+    var buffer = JSONBuffer(capacity: capacity)
     value.write(to: &buffer)
     return APIResponse(status: status, headers: ["Content-Type": "application/json"], body: buffer.buffer)
 }

@@ -115,7 +115,10 @@ extension StudyDTO: JSONBufferWritable {
         + 3 * JSONOutput.intBound + 2 * JSONOutput.dateBound
 
     func write(to json: inout JSONBuffer) {
-        let s = study
+        Self.write(study, imports: imports, to: &json)
+    }
+
+    static func write(_ s: StudySummary, imports: [HealthImagingImport]?, to json: inout JSONBuffer) {
         let maximum = Self.membersBound + JSONOutput.stringBound(s.studyInstanceUID)
             + JSONOutput.stringBound(s.patientID) + JSONOutput.stringBound(s.patientName)
             + JSONOutput.stringBound(s.patientBirthDate) + JSONOutput.stringBound(s.studyDate)
@@ -144,6 +147,28 @@ extension StudyDTO: JSONBufferWritable {
             for job in imports { ImportDTO(job: job).write(to: &json) }
             json.endArray()
         }
+        json.endObject()
+    }
+}
+
+/// `StudyPage` of openapi.yaml written from the catalog's page as it is: the same bytes as a `PageDTO`
+/// of `StudyDTO`s, without copying every study into one first.
+struct StudyPageDTO: JSONBufferWritable {
+    var page: Page<StudySummary>
+
+    /// Room for a page of `count` typical studies (about 360 bytes each; a longer page grows the buffer).
+    static func capacity(_ count: Int) -> Int { 1024 + 512 * count }
+
+    func write(to json: inout JSONBuffer) {
+        json.beginObject()
+        json.key("items")
+        json.beginArray()
+        // By index: the array's element is lent to the writer, not copied out (a retain and release of
+        // each of a study's ten strings and arrays).
+        for index in page.items.indices { StudyDTO.write(page.items[index], imports: nil, to: &json) }
+        json.endArray()
+        json.key("nextCursor")
+        json.string(page.nextCursor)
         json.endObject()
     }
 }

@@ -309,9 +309,41 @@ struct JSONOutput {
         count += digits
     }
 
+    /// "00" to "99".
+    private static let twoDigits: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+
+    /// `value` (0...99) as two digits; the caller has checked the room.
+    private mutating func pair(_ value: Int64) {
+        let offset = 2 * Int(value)
+        let table = Self.twoDigits.utf8Start
+        start.storeBytes(of: table[offset], toByteOffset: count, as: UInt8.self)
+        start.storeBytes(of: table[offset + 1], toByteOffset: count + 1, as: UInt8.self)
+        count += 2
+    }
+
     /// `value` zero-padded to `width` digits; all its digits (and the sign) when it does not fit (a year
     /// past 9999 or before 0: at most 20 bytes).
     private mutating func padded(_ value: Int64, _ width: Int) {
+        // The widths a date uses, two digits at a time from a table (two dates in every study).
+        switch width {
+        case 2 where value >= 0 && value < 100:
+            precondition(2 <= capacity - count, "JSONOutput: write past its reservation")
+            pair(value)
+            return
+        case 3 where value >= 0 && value < 1000:
+            precondition(3 <= capacity - count, "JSONOutput: write past its reservation")
+            start.storeBytes(of: UInt8(ascii: "0") + UInt8(value / 100), toByteOffset: count, as: UInt8.self)
+            count += 1
+            pair(value % 100)
+            return
+        case 4 where value >= 0 && value < 10000:
+            precondition(4 <= capacity - count, "JSONOutput: write past its reservation")
+            pair(value / 100)
+            pair(value % 100)
+            return
+        default:
+            break
+        }
         var limit: Int64 = 10
         for _ in 1..<width { limit *= 10 }
         guard value >= 0 && value < limit else {

@@ -30,16 +30,20 @@ public final class PostgresCatalog: Catalog, SQLCatalog, Service {
         let configuration = try PostgresURL.configuration(url)
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.lockClient = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        self.database = PostgresCatalogDatabase(client: client, logger: logger, operationTimeout: operationTimeout)
+        self.database = PostgresCatalogDatabase(client: client, logger: logger, operationTimeout: operationTimeout,
+                                                deadlines: CatalogDeadlines())
         self.logger = logger
         self.eventSubscriptions = EventSubscriptionCache(source: eventSource)
     }
 
     public func run() async throws {
         let lockClient = self.lockClient
+        let deadlines = database.deadlines
         await withDiscardingTaskGroup { group in
             group.addTask { await lockClient.run() }
+            group.addTask { await deadlines.run() }
             await client.run()
+            group.cancelAll()
         }
     }
 
@@ -109,14 +113,12 @@ struct PostgresSession: SQLSession {
     }
 
     /// The rows of `statement` as postgres-nio gives them, for a caller that decodes them by position
-    /// (the list queries, whose pages are hundreds of cells).
+    /// (the list queries, whose pages are hundreds of cells). Collected on the connection's event loop
+    /// and handed over at once: a page is bounded by its limit, and the row-by-row `AsyncSequence`
+    /// (a producer state machine step and a hand-over per row) cost as much as reading the rows.
     func rows(_ statement: SQLStatement) async throws -> [PostgresRow] {
-        let rows = try await connection.query(Self.postgresQuery(statement), logger: logger)
-        var result: [PostgresRow] = []
-        for try await row in rows {
-            result.append(row)
-        }
-        return result
+        let result: EventLoopFuture<PostgresQueryResult> = connection.query(Self.postgresQuery(statement), logger: logger)
+        return try await result.get().rows
     }
 
     @discardableResult
@@ -181,6 +183,8 @@ struct PostgresCatalogDatabase: CatalogDatabase {
     let client: PostgresClient
     let logger: Logger
     let operationTimeout: Duration
+    /// The clock of every `withDeadline`; `PostgresCatalog.run()` runs it.
+    let deadlines: CatalogDeadlines
 
     var dialect: SQLDialect { .postgres }
 
@@ -275,29 +279,11 @@ struct PostgresCatalogDatabase: CatalogDatabase {
         }
     }
 
-    private enum Outcome<T: Sendable>: Sendable {
-        case done(T)
-        case timedOut
-    }
-
     /// Bounds an operation: while PostgreSQL is unreachable the pool keeps retrying connections and a
     /// lease would wait for minutes. On expiry the operation is cancelled (a half-done transaction is
     /// rolled back or its connection closed) and `CatalogError(.unavailable)` is thrown.
     func withDeadline<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: Outcome<T>.self) { group in
-            group.addTask { .done(try await operation()) }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return .timedOut
-            }
-            defer { group.cancelAll() }
-            switch try await group.next() {
-            case .done(let value):
-                return value
-            case .timedOut, nil:
-                throw CatalogError(.unavailable, detail: "the catalog database did not answer in time")
-            }
-        }
+        try await deadlines.withDeadline(timeout, operation)
     }
 
     /// Applies migrations under `pg_advisory_lock`, on one connection (advisory locks belong to a session),

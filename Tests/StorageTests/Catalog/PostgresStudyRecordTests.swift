@@ -108,9 +108,8 @@ struct PostgresStudyRecordTests {
             [(text, Array("1.2.3".utf8))] + Array(repeating: (text, nil), count: 7) + [(text, Array("CT".utf8))]
             + Array(repeating: (int8, eight), count: 3) + Array(repeating: (timestamptz, eight), count: 2)
 
-        func decode(_ buffer: ByteBuffer, type: PostgresDataType = .record) throws -> StudyRecord {
-            var buffer = buffer
-            return try StudyRecord(from: &buffer, type: type, format: .binary, context: .default)
+        func decode(_ buffer: ByteBuffer) throws -> StudyRecord {
+            try buffer.withUnsafeReadableBytes { try StudyRecord(record: $0) }
         }
         let decoded = try decode(record(valid))
         #expect(decoded.summary.studyInstanceUID == "1.2.3" && decoded.summary.modalities == ["CT"])
@@ -128,14 +127,13 @@ struct PostgresStudyRecordTests {
             full.getSlice(at: 0, length: full.readableBytes - 1)!, full.getSlice(at: 0, length: 10)!,
         ]
         for buffer in cases {
-            #expect(throws: PostgresDecodingError.Code.self) { try decode(buffer) }
+            #expect(throws: StudyRecord.Invalid.self) { try decode(buffer) }
         }
-        #expect(throws: PostgresDecodingError.Code.self) { try decode(full, type: .text) }
         // A length beyond what is left.
         var overlong = ByteBuffer()
         overlong.writeInteger(Int32(14))
         overlong.writeInteger(text)
         overlong.writeInteger(Int32(1000))
-        #expect(throws: PostgresDecodingError.Code.self) { try decode(overlong) }
+        #expect(throws: StudyRecord.Invalid.self) { try decode(overlong) }
     }
 }
