@@ -101,7 +101,8 @@ def render(rows: list[dict], command: str, started: str, machine: str, corpus_in
                      f"{r['error'][:200]}")
     if notes:
         out += ["", *[f"- {n}" for n in notes]]
-    out += ["", SECTION_END, ""]
+    # A blank line after the marker keeps the hand-written text that follows a paragraph of its own.
+    out += ["", SECTION_END, "", ""]
     return "\n".join(out)
 
 
