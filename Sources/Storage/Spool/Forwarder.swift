@@ -102,6 +102,8 @@ public struct Forwarder: Service {
         // long upload does not hold back newly spooled instances. A finished upload looks again only when
         // the last claim came back full (more rows may wait), and then once a batch of slots is free, so
         // a backlog costs one claim per batch rather than one per instance.
+        // Uploads were cancelled at the end of the shutdown grace period.
+        var cutOff = false
         await withTaskGroup(of: Child.self) { group in
             var inFlight = 0
             var tickPending = false
@@ -170,11 +172,21 @@ public struct Forwarder: Service {
                         logger.notice("shutdown grace period over: cancelling uploads in flight", metadata: ["uploads": "\(inFlight)"])
                         group.cancelAll()
                         inFlight = 0
+                        cutOff = true
                     }
                 }
                 group.cancelAll()
             }
             await group.waitForAll()
+        }
+        if cutOff {
+            // The cancelled uploads' leases, handed back so that the next start or another node takes them at
+            // once; if the catalog does not answer, they expire by themselves.
+            do {
+                try await queue.releaseClaims(owner: options.owner)
+            } catch {
+                logger.warning("could not release the leases of cancelled uploads", metadata: ["error": "\(error)"])
+            }
         }
         await publishFigures()
     }
@@ -252,13 +264,9 @@ public struct Forwarder: Service {
             }
         } catch where Task.isCancelled {
             // Shutdown cut the upload off after its grace period: not a failure of the target, so no attempt is
-            // counted. The lease is handed back outside the cancelled task (the catalog refuses work for a cancelled
-            // one; it is stopped only after the forwarder); if that fails too, the lease expires by itself.
+            // counted. Its lease is handed back by `run` once every upload has ended (the catalog refuses work
+            // for a cancelled task).
             logger.notice("upload cancelled at shutdown; the instance stays spooled", metadata: ["error": "\(error)"])
-            let (queue, owner, uid) = (self.queue, options.owner, row.sopInstanceUID)
-            await Task {
-                try? await queue.releaseClaim(sopInstanceUID: uid, owner: owner, retryAt: Date(), failed: false)
-            }.value
         } catch {
             let reason = (error as? Failure)?.reason ?? (error is CatalogError ? "catalog" : "target")
             Counter(label: "dicom_forward_failures_total", dimensions: [("reason", reason)]).increment()
