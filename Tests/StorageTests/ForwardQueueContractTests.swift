@@ -7,32 +7,11 @@ import Testing
 /// and state changes that only apply while the row still names the object that was read.
 @Suite("Forward queue contract")
 struct ForwardQueueContractTests {
-    private func spooled(_ sop: String, spool: String = "spool-1", sha: Character = "a", uri: String? = nil,
-                         at time: Date = catalogT0) -> InstanceRecord {
-        var record = makeInstance(sop: sop, at: time)
-        record.storageState = .spooled
-        record.storedAt = nil
-        record.spoolID = spool
-        record.sha256 = String(repeating: sha, count: 64)
-        if let uri { record.objectURI = uri }
-        return record
-    }
-
-    private func withQueue(_ kind: CatalogKind, _ body: (any Catalog & ForwardQueue) async throws -> Void) async throws {
-        try await withCatalog(kind) { catalog in
-            guard let queue = catalog as? any Catalog & ForwardQueue else {
-                Issue.record("\(kind) catalog is not a ForwardQueue")
-                return
-            }
-            try await body(queue)
-        }
-    }
-
     @Test(arguments: CatalogKind.allCases)
     func leasesAreExclusiveUntilTheyExpire(kind: CatalogKind) async throws {
-        try await withQueue(kind) { queue in
-            let a = try await queue.recordInstance(spooled("1.1", at: at(0)))
-            _ = try await queue.recordInstance(spooled("1.2", spool: "spool-2", at: at(1)))
+        try await withForwardQueue(kind) { queue in
+            let a = try await queue.recordInstance(spooledInstance("1.1", at: at(0)))
+            _ = try await queue.recordInstance(spooledInstance("1.2", spool: "spool-2", at: at(1)))
             _ = try await queue.recordInstance(makeInstance(sop: "1.3", at: at(2)))  // stored
             #expect(a.storageState == .spooled && a.storedAt == nil && a.spoolID == "spool-1")
 
@@ -56,11 +35,11 @@ struct ForwardQueueContractTests {
 
     @Test(arguments: CatalogKind.allCases)
     func markStoredOnlyWhileTheRowNamesTheObject(kind: CatalogKind) async throws {
-        try await withQueue(kind) { queue in
-            let first = try await queue.recordInstance(spooled("2.1", sha: "a", uri: "s3://b/DICOM/2.1.dcm"))
+        try await withForwardQueue(kind) { queue in
+            let first = try await queue.recordInstance(spooledInstance("2.1", sha: "a", uri: "s3://b/DICOM/2.1.dcm"))
             _ = try await queue.claimSpooled(spoolID: "spool-1", owner: "node-1", limit: 10, now: at(10), leaseUntil: at(310))
             // A later receive of the same UID supersedes the spooled one (the other key slot).
-            _ = try await queue.recordInstance(spooled("2.1", sha: "b", uri: "s3://b/DICOM/2.1~1.dcm", at: at(5)))
+            _ = try await queue.recordInstance(spooledInstance("2.1", sha: "b", uri: "s3://b/DICOM/2.1~1.dcm", at: at(5)))
             #expect(try await !queue.markStored(sopInstanceUID: "2.1", sha256: first.sha256, objectURI: first.objectURI,
                                                 storedBytes: 10, storedAt: at(20)))
             #expect(try await queue.instance(sopInstanceUID: "2.1")?.storageState == .spooled)
@@ -80,8 +59,8 @@ struct ForwardQueueContractTests {
 
     @Test(arguments: CatalogKind.allCases)
     func failedAttemptsWaitForTheirRetryTime(kind: CatalogKind) async throws {
-        try await withQueue(kind) { queue in
-            _ = try await queue.recordInstance(spooled("3.1"))
+        try await withForwardQueue(kind) { queue in
+            _ = try await queue.recordInstance(spooledInstance("3.1"))
             _ = try await queue.claimSpooled(spoolID: "spool-1", owner: "node-1", limit: 10, now: at(10), leaseUntil: at(310))
             try await queue.releaseClaim(sopInstanceUID: "3.1", owner: "node-1", retryAt: at(15), failed: true)
             #expect(try await queue.claimSpooled(spoolID: "spool-1", owner: "node-1", limit: 10, now: at(14), leaseUntil: at(314)).isEmpty)
@@ -97,8 +76,8 @@ struct ForwardQueueContractTests {
 
     @Test(arguments: CatalogKind.allCases)
     func lostRowsAreKeptAndCounted(kind: CatalogKind) async throws {
-        try await withQueue(kind) { queue in
-            let row = try await queue.recordInstance(spooled("4.1"))
+        try await withForwardQueue(kind) { queue in
+            let row = try await queue.recordInstance(spooledInstance("4.1"))
             #expect(try await !queue.markLost(sopInstanceUID: "4.1", sha256: String(repeating: "f", count: 64), objectURI: row.objectURI))
             #expect(try await queue.markLost(sopInstanceUID: "4.1", sha256: row.sha256, objectURI: row.objectURI))
             #expect(try await queue.instance(sopInstanceUID: "4.1")?.storageState == .lost)

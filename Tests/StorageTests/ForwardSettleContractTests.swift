@@ -8,30 +8,10 @@ import Testing
 /// it was received once; otherwise it changes nothing (the forwarder then settles under the instance lock).
 @Suite("Forward settle contract")
 struct ForwardSettleContractTests {
-    private func spooled(_ sop: String, sha: Character = "a", uri: String, at time: Date = catalogT0) -> InstanceRecord {
-        var record = makeInstance(sop: sop, at: time)
-        record.storageState = .spooled
-        record.storedAt = nil
-        record.spoolID = "spool-1"
-        record.sha256 = String(repeating: sha, count: 64)
-        record.objectURI = uri
-        return record
-    }
-
-    private func withQueue(_ kind: CatalogKind, _ body: (any Catalog & ForwardQueue) async throws -> Void) async throws {
-        try await withCatalog(kind) { catalog in
-            guard let queue = catalog as? any Catalog & ForwardQueue else {
-                Issue.record("\(kind) catalog is not a ForwardQueue")
-                return
-            }
-            try await body(queue)
-        }
-    }
-
     @Test(arguments: CatalogKind.allCases)
     func settlesTheRowItsClaimOwns(kind: CatalogKind) async throws {
-        try await withQueue(kind) { queue in
-            let row = try await queue.recordInstance(spooled("5.1", uri: "s3://b/DICOM/5.1.dcm"))
+        try await withForwardQueue(kind) { queue in
+            let row = try await queue.recordInstance(spooledInstance("5.1", uri: "s3://b/DICOM/5.1.dcm"))
             let claimed = try await queue.claimSpooled(spoolID: "spool-1", owner: "node-1", limit: 10, now: at(10), leaseUntil: at(310))
             #expect(claimed.map(\.record.receiveCount) == [1])
             #expect(try await queue.settleForwarded(sopInstanceUID: "5.1", owner: "node-1", sha256: row.sha256, objectURI: row.objectURI,
@@ -50,8 +30,8 @@ struct ForwardSettleContractTests {
 
     @Test(arguments: CatalogKind.allCases)
     func refusesARowAnotherNodeHasTakenOver(kind: CatalogKind) async throws {
-        try await withQueue(kind) { queue in
-            let row = try await queue.recordInstance(spooled("5.2", uri: "s3://b/DICOM/5.2.dcm"))
+        try await withForwardQueue(kind) { queue in
+            let row = try await queue.recordInstance(spooledInstance("5.2", uri: "s3://b/DICOM/5.2.dcm"))
             _ = try await queue.claimSpooled(spoolID: "spool-1", owner: "node-1", limit: 10, now: at(10), leaseUntil: at(310))
             // node-1's lease expired during a long upload and node-2 claimed the row.
             #expect(try await queue.claimSpooled(spoolID: "spool-1", owner: "node-2", limit: 10, now: at(400), leaseUntil: at(700)).count == 1)
@@ -65,11 +45,11 @@ struct ForwardSettleContractTests {
 
     @Test(arguments: CatalogKind.allCases)
     func refusesASupersededRow(kind: CatalogKind) async throws {
-        try await withQueue(kind) { queue in
-            let first = try await queue.recordInstance(spooled("5.3", sha: "a", uri: "s3://b/DICOM/5.3.dcm"))
+        try await withForwardQueue(kind) { queue in
+            let first = try await queue.recordInstance(spooledInstance("5.3", sha: "a", uri: "s3://b/DICOM/5.3.dcm"))
             _ = try await queue.claimSpooled(spoolID: "spool-1", owner: "node-1", limit: 10, now: at(10), leaseUntil: at(310))
             // A re-send into the other key slot supersedes the object being forwarded.
-            _ = try await queue.recordInstance(spooled("5.3", sha: "b", uri: "s3://b/DICOM/5.3~1.dcm", at: at(5)))
+            _ = try await queue.recordInstance(spooledInstance("5.3", sha: "b", uri: "s3://b/DICOM/5.3~1.dcm", at: at(5)))
             #expect(try await !queue.settleForwarded(sopInstanceUID: "5.3", owner: "node-1", sha256: first.sha256,
                                                      objectURI: first.objectURI, storedBytes: 420, storedAt: at(20)))
             let row = try await queue.instance(sopInstanceUID: "5.3")
@@ -82,8 +62,8 @@ struct ForwardSettleContractTests {
     /// alone even when it names the object that was sent.
     @Test(arguments: CatalogKind.allCases)
     func refusesARowReceivedMoreThanOnce(kind: CatalogKind) async throws {
-        try await withQueue(kind) { queue in
-            let row = spooled("5.4", uri: "s3://b/DICOM/5.4.dcm")
+        try await withForwardQueue(kind) { queue in
+            let row = spooledInstance("5.4", uri: "s3://b/DICOM/5.4.dcm")
             _ = try await queue.recordInstance(row)
             let again = try await queue.recordInstance(row)
             #expect(again.receiveCount == 2)
