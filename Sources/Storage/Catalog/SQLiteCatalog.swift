@@ -2,8 +2,6 @@ public import Domain
 import Foundation
 public import Logging
 public import ServiceLifecycle
-import NIOPosix
-import SQLiteNIO
 import Synchronization
 
 #if canImport(Glibc)
@@ -77,52 +75,19 @@ public final class SQLiteCatalog: Catalog, SQLCatalog, Service {
 }
 
 struct SQLiteSession: SQLSession {
-    let connection: SQLiteConnection
-
-    /// Refusals that depend on the statement's values only: the same values fail on every retry.
-    static func isPermanent(_ reason: SQLiteError.Reason) -> Bool {
-        switch reason {
-        case .tooBig, .mismatch, .range, .constraint, .constraintCheckFailed, .constraintNotNullFailed,
-             .constraintStrictDataTypeFailed, .constraintForeignKeyFailed:
-            return true
-        default:
-            return false
-        }
-    }
+    let handle: SQLiteHandle
 
     @discardableResult
     func query(_ statement: SQLStatement) async throws -> [SQLRow] {
-        let data: [SQLiteData] = statement.binds.map { value in
-            switch value {
-            case .null: .null
-            case .text(let v): .text(v)
-            case .int(let v): .integer(SQLiteInt64(v))
-            case .bool(let v): .integer(v ? 1 : 0)
-            case .uuid(let v): .text(v.uuidString)
-            case .time(let v): .integer(SQLiteInt64(v))
-            }
-        }
         do {
-            let rows = try await connection.query(statement.sql(for: .sqlite), data)
-            guard let first = rows.first else { return [] }
-            let columns = SQLColumns(first.columns.map(\.name))
-            return rows.map { row in
-                SQLRow(columns: columns, values: row.columns.map { column in
-                    switch column.data {
-                    case .integer(let v): .int(Int64(v))
-                    case .text(let v): .text(v)
-                    // No catalog column is a float; one would be an integer SQLite stored as REAL.
-                    case .float(let v): Int64(exactly: v.rounded(.towardZero)).map(SQLValue.int) ?? .null
-                    case .null: .null
-                    case .blob: .null
-                    }
-                })
-            }
-        } catch let error as SQLiteError where error.reason == .constraintUniqueFailed || error.reason == .constraintPrimaryKeyFailed {
+            return try await handle.query(statement.sql(for: .sqlite), statement.binds)
+        } catch let error as SQLiteResultError where error.isUniqueViolation {
             // The message names `table.column`, never the values.
             throw SQLUniqueViolation(constraint: error.message)
-        } catch let error as SQLiteError where Self.isPermanent(error.reason) {
-            throw SQLPermanentError(kind: "sqlite \(error.reason)")
+        } catch let error as SQLiteResultError {
+            // Refusals that depend on the statement's values only: the same values fail on every retry.
+            guard let reason = error.permanentReason else { throw error }
+            throw SQLPermanentError(kind: "sqlite \(reason)")
         }
     }
 }
@@ -141,7 +106,7 @@ private func createOwnerOnlyFile(_ path: String) throws {
 /// One lazily opened connection, used by one task at a time.
 final class SQLiteConnectionSlot: Sendable {
     private let lock = AsyncLock()
-    private let connection = Mutex<SQLiteConnection?>(nil)
+    private let handle = Mutex<SQLiteHandle?>(nil)
     private let closed = Mutex(false)
     private let path: String
     private let logger: Logger
@@ -153,47 +118,49 @@ final class SQLiteConnectionSlot: Sendable {
         self.isWriter = isWriter
     }
 
-    func with<T: Sendable>(_ body: (SQLiteConnection) async throws -> T) async throws -> T {
+    func with<T: Sendable>(_ body: (SQLiteHandle) async throws -> T) async throws -> T {
         try await lock.withLock {
             if closed.withLock({ $0 }) {
                 throw CatalogError(.unavailable, detail: "the SQLite catalog is closed")
             }
-            let open: SQLiteConnection
-            if let existing = connection.withLock({ $0 }) {
+            let open: SQLiteHandle
+            if let existing = handle.withLock({ $0 }) {
                 open = existing
             } else {
-                open = try await SQLiteConnection.open(storage: .file(path: path), threadPool: BlockingPools.sqlite, logger: logger,
-                                                      on: MultiThreadedEventLoopGroup.singleton.any())
+                // Waits up to 10 s for another connection's write lock (`busy_timeout`).
+                open = try await SQLiteHandle.open(path: path)
                 do {
                     // WAL lets readers run beside the writer; FULL makes each commit durable.
-                    _ = try await open.query("PRAGMA journal_mode = WAL", [])
-                    _ = try await open.query("PRAGMA busy_timeout = 10000", [])
-                    _ = try await open.query("PRAGMA foreign_keys = ON", [])
-                    _ = try await open.query(isWriter ? "PRAGMA synchronous = FULL" : "PRAGMA query_only = ON", [])
+                    _ = try await open.query("PRAGMA journal_mode = WAL", [], cached: false)
+                    _ = try await open.query("PRAGMA foreign_keys = ON", [], cached: false)
+                    _ = try await open.query(isWriter ? "PRAGMA synchronous = FULL" : "PRAGMA query_only = ON", [], cached: false)
                 } catch {
-                    try await open.close()
+                    do {
+                        try await open.close()
+                    } catch {
+                        logger.warning("closing the SQLite catalog failed", metadata: ["error": "\(error)"])
+                    }
                     throw error
                 }
-                connection.withLock { $0 = open }
+                handle.withLock { $0 = open }
+                logger.debug("opened the SQLite catalog", metadata: ["path": "\(path)", "writer": "\(isWriter)"])
             }
             return try await body(open)
         }
     }
 
     deinit {
-        // A catalog dropped without `close()`: close the handle on sqlite-nio's thread pool (the
-        // returned future keeps the connection alive until then) instead of leaking it.
-        if let open = connection.withLock({ $0 }) {
-            _ = open.close()
-        }
+        // A catalog dropped without `close()`: close the handle on the SQLite thread pool (the job keeps
+        // the handle alive until then) instead of leaking it.
+        handle.withLock { $0 }?.closeInBackground()
     }
 
     func close() async {
         await lock.withLock {
             closed.withLock { $0 = true }
-            if let open = connection.withLock({ connection -> SQLiteConnection? in
-                defer { connection = nil }
-                return connection
+            if let open = handle.withLock({ handle -> SQLiteHandle? in
+                defer { handle = nil }
+                return handle
             }) {
                 do {
                     try await open.close()
@@ -234,8 +201,8 @@ struct SQLiteCatalogDatabase: CatalogDatabase {
     /// One transaction for `bodies`; the result of each, in order. A failed BEGIN or COMMIT fails them all.
     private func runBatch(_ bodies: [GroupCommit.Body]) async -> [Result<any Sendable, any Error>] {
         do {
-            return try await writer.with { connection in
-                let session = SQLiteSession(connection: connection)
+            return try await writer.with { handle in
+                let session = SQLiteSession(handle: handle)
                 try await session.query("BEGIN IMMEDIATE")
                 var results: [Result<any Sendable, any Error>] = []
                 do {
@@ -285,7 +252,7 @@ struct SQLiteCatalogDatabase: CatalogDatabase {
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
         // The reader may not see tables before the first migration; the writer has created them by then.
-        try await reader.with { connection in try await body(SQLiteSession(connection: connection)) }
+        try await reader.with { handle in try await body(SQLiteSession(handle: handle)) }
     }
 
     func migrate(_ migrations: [Migration]) async throws -> [Migration] {
