@@ -128,7 +128,7 @@ final class SQLiteConnectionSlot: Sendable {
                 open = existing
             } else {
                 // Waits up to 10 s for another connection's write lock (`busy_timeout`).
-                open = try await SQLiteHandle.open(path: path)
+                open = try await SQLiteHandle.open(path: path, name: isWriter ? "sqlite-writer" : "sqlite-reader")
                 do {
                     // WAL lets readers run beside the writer; FULL makes each commit durable.
                     _ = try await open.query("PRAGMA journal_mode = WAL", [], cached: false)
@@ -145,7 +145,10 @@ final class SQLiteConnectionSlot: Sendable {
                 handle.withLock { $0 = open }
                 logger.debug("opened the SQLite catalog", metadata: ["path": "\(path)", "writer": "\(isWriter)"])
             }
-            return try await body(open)
+            // The whole transaction runs on the connection's thread: its statements are plain calls there.
+            return try await withTaskExecutorPreference(open.executor) {
+                try await body(open)
+            }
         }
     }
 

@@ -11,9 +11,11 @@ import VaporCSQLite
 /// library in the same process would not see the first one's locks on the same file, so closing a file
 /// in one copy would drop the locks the other holds.
 ///
-/// Every call into SQLite runs on `BlockingPools.sqlite`: a statement may wait for the disk, an fsync or
-/// the busy timeout, which must stall neither an event loop nor a thread of the Swift concurrency pool.
-/// One statement is one job there: look up or compile, bind, every step with the rows read, reset.
+/// Every call into SQLite runs on a thread of its own: a statement may wait for the disk, an fsync or the
+/// busy timeout, which must stall neither an event loop nor a thread of the Swift concurrency pool. A task
+/// that prefers the connection's `executor` (the catalog runs each transaction so) is on the connection's
+/// thread already, and a statement is a plain call there; from anywhere else it is one job on
+/// `BlockingPools.sqlite`: look up or compile, bind, every step with the rows read, reset.
 /// The lock makes the connection's state one job's at a time; the catalog uses each connection from one
 /// task at a time anyway, so it is never contended.
 final class SQLiteHandle: Sendable {
@@ -29,14 +31,18 @@ final class SQLiteHandle: Sendable {
 
     private let state: Mutex<State>
 
-    private init(connection: sending OpaquePointer, statementCapacity: Int) {
+    /// The connection's own thread, for the tasks that run its transactions.
+    let executor: SQLiteThreadExecutor
+
+    private init(connection: sending OpaquePointer, statementCapacity: Int, name: String) {
         state = Mutex(State(connection: connection, cache: SQLiteStatementCache(capacity: statementCapacity)))
+        executor = SQLiteThreadExecutor(name: name)
     }
 
     /// Opens (creating it when missing) the database file at `path`, with sqlite-nio's flags: read-write,
     /// serialized threading mode, URI file names, extended result codes. A writer lock held by another
     /// connection is waited for up to 10 s (`busy_timeout`) before a statement fails with `SQLITE_BUSY`.
-    static func open(path: String, statementCapacity: Int = defaultStatementCapacity) async throws -> SQLiteHandle {
+    static func open(path: String, statementCapacity: Int = defaultStatementCapacity, name: String = "sqlite") async throws -> SQLiteHandle {
         try await BlockingPools.sqlite.runIfActive {
             _ = libraryInitialized
             var connection: OpaquePointer?
@@ -54,7 +60,7 @@ final class SQLiteHandle: Sendable {
                 sqlite_nio_sqlite3_close(connection)
                 throw error
             }
-            return SQLiteHandle(connection: connection, statementCapacity: statementCapacity)
+            return SQLiteHandle(connection: connection, statementCapacity: statementCapacity, name: name)
         }
     }
 
@@ -69,31 +75,39 @@ final class SQLiteHandle: Sendable {
     /// Whether it succeeds or fails, the statement is reset and its bindings cleared, so an error leaves
     /// nothing behind for the next run. Throws `SQLiteResultError`.
     func query(_ sql: String, _ binds: [SQLValue], cached: Bool = true) async throws -> [SQLRow] {
-        try await BlockingPools.sqlite.runIfActive {
-            try self.state.withLock { state in
-                guard let connection = state.connection else {
-                    throw SQLiteResultError(code: SQLITE_MISUSE, message: "the connection is closed")
-                }
-                guard cached else {
-                    guard let statement = try Self.compile(sql, flags: 0, on: connection) else { return [] }
-                    defer { sqlite_nio_sqlite3_finalize(statement) }
-                    return try Self.run(statement, binds: binds, entry: nil, on: connection)
-                }
-                let entry: SQLiteStatementCache.Entry
-                if let found = state.cache.entry(for: sql) {
-                    entry = found
-                } else {
-                    guard let statement = try Self.compile(sql, flags: UInt32(SQLITE_PREPARE_PERSISTENT), on: connection) else {
-                        return []
-                    }
-                    let inserted = state.cache.insert(statement, for: sql)
-                    if let evicted = inserted.evicted {
-                        sqlite_nio_sqlite3_finalize(evicted)
-                    }
-                    entry = inserted.entry
-                }
-                return try Self.run(entry.statement, binds: binds, entry: entry, on: connection)
+        if executor.isCurrent {
+            return try run(sql, binds, cached: cached)
+        }
+        return try await BlockingPools.sqlite.runIfActive {
+            try self.run(sql, binds, cached: cached)
+        }
+    }
+
+    /// `query` on the calling thread, which is the connection's own or a `BlockingPools.sqlite` thread.
+    private func run(_ sql: String, _ binds: [SQLValue], cached: Bool) throws -> [SQLRow] {
+        try self.state.withLock { state in
+            guard let connection = state.connection else {
+                throw SQLiteResultError(code: SQLITE_MISUSE, message: "the connection is closed")
             }
+            guard cached else {
+                guard let statement = try Self.compile(sql, flags: 0, on: connection) else { return [] }
+                defer { sqlite_nio_sqlite3_finalize(statement) }
+                return try Self.run(statement, binds: binds, entry: nil, on: connection)
+            }
+            let entry: SQLiteStatementCache.Entry
+            if let found = state.cache.entry(for: sql) {
+                entry = found
+            } else {
+                guard let statement = try Self.compile(sql, flags: UInt32(SQLITE_PREPARE_PERSISTENT), on: connection) else {
+                    return []
+                }
+                let inserted = state.cache.insert(statement, for: sql)
+                if let evicted = inserted.evicted {
+                    sqlite_nio_sqlite3_finalize(evicted)
+                }
+                entry = inserted.entry
+            }
+            return try Self.run(entry.statement, binds: binds, entry: entry, on: connection)
         }
     }
 
@@ -125,6 +139,8 @@ final class SQLiteHandle: Sendable {
 
     /// Runs on `BlockingPools.sqlite`.
     private func closeNow() throws {
+        // The connection's thread ends once it has nothing left to run.
+        executor.shutdown()
         try state.withLock { state in
             guard let connection = state.connection else { return }
             state.connection = nil
