@@ -41,6 +41,7 @@ struct Serve: AsyncParsableCommand {
     var logLevel: String?
 
     func run() async throws {
+        MallocTuning.apply(environment: ProcessInfo.processInfo.environment)
         var overrides: [String: String] = [:]
         overrides["DICOM_INGEST_HTTP_HOST"] = httpHost
         overrides["DICOM_INGEST_HTTP_PORT"] = httpPort.map(String.init)
