@@ -151,10 +151,10 @@ struct SQLiteStatementCacheTests {
     @Test func constraintErrorsMapAsBeforeAndLeaveTheStatementUsable() async throws {
         try await withDatabase { database in
             let create: SQLStatement = "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)"
-            try await database.write(create)
+            _ = try await database.write(create)
             func insert(_ k: Int64, _ v: String?) async throws {
                 let statement: SQLStatement = "INSERT INTO t (k, v) VALUES (\(k), \(v))"
-                try await database.write(statement)
+                _ = try await database.write(statement)
             }
             try await insert(1, "a")
 
