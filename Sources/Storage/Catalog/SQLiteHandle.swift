@@ -70,10 +70,10 @@ final class SQLiteHandle: Sendable {
         _ = sqlite_nio_sqlite3_initialize()
     }()
 
-    /// Runs `sql` with `binds` as `?1, ?2, …` and returns its rows. The compiled statement is kept for the
-    /// next run of the same text (`cached`; a statement run once, like a PRAGMA at open, passes false).
-    /// Whether it succeeds or fails, the statement is reset and its bindings cleared, so an error leaves
-    /// nothing behind for the next run. Throws `SQLiteResultError`.
+    /// Runs `sql` with `binds` as `?1, ?2, …` (parameters beyond them are NULL) and returns its rows. The
+    /// compiled statement is kept for the next run of the same text (`cached`; a statement run once, like a
+    /// PRAGMA at open, passes false). Whether it succeeds or fails, the statement is reset, so an error
+    /// leaves nothing behind for the next run. Throws `SQLiteResultError`.
     func query(_ sql: String, _ binds: [SQLValue], cached: Bool = true) async throws -> [SQLRow] {
         if executor.isCurrent {
             return try run(sql, binds, cached: cached)
@@ -106,6 +106,9 @@ final class SQLiteHandle: Sendable {
                     sqlite_nio_sqlite3_finalize(evicted)
                 }
                 entry = inserted.entry
+            }
+            defer {
+                state.cache.noteRecompiles(sqlite_nio_sqlite3_stmt_status(entry.statement, SQLITE_STMTSTATUS_REPREPARE, 0), of: entry)
             }
             return try Self.run(entry.statement, binds: binds, entry: entry, on: connection)
         }
@@ -170,16 +173,20 @@ final class SQLiteHandle: Sendable {
         return statement
     }
 
-    /// Binds `binds`, steps `statement` to its end and reads every row; then resets the statement and
-    /// clears its bindings, also when it fails. The column names come from `entry` while its program is the
-    /// one they were read from.
+    /// Binds every parameter of `statement` (`binds`, then NULL), steps it to its end and reads every row;
+    /// then resets it, also when it fails. The column names come from `entry` while its program is the one
+    /// they were read from.
+    ///
+    /// The bindings are overwritten by the next run rather than cleared: `sqlite3_clear_bindings` marks a
+    /// statement whose plan looked at a bound value (an equality on a column outside the index, a LIMIT)
+    /// as expired, and its next step compiles it anew, which is the work the cache is there to save. The
+    /// last run's values stay in the statement's memory until then.
     private static func run(
         _ statement: OpaquePointer, binds: [SQLValue], entry: SQLiteStatementCache.Entry?, on connection: OpaquePointer
     ) throws -> [SQLRow] {
         defer {
-            // Both return the last step's error again, already thrown below.
+            // Returns the last step's error again, already thrown below.
             sqlite_nio_sqlite3_reset(statement)
-            sqlite_nio_sqlite3_clear_bindings(statement)
         }
         for (offset, value) in binds.enumerated() {
             guard let index = Int32(exactly: offset + 1) else {
@@ -196,6 +203,13 @@ final class SQLiteHandle: Sendable {
             }
             guard code == SQLITE_OK else {
                 throw SQLiteResultError(code: code, message: message(of: connection))
+            }
+        }
+        // A parameter without a value is NULL, as on a freshly compiled statement, not the last run's value.
+        let parameters = sqlite_nio_sqlite3_bind_parameter_count(statement)
+        if let first = Int32(exactly: binds.count + 1), first <= parameters {
+            for index in first...parameters {
+                sqlite_nio_sqlite3_bind_null(statement, index)
             }
         }
         var rows: [SQLRow] = []

@@ -17,6 +17,8 @@ struct SQLiteStatementCache {
         /// statement anew when the schema changes (`SQLITE_STMTSTATUS_REPREPARE`), which may change them.
         var columns: SQLColumns?
         var columnsProgram: Int32 = 0
+        /// How often SQLite had compiled the statement anew when last looked at.
+        fileprivate var recompiles: Int32 = 0
 
         fileprivate init(statement: OpaquePointer, lastUse: UInt64) {
             self.statement = statement
@@ -32,6 +34,9 @@ struct SQLiteStatementCache {
         var hits = 0
         /// Statements held now.
         var cached = 0
+        /// Times SQLite compiled a cached statement anew by itself (`SQLITE_STMTSTATUS_REPREPARE`): after a
+        /// schema change, or when a new value is bound to a parameter its query plan depends on.
+        var recompiles = 0
     }
 
     let capacity: Int
@@ -57,6 +62,12 @@ struct SQLiteStatementCache {
         entry.lastUse = clock
         counts.hits += 1
         return entry
+    }
+
+    /// Notes the count of recompilations SQLite reports for `entry` now.
+    mutating func noteRecompiles(_ count: Int32, of entry: Entry) {
+        counts.recompiles += Int(count &- entry.recompiles)
+        entry.recompiles = count
     }
 
     /// Keeps `statement`, just compiled from `sql`, which is not cached. Returns its entry and the statement

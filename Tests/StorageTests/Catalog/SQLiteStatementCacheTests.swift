@@ -53,6 +53,38 @@ struct SQLiteStatementCacheTests {
         }
     }
 
+    /// The values of the last run are overwritten, never read: a parameter given no value is NULL.
+    @Test func parametersWithoutValuesAreNull() async throws {
+        try await withHandle { handle in
+            _ = try await handle.query("SELECT ?1 AS a, ?2 AS b", [.int(1), .int(2)])
+            let rows = try await handle.query("SELECT ?1 AS a, ?2 AS b", [.int(3)])
+            #expect(try rows.map { try $0.decode("a", as: Int64.self) } == [3])
+            #expect(try rows.map { try $0.decode("b", as: Int64?.self) } == [nil])
+        }
+    }
+
+    /// A plan that looked at a bound value (here the equality on `a` outside what the index delivers in
+    /// order) is not compiled anew when the next run binds other values.
+    @Test func plansThatLookAtBoundValuesAreNotRecompiled() async throws {
+        try await withHandle { handle in
+            _ = try await handle.query("CREATE TABLE s (a TEXT, b TEXT)", [])
+            _ = try await handle.query("CREATE INDEX s_ab ON s (a, b)", [])
+            for (a, b) in [("x", "CT"), ("x", "MR"), ("y", "US")] {
+                _ = try await handle.query("INSERT INTO s (a, b) VALUES (?1, ?2)", [.text(a), .text(b)])
+            }
+            let before = handle.statementStatistics
+            var seen: [[String]] = []
+            for a in ["x", "y", "z", "x"] {
+                let rows = try await handle.query("SELECT DISTINCT b FROM s WHERE a = ?1 AND b IS NOT NULL ORDER BY b", [.text(a)])
+                seen.append(try rows.map { try $0.decode("b", as: String.self) })
+            }
+            #expect(seen == [["CT", "MR"], ["US"], [], ["CT", "MR"]])
+            let after = handle.statementStatistics
+            #expect(after.compiles == before.compiles + 1)
+            #expect(after.recompiles == before.recompiles)
+        }
+    }
+
     /// The catalog's own statements, BEGIN and COMMIT included, are compiled on the first write of a kind
     /// only: a second write of the same kind compiles nothing.
     @Test func catalogWritesReuseTheirStatements() async throws {
@@ -67,6 +99,14 @@ struct SQLiteStatementCacheTests {
                 #expect(after.compiles == before.compiles)
                 #expect(after.hits > before.hits)
                 #expect(try await catalog.listListeners().map(\.name) == ["first", "second"])
+
+                // Instances of one study: after the first two, the next ones neither compile nor recompile.
+                for i in 0..<2 { _ = try await catalog.recordInstance(makeInstance(sop: "1.2.9.\(i)", series: "1.2.8.\(i)")) }
+                let study = try await catalog.database.writer.with { $0.statementStatistics }
+                for i in 2..<5 { _ = try await catalog.recordInstance(makeInstance(sop: "1.2.9.\(i)", series: "1.2.8.\(i % 2)")) }
+                let later = try await catalog.database.writer.with { $0.statementStatistics }
+                #expect(later.compiles == study.compiles)
+                #expect(later.recompiles == study.recompiles)
             } catch {
                 await catalog.close()
                 throw error
@@ -111,10 +151,10 @@ struct SQLiteStatementCacheTests {
     @Test func constraintErrorsMapAsBeforeAndLeaveTheStatementUsable() async throws {
         try await withDatabase { database in
             let create: SQLStatement = "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)"
-            try await database.write(create)
+            _ = try await database.write(create)
             func insert(_ k: Int64, _ v: String?) async throws {
                 let statement: SQLStatement = "INSERT INTO t (k, v) VALUES (\(k), \(v))"
-                try await database.write(statement)
+                _ = try await database.write(statement)
             }
             try await insert(1, "a")
 
