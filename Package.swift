@@ -114,6 +114,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // For the SQLite library it builds in (`VaporCSQLite`), whose C API the catalog uses directly
+                // (`SQLiteHandle`): one copy of SQLite in the process, with prepared statements kept.
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
