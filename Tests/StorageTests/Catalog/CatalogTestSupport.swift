@@ -135,6 +135,21 @@ func withTemporaryDirectory(_ body: (URL) async throws -> Void) async throws {
     try await body(directory.url)
 }
 
+/// A bare SQLite catalog database (no migrations) in a temporary folder for `body`, closed afterwards.
+func withSQLiteCatalogDatabase(_ body: (SQLiteCatalogDatabase) async throws -> Void) async throws {
+    try await withTemporaryDirectory { dir in
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let database = SQLiteCatalogDatabase(path: dir.appendingPathComponent("catalog.sqlite").path, logger: catalogTestLogger)
+        do {
+            try await body(database)
+        } catch {
+            await database.close()
+            throw error
+        }
+        await database.close()
+    }
+}
+
 /// A migrated, empty catalog of `kind` for the duration of `body`.
 func withCatalog(_ kind: CatalogKind, _ body: (any Catalog) async throws -> Void) async throws {
     switch kind {

@@ -11,20 +11,12 @@ struct SQLiteGroupCommitTests {
     }
 
     private func withDatabase(_ body: (SQLiteCatalogDatabase) async throws -> Void) async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("group-commit-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let database = SQLiteCatalogDatabase(path: dir.appendingPathComponent("t.sqlite").path, logger: catalogTestLogger)
-        do {
+        try await withSQLiteCatalogDatabase { database in
             _ = try await database.write { session in
                 try await session.query("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
             }
             try await body(database)
-        } catch {
-            await database.close()
-            throw error
         }
-        await database.close()
     }
 
     @Test func concurrentWritesShareTransactionsAndFailuresStayAlone() async throws {

@@ -28,19 +28,6 @@ struct SQLiteStatementCacheTests {
         }
     }
 
-    private func withDatabase(_ body: (SQLiteCatalogDatabase) async throws -> Void) async throws {
-        try await withDatabasePath { path in
-            let database = SQLiteCatalogDatabase(path: path, logger: catalogTestLogger)
-            do {
-                try await body(database)
-            } catch {
-                await database.close()
-                throw error
-            }
-            await database.close()
-        }
-    }
-
     @Test func statementRunTwiceIsCompiledOnceWithFreshBindings() async throws {
         try await withHandle { handle in
             let first = try await handle.query("SELECT ?1 + 1 AS n, ?2 AS t", [.int(41), .text("a")])
@@ -149,7 +136,7 @@ struct SQLiteStatementCacheTests {
     }
 
     @Test func constraintErrorsMapAsBeforeAndLeaveTheStatementUsable() async throws {
-        try await withDatabase { database in
+        try await withSQLiteCatalogDatabase { database in
             let create: SQLStatement = "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)"
             _ = try await database.write(create)
             func insert(_ k: Int64, _ v: String?) async throws {
