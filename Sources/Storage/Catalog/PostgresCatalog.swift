@@ -204,7 +204,9 @@ struct PostgresCatalogDatabase: CatalogDatabase {
         try await withDeadline(operationTimeout) {
             try await retrying {
                 try await client.withConnection { connection in
-                    try await PostgresSession(connection: connection, logger: logger).query(statement)
+                    try await Self.onConnectionLoop(connection.eventLoop) {
+                        try await PostgresSession(connection: connection, logger: logger).query(statement)
+                    }
                 }
             }
         }
@@ -238,34 +240,42 @@ struct PostgresCatalogDatabase: CatalogDatabase {
 
     private func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            let session = PostgresSession(connection: connection, logger: logger)
-            try await session.query("BEGIN")
+            try await Self.onConnectionLoop(connection.eventLoop) { try await transaction(on: connection, body) }
+        }
+    }
+
+    /// BEGIN, `body`, COMMIT on `connection`; ROLLBACK (or closing the connection) when any of it fails.
+    private func transaction<T: Sendable>(on connection: PostgresConnection,
+                                          _ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
+        let session = PostgresSession(connection: connection, logger: logger)
+        try await session.query("BEGIN")
+        do {
+            let value = try await body(session)
+            try await session.query("COMMIT")
+            return value
+        } catch {
+            // After a failed COMMIT the server has already ended the transaction and this
+            // ROLLBACK only warns. If even ROLLBACK fails, the connection's state is unknown:
+            // close it so the pool never hands out a connection inside a transaction.
             do {
-                let value = try await body(session)
-                try await session.query("COMMIT")
-                return value
+                try await session.query("ROLLBACK")
             } catch {
-                // After a failed COMMIT the server has already ended the transaction and this
-                // ROLLBACK only warns. If even ROLLBACK fails, the connection's state is unknown:
-                // close it so the pool never hands out a connection inside a transaction.
                 do {
-                    try await session.query("ROLLBACK")
+                    try await connection.close()
                 } catch {
-                    do {
-                        try await connection.close()
-                    } catch {
-                        logger.debug("closing a broken catalog connection failed")
-                    }
+                    logger.debug("closing a broken catalog connection failed")
                 }
-                throw error
             }
+            throw error
         }
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
         try await withDeadline(operationTimeout) {
             try await client.withConnection { connection in
-                try await body(PostgresSession(connection: connection, logger: logger))
+                try await Self.onConnectionLoop(connection.eventLoop) {
+                    try await body(PostgresSession(connection: connection, logger: logger))
+                }
             }
         }
     }
@@ -274,7 +284,9 @@ struct PostgresCatalogDatabase: CatalogDatabase {
     func readRows(_ statement: SQLStatement) async throws -> [PostgresRow] {
         try await withDeadline(operationTimeout) {
             try await client.withConnection { connection in
-                try await PostgresSession(connection: connection, logger: logger).rows(statement)
+                try await Self.onConnectionLoop(connection.eventLoop) {
+                    try await PostgresSession(connection: connection, logger: logger).rows(statement)
+                }
             }
         }
     }
