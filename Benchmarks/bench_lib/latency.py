@@ -168,7 +168,11 @@ def main(argv: list[str]) -> int:
                 for assoc in assocs:
                     for run in range(1, args.runs + 1):
                         for key in wanted:
-                            res = run_once(known[key](), corp, assoc, run, proxied, runs_root, args.run_timeout)
+                            # A folder per delay: a receiver's state (the filesystem target's SQLite
+                            # catalog, its listener) must not carry over from one delay to the next.
+                            cell_root = runs_root / f"{delay}ms"
+                            cell_root.mkdir(exist_ok=True)
+                            res = run_once(known[key](), corp, assoc, run, proxied, cell_root, args.run_timeout)
                             d = res.to_dict()
                             d["delay_ms"] = delay
                             rows.append(d)
