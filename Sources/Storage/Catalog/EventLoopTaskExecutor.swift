@@ -32,7 +32,7 @@ final class EventLoopTaskExecutor: TaskExecutor {
 }
 
 extension PostgresCatalogDatabase {
-    /// Runs `body` on the event loop of `connection`'s channel (see `EventLoopTaskExecutor`).
+    /// Runs `body` on `eventLoop`, the loop of the connection the operation leased (see `EventLoopTaskExecutor`).
     static func onConnectionLoop<T: Sendable>(_ eventLoop: any EventLoop, _ body: () async throws -> T) async throws -> T {
         try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop), operation: body)
     }

@@ -1,9 +1,7 @@
-import Foundation
 import NIOCore
 import NIOPosix
 import PostgresNIO
 @testable import Storage
-import Synchronization
 import Testing
 
 /// A PostgreSQL catalog operation runs on the event loop of the connection it holds, so that its
@@ -53,7 +51,7 @@ struct EventLoopTaskExecutorTests {
 
     /// Every kind of catalog operation (a transaction, a one-statement write, a read) runs its SQL on the
     /// loop of the connection it leased.
-    @Test(.serialized) func catalogOperationsRunOnTheirConnectionsLoop() async throws {
+    @Test func catalogOperationsRunOnTheirConnectionsLoop() async throws {
         try await withFreshPostgresDatabase { server, name in
             try await withRunningPostgresCatalog(url: server.url(database: name)) { catalog in
                 try await catalog.migrate()
