@@ -137,16 +137,29 @@ def test_missing_topic_and_bus_are_retried_with_the_aws_error_code_then_delivere
         study = new_uid()
         send(listener["port"], [instance(study, new_uid(), 1, 1)])
 
-        def deliveries():
-            items = svc.request("GET", "/v1/events?status=pending")[1]["items"]
-            return {d["sinkId"]: d for e in items for d in e["deliveries"]}
+        def pending_events():
+            return svc.request("GET", "/v1/events?status=pending")[1]["items"]
 
-        wait_for(lambda: all(d["attempts"] >= 2 for d in deliveries().values()) and len(deliveries()) == 2,
-                 timeout=60, what="two failed attempts at each sink")
-        state = deliveries()
-        assert state[sns_sink["id"]]["status"] == "pending"
-        assert state[sns_sink["id"]]["lastError"].startswith("sns Publish: HTTP 404 NotFound"), state
-        assert state[eb_sink["id"]]["lastError"] == "eventbridge PutEvents: HTTP 400 ResourceNotFoundException", state
+        def deliveries():
+            return {d["sinkId"]: d for e in pending_events() for d in e["deliveries"]}
+
+        # The assertions read the same listing the wait accepted: one event (the study's), whose delivery
+        # to each sink has failed at least twice.
+        seen = []
+
+        def failed_twice():
+            items = pending_events()
+            seen[:] = [items]
+            return (len(items) == 1 and len(items[0]["deliveries"]) == 2
+                    and all(d["attempts"] >= 2 for d in items[0]["deliveries"]))
+
+        wait_for(failed_twice, timeout=60, what="two failed attempts at each sink")
+        [event] = seen[0]
+        assert (event["type"], event["subject"]) == ("dicom-ingest.study.stable", study), event
+        state = {d["sinkId"]: d for d in event["deliveries"]}
+        assert state[sns_sink["id"]]["status"] == "pending", event
+        assert (state[sns_sink["id"]]["lastError"] or "").startswith("sns Publish: HTTP 404 NotFound"), event
+        assert state[eb_sink["id"]]["lastError"] == "eventbridge PutEvents: HTTP 400 ResourceNotFoundException", event
         assert svc.proc.poll() is None
         assert svc.request("GET", "/readyz")[0] == 200
 
