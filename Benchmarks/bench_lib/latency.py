@@ -158,7 +158,11 @@ def main(argv: list[str]) -> int:
     services = svcmod.start(work / "services-latency")
     try:
         host, port = services.s3_endpoint.split("//", 1)[1].rsplit(":", 1)
-        for delay in delays:
+        for position, delay in enumerate(delays):
+            # A folder per delay: a receiver's state (the filesystem target's SQLite catalog, its
+            # listener) must not carry over from one delay to the next.
+            cell_root = runs_root / f"{position}-{delay}ms"
+            cell_root.mkdir()
             proxy = LatencyProxy(host, int(port), delay).start()
             proxied = ProxiedServices(**{f.name: getattr(services, f.name)
                                          for f in dataclasses.fields(svcmod.Services)},
@@ -168,10 +172,6 @@ def main(argv: list[str]) -> int:
                 for assoc in assocs:
                     for run in range(1, args.runs + 1):
                         for key in wanted:
-                            # A folder per delay: a receiver's state (the filesystem target's SQLite
-                            # catalog, its listener) must not carry over from one delay to the next.
-                            cell_root = runs_root / f"{delay}ms"
-                            cell_root.mkdir(exist_ok=True)
                             res = run_once(known[key](), corp, assoc, run, proxied, cell_root, args.run_timeout)
                             d = res.to_dict()
                             d["delay_ms"] = delay

@@ -1,4 +1,5 @@
 import NIOCore
+import PostgresNIO
 
 /// A task executor that runs jobs on one NIO event loop: the loop of the PostgreSQL connection a catalog
 /// operation holds.
@@ -35,5 +36,13 @@ extension PostgresCatalogDatabase {
     /// Runs `body` on `eventLoop`, the loop of the connection the operation leased (see `EventLoopTaskExecutor`).
     static func onConnectionLoop<T: Sendable>(_ eventLoop: any EventLoop, _ body: () async throws -> T) async throws -> T {
         try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop), operation: body)
+    }
+
+    /// Leases a catalog connection and runs `body` with it on the connection's own event loop: every
+    /// catalog operation (transaction, one-statement write, read) goes through here.
+    func withLoopConnection<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            try await Self.onConnectionLoop(connection.eventLoop) { try await body(connection) }
+        }
     }
 }

@@ -203,10 +203,8 @@ struct PostgresCatalogDatabase: CatalogDatabase {
     func write(_ statement: SQLStatement) async throws -> [SQLRow] {
         try await withDeadline(operationTimeout) {
             try await retrying {
-                try await client.withConnection { connection in
-                    try await Self.onConnectionLoop(connection.eventLoop) {
-                        try await PostgresSession(connection: connection, logger: logger).query(statement)
-                    }
+                try await withLoopConnection { connection in
+                    try await PostgresSession(connection: connection, logger: logger).query(statement)
                 }
             }
         }
@@ -239,9 +237,7 @@ struct PostgresCatalogDatabase: CatalogDatabase {
     }
 
     private func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in
-            try await Self.onConnectionLoop(connection.eventLoop) { try await transaction(on: connection, body) }
-        }
+        try await withLoopConnection { connection in try await transaction(on: connection, body) }
     }
 
     /// BEGIN, `body`, COMMIT on `connection`; ROLLBACK (or closing the connection) when any of it fails.
@@ -272,10 +268,8 @@ struct PostgresCatalogDatabase: CatalogDatabase {
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) async throws -> T) async throws -> T {
         try await withDeadline(operationTimeout) {
-            try await client.withConnection { connection in
-                try await Self.onConnectionLoop(connection.eventLoop) {
-                    try await body(PostgresSession(connection: connection, logger: logger))
-                }
+            try await withLoopConnection { connection in
+                try await body(PostgresSession(connection: connection, logger: logger))
             }
         }
     }
@@ -283,10 +277,8 @@ struct PostgresCatalogDatabase: CatalogDatabase {
     /// `read` for one statement whose rows the caller decodes by position (see `PostgresSession.rows`).
     func readRows(_ statement: SQLStatement) async throws -> [PostgresRow] {
         try await withDeadline(operationTimeout) {
-            try await client.withConnection { connection in
-                try await Self.onConnectionLoop(connection.eventLoop) {
-                    try await PostgresSession(connection: connection, logger: logger).rows(statement)
-                }
+            try await withLoopConnection { connection in
+                try await PostgresSession(connection: connection, logger: logger).rows(statement)
             }
         }
     }
