@@ -215,7 +215,11 @@ let package = Package(
         ),
         .testTarget(
             name: "DomainTests",
-            dependencies: ["TestSupport", "Domain"],
+            dependencies: [
+                "TestSupport", "Domain",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),

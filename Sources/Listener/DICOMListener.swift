@@ -252,7 +252,9 @@ final class DICOMListener: Sendable {
             defer { _ = shared.withLockedValue { $0.serving.removeValue(forKey: key) } }
             let admission = ConnectionAdmission(listener: self, ticket: ticket)
             let association = Association(channel: channel, inbound: inbound, peer: peer, rules: rules, admission: admission, logger: logger)
-            await association.run()
+            // The association runs on its channel's event loop: each PDU the loop reads resumes it on the
+            // same thread, and each answer is written in place, instead of two thread wake-ups per PDU.
+            await EventLoopTaskExecutor.run(on: channel.eventLoop) { await association.run() }
         }
     }
 }

@@ -53,7 +53,7 @@ struct DCMTKInteropTests {
         }
     }
 
-    @Test func manyFilesInOneAssociation() async throws {
+    @Test func manyFilesInOneAssociationOnItsEventLoop() async throws {
         let directory = try TemporaryDirectory()
         let (instances, _) = try await makeInstances(in: directory.path("in"), count: 60, pixelBytes: 2048)
         let sink = RecordingSink(keepBytes: false)
@@ -66,6 +66,10 @@ struct DCMTKInteropTests {
         #expect(sink.accepted.count == 1)
         #expect(Set(sink.stored.map(\.request.affectedSOPInstanceUID)) == Set(instances.map(\.sopInstanceUID)))
         #expect(Set(sink.stored.map(\.request.messageID)).count == 60)
+        // The association runs on its channel's event loop (each PDU resumes it on the thread that read
+        // it), and so does the sink's work it calls.
+        #expect(sink.onEventLoop.count >= 120)
+        #expect(sink.onEventLoop.allSatisfy { $0 })
     }
 
     @Test func failureStatusFromTheSinkReachesStorescu() async throws {

@@ -58,6 +58,7 @@ final class RecordingSink: InstanceSink, @unchecked Sendable {
     private var _stored: [StoredInstance] = []
     private var _cancelled: [StoreRequest] = []
     private var _begun: [StoreRequest] = []
+    private var _onEventLoop: [Bool] = []
     let keepBytes: Bool
     /// Status answered by `finish()` (success by default).
     let status: @Sendable (StoreRequest) -> StoreStatus
@@ -88,6 +89,8 @@ final class RecordingSink: InstanceSink, @unchecked Sendable {
     var stored: [StoredInstance] { lock.withLock { _stored } }
     var cancelled: [StoreRequest] { lock.withLock { _cancelled } }
     var begun: [StoreRequest] { lock.withLock { _begun } }
+    /// For each `receive` and `finish` call, whether it ran on a NIO event loop thread.
+    var onEventLoop: [Bool] { lock.withLock { _onEventLoop } }
 
     func beginStore(_ request: StoreRequest) async throws -> any InstanceReceiver {
         lock.withLock { _begun.append(request) }
@@ -102,6 +105,10 @@ final class RecordingSink: InstanceSink, @unchecked Sendable {
 
     fileprivate func record(_ instance: StoredInstance) { lock.withLock { _stored.append(instance) } }
     fileprivate func recordCancel(_ request: StoreRequest) { lock.withLock { _cancelled.append(request) } }
+    fileprivate func recordThread() {
+        let onLoop = MultiThreadedEventLoopGroup.currentEventLoop != nil
+        lock.withLock { _onEventLoop.append(onLoop) }
+    }
 
     final class Receiver: InstanceReceiver, @unchecked Sendable {
         // @unchecked: every stored property is guarded by `lock`.
@@ -118,6 +125,7 @@ final class RecordingSink: InstanceSink, @unchecked Sendable {
         }
 
         func receive(_ fragment: ByteBuffer) async throws {
+            sink.recordThread()
             let number = lock.withLock { fragments + 1 }
             if let failure = sink.failReceive?(request, number) { throw failure }
             lock.withLock {
@@ -131,6 +139,7 @@ final class RecordingSink: InstanceSink, @unchecked Sendable {
         }
 
         func finish() async -> StoreStatus {
+            sink.recordThread()
             let status = sink.status(request)
             if status.isSuccess || status.isWarning {
                 let instance = lock.withLock {
