@@ -28,12 +28,13 @@ def main(argv: list[str]) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("binaries", nargs="+", help="NAME=PATH of each dicom-ingest binary")
     p.add_argument("--receivers", default="ingest-fs,ingest-s3")
-    p.add_argument("--corpora", default="mr-small,ct")
+    p.add_argument("--corpora", default="mr-small,ct", help="comma list of ct, mr-small, big")
     p.add_argument("--ct", type=int, default=300)
     p.add_argument("--mr", type=int, default=1000)
     p.add_argument("--associations", type=int, default=1)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--workdir", default="/tmp/dicom-ingest-compare")
+    p.add_argument("--big", type=int, default=3, help="instances of ~150 MB in the big corpus (default 3)")
     p.add_argument("--run-timeout", type=float, default=600)
     args = p.parse_args(argv)
     binaries = dict(b.split("=", 1) for b in args.binaries)
@@ -45,7 +46,8 @@ def main(argv: list[str]) -> int:
     def say(msg: str) -> None:
         print(f"[compare {time.monotonic() - t0:5.0f}s] {msg}", flush=True)
 
-    specs = {"ct": corpusmod.ct_spec(args.ct), "mr-small": corpusmod.mr_spec(args.mr)}
+    specs = {"ct": corpusmod.ct_spec(args.ct), "mr-small": corpusmod.mr_spec(args.mr),
+             "big": corpusmod.big_spec(args.big, 150)}
     corpora = {n: corpusmod.ensure(specs[n], work / "corpus", log=say) for n in args.corpora.split(",") if n}
     receivers = [r for r in args.receivers.split(",") if r]
     services = svcmod.start(work / "services") if any(r.startswith("ingest-s3") for r in receivers) else None
