@@ -11,7 +11,7 @@ public import NIOCore
 /// (file I/O, SQLite) still goes to its own threads, and the loop's other channels wait only for the
 /// short steps in between.
 public final class EventLoopTaskExecutor: TaskExecutor {
-    public let eventLoop: any EventLoop
+    private let eventLoop: any EventLoop
 
     public init(_ eventLoop: any EventLoop) {
         self.eventLoop = eventLoop

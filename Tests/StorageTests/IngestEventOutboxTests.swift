@@ -239,25 +239,22 @@ struct IngestEventOutboxTests {
 @Suite("Ingest events: no sink query per instance")
 struct IngestEventSubscriptionReadTests {
     @Test func theInstancePathReadsNoSinkOrListenerTable() async throws {
-        try await withFreshPostgresDatabase { server, name in
-            try await withRunningPostgresCatalog(url: server.url(database: name)) { catalog in
-                try await catalog.migrate()
-                try await catalog.createListener(ListenerConfig(id: catalogTestListener, name: "ingest-events", port: 11112))
-                try await catalog.createEventSink(EventSink(name: "instances", kind: .webhook,
-                                                            settings: EventSinkSettings(url: "http://127.0.0.1:9/"),
-                                                            secret: "0123456789abcdef", eventTypes: [.instanceStored]))
-                try await catalog.recordInstance(makeInstance(sop: "1.9.7.1.1", series: "1.9.7.1", study: "1.9.7"))
-                _ = try await server.query(database: name, "ALTER TABLE event_sinks RENAME TO event_sinks_hidden")
-                _ = try await server.query(database: name, "ALTER TABLE listeners RENAME TO listeners_hidden")
-                for index in 2...5 {
-                    try await catalog.recordInstance(makeInstance(sop: "1.9.7.1.\(index)", series: "1.9.7.1", study: "1.9.7",
-                                                                  number: index))
-                }
-                let rows = try await server.query(database: name, "SELECT count(*)::bigint FROM events WHERE type = 'dicom-ingest.instance.stored'")
-                #expect(try rows.first?.decode(Int64.self) == 5)
-                // The dispatcher's reload does read them: it fails while they are hidden.
-                await #expect(throws: CatalogError.self) { try await catalog.refreshEventSubscriptions() }
+        try await withMigratedPostgresCatalog { server, name, catalog in
+            try await catalog.createListener(ListenerConfig(id: catalogTestListener, name: "ingest-events", port: 11112))
+            try await catalog.createEventSink(EventSink(name: "instances", kind: .webhook,
+                                                        settings: EventSinkSettings(url: "http://127.0.0.1:9/"),
+                                                        secret: "0123456789abcdef", eventTypes: [.instanceStored]))
+            try await catalog.recordInstance(makeInstance(sop: "1.9.7.1.1", series: "1.9.7.1", study: "1.9.7"))
+            _ = try await server.query(database: name, "ALTER TABLE event_sinks RENAME TO event_sinks_hidden")
+            _ = try await server.query(database: name, "ALTER TABLE listeners RENAME TO listeners_hidden")
+            for index in 2...5 {
+                try await catalog.recordInstance(makeInstance(sop: "1.9.7.1.\(index)", series: "1.9.7.1", study: "1.9.7",
+                                                              number: index))
             }
+            let rows = try await server.query(database: name, "SELECT count(*)::bigint FROM events WHERE type = 'dicom-ingest.instance.stored'")
+            #expect(try rows.first?.decode(Int64.self) == 5)
+            // The dispatcher's reload does read them: it fails while they are hidden.
+            await #expect(throws: CatalogError.self) { try await catalog.refreshEventSubscriptions() }
         }
     }
 }

@@ -9,11 +9,8 @@ import Testing
 /// COMMIT (one round trip), and the statements every instance runs are prepared once per connection.
 @Suite(.serialized) struct PostgresRoundTripTests {
     private func withPostgresCatalog(_ body: (PostgresCatalog) async throws -> Void) async throws {
-        try await withFreshPostgresDatabase { server, name in
-            try await withRunningPostgresCatalog(url: server.url(database: name)) { catalog in
-                try await catalog.migrate()
-                try await body(catalog)
-            }
+        try await withMigratedPostgresCatalog { _, _, catalog in
+            try await body(catalog)
         }
     }
 

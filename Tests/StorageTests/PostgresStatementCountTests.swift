@@ -60,15 +60,12 @@ import Testing
     }
 
     private func withCountingCatalog(_ body: (CountingCatalog, Log) async throws -> Void) async throws {
-        try await withFreshPostgresDatabase { server, name in
-            try await withRunningPostgresCatalog(url: server.url(database: name)) { catalog in
-                try await catalog.migrate()
-                let log = Log()
-                let counting = CountingCatalog(catalog, log: log)
-                try await counting.refreshEventSubscriptions()
-                _ = log.take()
-                try await body(counting, log)
-            }
+        try await withMigratedPostgresCatalog { _, _, catalog in
+            let log = Log()
+            let counting = CountingCatalog(catalog, log: log)
+            try await counting.refreshEventSubscriptions()
+            _ = log.take()
+            try await body(counting, log)
         }
     }
 

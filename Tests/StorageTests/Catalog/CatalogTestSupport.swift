@@ -129,6 +129,17 @@ func withRunningPostgresCatalog(url: String, _ body: (PostgresCatalog) async thr
     }
 }
 
+/// A migrated PostgresCatalog on a fresh database for `body`, which also gets the server and the
+/// database's name (to inspect or alter it behind the catalog's back).
+func withMigratedPostgresCatalog(_ body: (PostgresTestServer, String, PostgresCatalog) async throws -> Void) async throws {
+    try await withFreshPostgresDatabase { server, name in
+        try await withRunningPostgresCatalog(url: server.url(database: name)) { catalog in
+            try await catalog.migrate()
+            try await body(server, name, catalog)
+        }
+    }
+}
+
 /// A temporary directory for `body`, removed afterwards.
 func withTemporaryDirectory(_ body: (URL) async throws -> Void) async throws {
     let directory = try TemporaryDirectory("catalog-test")
@@ -154,11 +165,8 @@ func withSQLiteCatalogDatabase(_ body: (SQLiteCatalogDatabase) async throws -> V
 func withCatalog(_ kind: CatalogKind, _ body: (any Catalog) async throws -> Void) async throws {
     switch kind {
     case .postgres:
-        try await withFreshPostgresDatabase { server, name in
-            try await withRunningPostgresCatalog(url: server.url(database: name)) { catalog in
-                try await catalog.migrate()
-                try await body(catalog)
-            }
+        try await withMigratedPostgresCatalog { _, _, catalog in
+            try await body(catalog)
         }
     case .sqlite:
         try await withTemporaryDirectory { dir in

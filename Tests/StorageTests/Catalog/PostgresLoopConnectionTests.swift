@@ -10,25 +10,22 @@ struct PostgresLoopConnectionTests {
     /// Every kind of catalog operation (a transaction, a one-statement write, a read) runs its SQL on the
     /// loop of the connection it leased.
     @Test func catalogOperationsRunOnTheirConnectionsLoop() async throws {
-        try await withFreshPostgresDatabase { server, name in
-            try await withRunningPostgresCatalog(url: server.url(database: name)) { catalog in
-                try await catalog.migrate()
-                let database = catalog.database
-                let inTransaction = try await database.write { session -> Bool in
-                    let connection = try #require(session as? PostgresSession).connection
-                    _ = try await session.query("SELECT 1 AS one")
-                    let afterFirst = connection.eventLoop.inEventLoop
-                    _ = try await session.query("SELECT 2 AS two")
-                    return afterFirst && connection.eventLoop.inEventLoop
-                }
-                #expect(inTransaction)
-                let inRead = try await database.read { session -> Bool in
-                    let connection = try #require(session as? PostgresSession).connection
-                    _ = try await session.query("SELECT 1 AS one")
-                    return connection.eventLoop.inEventLoop
-                }
-                #expect(inRead)
+        try await withMigratedPostgresCatalog { _, _, catalog in
+            let database = catalog.database
+            let inTransaction = try await database.write { session -> Bool in
+                let connection = try #require(session as? PostgresSession).connection
+                _ = try await session.query("SELECT 1 AS one")
+                let afterFirst = connection.eventLoop.inEventLoop
+                _ = try await session.query("SELECT 2 AS two")
+                return afterFirst && connection.eventLoop.inEventLoop
             }
+            #expect(inTransaction)
+            let inRead = try await database.read { session -> Bool in
+                let connection = try #require(session as? PostgresSession).connection
+                _ = try await session.query("SELECT 1 AS one")
+                return connection.eventLoop.inEventLoop
+            }
+            #expect(inRead)
         }
     }
 }
