@@ -1,7 +1,7 @@
 """Wall-clock CPU per instance of several dicom-ingest binaries, run interleaved (A B C, B C A, C A B …).
 
     PYTHONPATH=Benchmarks python3 -m bench_lib.compare before=/path/a after=/path/b \\
-        [--receivers ingest-fs,ingest-s3] [--corpora mr-small,ct] [--associations 1] [--runs 5]
+        [--receivers ingest-fs,ingest-s3] [--corpora mr-small,ct] [--associations 1] [--runs 5] [--sender-nagle]
 
 A before/after figure of one change, measured like the main table (runner.run_once: fresh receiver per
 run, storescu -R, CPU of the receiver and of PostgreSQL from /proc), but with the binaries as the
@@ -36,6 +36,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--workdir", default="/tmp/dicom-ingest-compare")
     p.add_argument("--big", type=int, default=3, help="instances of ~150 MB in the big corpus (default 3)")
     p.add_argument("--run-timeout", type=float, default=600)
+    p.add_argument("--sender-nagle", action="store_true",
+                   help="storescu as DCMTK ships it (Nagle on), not TCP_NODELAY=1")
     args = p.parse_args(argv)
     binaries = dict(b.split("=", 1) for b in args.binaries)
     work = Path(args.workdir)
@@ -62,7 +64,8 @@ def main(argv: list[str]) -> int:
                     for label, path in order[shift:] + order[:shift]:
                         receiver = catalogue(Path(path))[key]()
                         receiver.key = f"{key}-{label}"
-                        res = run_once(receiver, corp, args.associations, run, services, runs_root, args.run_timeout)
+                        res = run_once(receiver, corp, args.associations, run, services, runs_root, args.run_timeout,
+                                       sender_nagle=args.sender_nagle)
                         d = res.to_dict() | {"binary": label, "config": key}
                         results.append(d)
                         n = max(1, res.instances)

@@ -51,10 +51,16 @@ def _cpu(receiver: Receiver) -> float:
     return procstat.tree_cpu_ms(receiver.pid) if receiver.tree else procstat.cpu_ms(receiver.pid)
 
 
-def send(corpus: Corpus, associations: int, port: int, logdir: Path, timeout: float) -> tuple[float, list[str]]:
-    """Run one /usr/bin/storescu per group concurrently; returns (seconds until the last exits, errors)."""
+def send(corpus: Corpus, associations: int, port: int, logdir: Path, timeout: float,
+         sender_nagle: bool = False) -> tuple[float, list[str]]:
+    """Run one /usr/bin/storescu per group concurrently; returns (seconds until the last exits, errors).
+
+    sender_nagle: leave storescu as DCMTK ships it (Nagle on) instead of TCP_NODELAY=1. A receiver that delays
+    its ACKs then costs such a sender up to 40 ms per instance; the default measures the receivers' work."""
     env = dict(os.environ)
-    env["TCP_NODELAY"] = "1"  # DCMTK leaves Nagle on otherwise: ~45 ms per instance on loopback
+    env.pop("TCP_NODELAY", None)
+    if not sender_nagle:
+        env["TCP_NODELAY"] = "1"
     procs = []
     t0 = time.monotonic()
     for i, group in enumerate(corpus.groups(associations)):
@@ -81,7 +87,7 @@ def send(corpus: Corpus, associations: int, port: int, logdir: Path, timeout: fl
 
 
 def run_once(receiver: Receiver, corpus: Corpus, associations: int, run: int, services: Services | None,
-             workroot: Path, timeout: float, profile_out: Path | None = None) -> RunResult:
+             workroot: Path, timeout: float, profile_out: Path | None = None, sender_nagle: bool = False) -> RunResult:
     res = RunResult(receiver.key, corpus.name, associations, run, ok=False,
                     instances=len(corpus.files), bytes=corpus.total_bytes)
     workdir = workroot / f"{receiver.key}-{corpus.name}-a{associations}-r{run}"
@@ -100,7 +106,7 @@ def run_once(receiver: Receiver, corpus: Corpus, associations: int, run: int, se
             profiler = Profiler(receiver.pid, profile_out)
             time.sleep(0.5)  # let perf attach
         t0 = time.monotonic()
-        elapsed, errors = send(corpus, associations, receiver.port, workdir, timeout)
+        elapsed, errors = send(corpus, associations, receiver.port, workdir, timeout, sender_nagle=sender_nagle)
         res.response_seconds = elapsed
         expected = len(corpus.files) * receiver.objects_per_instance
         if receiver.asynchronous and not errors:

@@ -4,7 +4,7 @@ import NIOCore
 import NIOSSL
 
 /// The channel pipeline of one admitted connection:
-/// `[TLS] → byte counter → PDU decoder → PDU encoder → A-ASSOCIATE-AC watcher → PDUInbound`.
+/// `quick ACK → [TLS] → byte counter → PDU decoder → PDU encoder → A-ASSOCIATE-AC watcher → PDUInbound`.
 ///
 /// The channel runs with `autoRead` off and `PDUInbound` asks for reads only while fewer than two decoded
 /// PDUs wait for the association, so while the sink is busy memory stays at about one PDU in the sink,
@@ -23,6 +23,7 @@ enum AssociationPipeline {
     static func configure(_ channel: any Channel, tls: NIOSSLContext?, limits: ListenerLimits,
                           metrics: ListenerMetrics) throws {
         let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(QuickAcknowledgement())
         if let tls {
             try pipeline.addHandler(NIOSSLServerHandler(context: tls))
         }
