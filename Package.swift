@@ -40,6 +40,11 @@ let package = Package(
             name: "CISAL",
             path: "Sources/CISAL"
         ),
+        // sync_file_range(2), which Swift's Glibc module does not declare (glibc needs _GNU_SOURCE for it).
+        .target(
+            name: "CFileSync",
+            path: "Sources/CFileSync"
+        ),
         // Pure DICOM codec: data sets, JSON, Part10, PDUs, DIMSE. No I/O.
         .target(
             name: "DICOM",
@@ -105,7 +110,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "Domain", "AWS", "CZlib", "CISAL",
+                "Domain", "AWS", "CZlib", "CISAL", "CFileSync",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 import yaml
 
-import corpus  # noqa: F401 - builds the corpus fixture's files
+import corpus  # builds the corpus fixture's files, and the large multiframe below
 from conftest import ADMIN_TOKEN, READ_TOKEN, Service, free_port, service_env, wait_for
 
 STORESCU = "/usr/bin/storescu"
@@ -357,20 +357,17 @@ def test_wire_text_cannot_forge_log_lines(service):
 
 # ---- PHI at rest: modes and folder fsync --------------------------------------------------------------
 
-def test_objects_folders_and_catalog_are_owner_only_and_new_folders_are_synced(binary, s3_settings, corpus_dir, tmp_path):
-    data_dir = str(tmp_path / "phi")  # created by the service (0700)
-    scp_port = free_port()
-    env = service_env(s3_settings, None, data_dir, SCP_PORT=str(scp_port), ADD_STUDYUID_PREFIX="true")
+def send_traced(binary, env, tmp_path, syscalls, scp_port, path):
+    """Runs the service under strace (every thread; -y prints the path behind each descriptor), sends
+    `path` with storescu to its default listener, stops it, and returns the trace's lines."""
     trace = str(tmp_path / "strace.txt")
-    svc = Service(binary, env, str(tmp_path), str(tmp_path / "phi.log"))
+    svc = Service(binary, env, str(tmp_path), str(tmp_path / "traced.log"))
     svc.log = open(svc.log_path, "ab")
-    # strace follows every thread; -y prints the path behind each descriptor.
-    svc.proc = subprocess.Popen([STRACE, "-f", "-qq", "-y", "-e", "trace=mkdir,mkdirat,fsync", "-e", "signal=none",
+    svc.proc = subprocess.Popen([STRACE, "-f", "-qq", "-y", "-e", f"trace={syscalls}", "-e", "signal=none",
                                  "-o", trace, binary, "serve"], env=env, cwd=str(tmp_path), stdout=svc.log,
                                 stderr=subprocess.STDOUT)
     try:
         wait_for(svc._ready, timeout=120, what="dicom-ingest /readyz under strace")
-        path = os.path.join(corpus_dir, "CT_small.dcm")
         result = subprocess.run([STORESCU, "127.0.0.1", str(scp_port), path], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr + svc.log_text()
     finally:
@@ -389,6 +386,15 @@ def test_objects_folders_and_catalog_are_owner_only_and_new_folders_are_synced(b
                 svc.proc.wait()
             svc.log.close()
         assert code == 0, svc.log_text()
+    with open(trace) as f:
+        return f.read().splitlines()
+
+def test_objects_folders_and_catalog_are_owner_only_and_new_folders_are_synced(binary, s3_settings, corpus_dir, tmp_path):
+    data_dir = str(tmp_path / "phi")  # created by the service (0700)
+    scp_port = free_port()
+    env = service_env(s3_settings, None, data_dir, SCP_PORT=str(scp_port), ADD_STUDYUID_PREFIX="true")
+    path = os.path.join(corpus_dir, "CT_small.dcm")
+    calls = send_traced(binary, env, tmp_path, "mkdir,mkdirat,fsync", scp_port, path)
 
     objects = os.path.join(data_dir, "objects")
     files, folders = [], [objects]
@@ -406,8 +412,6 @@ def test_objects_folders_and_catalog_are_owner_only_and_new_folders_are_synced(b
             assert stat.S_IMODE(os.stat(os.path.join(data_dir, name)).st_mode) == 0o600, name
 
     # Every folder created under the objects root is followed by an fsync of its parent.
-    with open(trace) as f:
-        calls = f.read().splitlines()
     created = []  # (index, parent, name, mode)
     # A call another thread interrupts is split into "<unfinished ...>" and "<... resumed>" lines: match
     # the start of each call, and count a mkdirat as creating a folder when that folder exists.
@@ -431,3 +435,32 @@ def test_objects_folders_and_catalog_are_owner_only_and_new_folders_are_synced(b
         assert mode == "0700", (parent, name, mode)
         synced = any(re.search(r"fsync\(\d+<" + re.escape(parent) + r">", line) for line in calls[index + 1:])
         assert synced, f"{parent}/{name} was created but {parent} was never fsynced after it"
+
+
+def test_a_large_object_is_written_back_while_it_arrives(binary, s3_settings, tmp_path):
+    """The bytes of an object written before its last PDU arrived are handed to the device at once
+    (sync_file_range, SYNC_FILE_RANGE_WRITE), so the fsync after the last byte waits for the tail only."""
+    data_dir = str(tmp_path / "data")
+    scp_port = free_port()
+    env = service_env(s3_settings, None, data_dir, SCP_PORT=str(scp_port))
+    path = corpus.build_multiframe(str(tmp_path), frames=12, name="multiframe_6mib.dcm")  # 6 MiB of pixel data
+    size = os.path.getsize(path)
+    calls = send_traced(binary, env, tmp_path, "sync_file_range,fsync", scp_port, path)
+
+    ranges, last_range_line, first_fsync_line = [], None, None
+    for index, line in enumerate(calls):
+        m = re.search(r"sync_file_range\(\d+<[^>]*\.dcm\.tmp-[^>]*>, (\d+), (\d+), SYNC_FILE_RANGE_WRITE", line)
+        if m:
+            ranges.append((int(m.group(1)), int(m.group(2))))
+            last_range_line = index
+        elif first_fsync_line is None and re.search(r"fsync\(\d+<[^>]*\.dcm\.tmp-[^>]*>", line):
+            first_fsync_line = index
+    assert len(ranges) >= 4, calls
+    ranges.sort()
+    assert ranges[0][0] == 0, ranges
+    for (offset, length), (next_offset, _) in zip(ranges, ranges[1:]):
+        assert offset + length == next_offset, ranges  # contiguous, nothing written twice
+    written_early = ranges[-1][0] + ranges[-1][1]
+    # Everything but the last write buffer (1 MiB) went to the device before the object was complete.
+    assert written_early >= size - (1 << 20), (written_early, size)
+    assert first_fsync_line is not None and first_fsync_line > last_range_line, (first_fsync_line, last_range_line)
