@@ -299,6 +299,15 @@ CREATE INDEX healthimaging_imports_study_idx ON healthimaging_imports (study_ins
 CREATE INDEX healthimaging_imports_poll_idx ON healthimaging_imports (next_poll_at) WHERE polling;
 
 """#),
+        Migration(version: 9, name: "studies_patient_name_prefix", sql: #"""
+-- `GET /v1/studies?patientName=DOE^J*`: the filter is a prefix match on `patient_name_lower` (LIKE 'doe^j%').
+-- Without an index that can answer it, a selective prefix walked every study (a sequential scan: 32 ms per
+-- request at 100,000 studies, ten times that at a million). `text_pattern_ops` compares byte-wise, so the index
+-- serves LIKE prefixes under any database collation; a common prefix still walks `studies_first_received_idx`
+-- in page order, as the planner judges.
+CREATE INDEX studies_patient_name_prefix_idx ON studies (patient_name_lower text_pattern_ops);
+
+"""#),
     ]
 
     public static let sqlite: [Migration] = [
@@ -578,6 +587,13 @@ CREATE TABLE healthimaging_imports (
 );
 CREATE INDEX healthimaging_imports_study_idx ON healthimaging_imports (study_instance_uid);
 CREATE INDEX healthimaging_imports_poll_idx ON healthimaging_imports (next_poll_at) WHERE polling;
+
+"""#),
+        Migration(version: 9, name: "studies_patient_name_prefix", sql: #"""
+-- `GET /v1/studies?patientName=DOE^J*`: the filter is a prefix match on `patient_name_lower` (LIKE 'doe^j%').
+-- SQLite answers a LIKE prefix from an index only when the index collates as LIKE compares, which is
+-- case-insensitively (NOCASE) unless case_sensitive_like is set; the column already holds lowercase text.
+CREATE INDEX studies_patient_name_prefix_idx ON studies (patient_name_lower COLLATE NOCASE);
 
 """#),
     ]
