@@ -2,6 +2,8 @@ import NIOCore
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// Re-arms the kernel's quick acknowledgement after every answer we flush, so that a sender with Nagle's
