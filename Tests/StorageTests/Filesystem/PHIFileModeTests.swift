@@ -36,6 +36,7 @@ struct PHIFileModeTests {
     @Test("the SQLite catalog, its WAL and its folder are owner-only")
     func catalogModes() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("phi-cat-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let catalog = try SQLiteCatalog(path: dir + "/catalog.sqlite", logger: Logger(label: "test.phi"))
         try await catalog.migrate()
         #expect(try mode(dir) == 0o700)
