@@ -65,6 +65,10 @@ final class S3Transport: Sendable {
     /// Host header value (with the port when it is not the scheme's default).
     private let endpointHost: String
     private let pathStyle: Bool
+    /// Attempts of a cleanup request whose task is cancelled, and the time from its first attempt within which
+    /// they may be retried: enough for a passing 500 or 503, short enough not to hold up a shutdown.
+    static let cleanupAttemptsOnceCancelled = 3
+    static let cleanupRetryBound: Duration = .seconds(5)
 
     init(configuration: S3Configuration, credentials: any AWSCredentialsProvider, httpClient: HTTPClient,
          logger: Logger, metricsFactory: (any MetricsFactory)? = nil) throws {
@@ -134,10 +138,12 @@ final class S3Transport: Sendable {
     /// A cancelled task (shutdown past its grace period) makes no further attempt, so the request fails instead
     /// of retrying for the rest of its time bound. The attempt in flight is cancelled too, except for a
     /// `cleanup` request (aborting a multipart upload, deleting an object), which a cancelled upload still sends
-    /// once so that it leaves nothing behind.
+    /// so that it leaves nothing behind: its attempts run to their end, and a retryable answer (a 500 or 503,
+    /// which S3 gives now and then) is retried up to `cleanupAttemptsOnceCancelled` attempts within
+    /// `cleanupRetryBound`, so one such answer does not leave a multipart upload behind.
     func execute(_ request: S3Request, cleanup: Bool = false) async throws -> S3Response {
         let credentials = try await credentialsProvider.credentials()
-        let cancellation = RetryCancellation(endsAttemptInFlight: !cleanup)
+        let cancellation = RetryCancellation(cleanup: cleanup)
         return try await withTaskCancellationHandler {
             try await execute(request, credentials: credentials, cancellation: cancellation).get()
         } onCancel: {
@@ -193,7 +199,9 @@ final class S3Transport: Sendable {
                 case .retry(let lastStatus):
                     let elapsed = NIODeadline.now() - started
                     let delay = self.backoff(attempt: number)
-                    if cancellation?.isCancelled == true {
+                    if let cancellation, cancellation.isCancelled,
+                       !cancellation.isCleanup || number >= Self.cleanupAttemptsOnceCancelled
+                        || elapsed + delay >= TimeAmount(Self.cleanupRetryBound) {
                         promise.fail(ObjectStoreError(.unavailable, detail:
                             "\(request.operation) not retried after \(number) attempt(s): the request was cancelled; last status: \(lastStatus)"))
                         return
@@ -330,10 +338,12 @@ final class RetryCancellation: Sendable {
     }
 
     private let state = Mutex(State())
-    private let endsAttemptInFlight: Bool
+    /// A cleanup request's attempts run to their end, and it may be retried a little after cancellation.
+    let isCleanup: Bool
+    private var endsAttemptInFlight: Bool { !isCleanup }
 
-    init(endsAttemptInFlight: Bool = true) {
-        self.endsAttemptInFlight = endsAttemptInFlight
+    init(cleanup: Bool = false) {
+        self.isCleanup = cleanup
     }
 
     var isCancelled: Bool { state.withLock { $0.cancelled } }

@@ -92,14 +92,7 @@ import Testing
         struct SourceFailed: Error {}
         let upload = try await store.beginUpload(key: key, options: ObjectPutOptions(contentType: "application/dicom"))
         // The producer's task is cancelled half-way: the upload sees it on the next write and aborts itself.
-        let task = Task {
-            var written = 0
-            _ = try await TestData(total: 20 * Self.mib).forEachChunk { chunk in
-                if written >= 11 * Self.mib { withUnsafeCurrentTask { $0?.cancel() } }
-                try await upload.write(chunk)
-                written += chunk.readableBytes
-            }
-        }
+        let task = upload.writeCancellingItself(total: 20 * Self.mib, cancelAfter: 11 * Self.mib)
         await #expect(throws: CancellationError.self) { try await task.value }
         let after = try env.inspect(keys: [key], uploadsPrefix: prefix)
         #expect(after.uploads == [])

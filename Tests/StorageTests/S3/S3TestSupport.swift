@@ -292,3 +292,18 @@ func closedLoopbackPort() throws -> Int {
     try channel.close().wait()
     return port
 }
+
+extension ObjectUpload {
+    /// Writes `total` bytes of `TestData` from a task of its own that cancels itself once `cancelAfter` bytes
+    /// are written: the upload sees the cancellation on its next write and aborts itself. Returns the task.
+    func writeCancellingItself(total: Int, cancelAfter: Int) -> Task<Void, any Error> {
+        Task {
+            var written = 0
+            _ = try await TestData(total: total).forEachChunk { chunk in
+                if written >= cancelAfter { withUnsafeCurrentTask { $0?.cancel() } }
+                try await self.write(chunk)
+                written += chunk.readableBytes
+            }
+        }
+    }
+}
