@@ -260,9 +260,8 @@ func withFaultProxy<T: Sendable>(
         }
     }
 
-    /// A cancelled upload's AbortMultipartUpload answered 503 (S3 gives 500 and 503 now and then; moto did once
-    /// in CI, while the cancelled part was still being read): the cleanup is retried although its task is
-    /// cancelled, so no multipart upload stays behind.
+    /// A cancelled upload's AbortMultipartUpload answered 503 (S3 and its emulators give 500 and 503 now and
+    /// then): the cleanup is retried although its task is cancelled, so no multipart upload stays behind.
     @Test func aCancelledUploadRetriesItsAbortAfterA503() async throws {
         let env = try S3TestEnvironment.load()
         let prefix = S3TestEnvironment.uniquePrefix("retry-cancel-abort")
