@@ -120,8 +120,13 @@ def run_once(receiver: Receiver, corpus: Corpus, associations: int, run: int, se
                 if receiver.proc.poll() is not None:
                     errors.append(f"receiver exited with {receiver.proc.returncode}")
                     break
-                # Listing costs the emulator CPU (counted in its figure): poll slowly until nearly done.
-                time.sleep(0.05 if landed >= 0.97 * expected else 0.25)
+                # Listing costs the emulator CPU (counted in its figure), so polls are few; each waits half
+                # the time the objects still missing take at the pace seen so far (20-250 ms), so the last
+                # poll comes at most ~20 ms after the last object lands, whatever the pace.
+                waited = time.monotonic() - t0
+                pace = landed / waited if waited > 0 else 0.0
+                remaining = (expected - landed) / pace if pace > 0 else 0.25
+                time.sleep(min(0.25, max(0.02, remaining / 2)))
             res.seconds = time.monotonic() - t0
             if landed < expected:
                 errors.append(f"only {landed}/{expected} objects landed within {timeout:.0f} s")
