@@ -71,14 +71,6 @@ public protocol ObjectUpload: Sendable {
     func write(_ chunk: ByteBuffer) async throws
     func finish() async throws -> StoredObject
     func abort() async
-    /// Called after `finish`, once the catalog row naming the object is committed, with the SHA-256 of
-    /// the object's bytes and the metadata object written beside it (key and body), if any. A spool
-    /// upload hands the bytes it kept to the forwarder then (`SpoolHandoff`); other stores do nothing.
-    func committed(sha256: String, metadata: (key: String, body: ByteBuffer)?)
-}
-
-extension ObjectUpload {
-    public func committed(sha256: String, metadata: (key: String, body: ByteBuffer)?) {}
 }
 
 /// One storage target: S3 bucket (+ endpoint, credentials) or a filesystem root. Keys are relative,

@@ -88,8 +88,6 @@ struct InstanceCommit: Sendable {
             return .failure(StoreFailure(Self.status(for: error)))
         }
 
-        upload.committed(sha256: record.sha256, metadata: metadataJSON.map { (slots.written.metadata, $0) })
-
         // The row now names the new slot: the previous one is garbage.
         if let current {
             if current.objectURI == store.uri(for: slots.other.dicom) {

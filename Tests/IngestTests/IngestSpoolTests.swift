@@ -82,63 +82,6 @@ struct IngestSpoolTests {
         }
     }
 
-    /// Runs a forwarder over `spool` until the row of `uid` leaves `spooled` (bounded), then stops it.
-    private func forward(_ h: CommitHarness, spool: Spool, uid: String) async throws -> InstanceRecord? {
-        let forwarder = Forwarder(queue: h.catalog, listeners: h.catalog, stores: FixedStores(store: FilesystemObjectStore(root: h.root)),
-                                  spool: spool, resolveTarget: { $0 }, logger: h.logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await forwarder.run() }
-            for _ in 0..<200 {
-                if try await h.catalog.instance(sopInstanceUID: uid)?.storageState != .spooled { break }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            group.cancelAll()
-        }
-        return try await h.catalog.instance(sopInstanceUID: uid)
-    }
-
-    /// Overwrites a spool file with as many zero bytes as it holds.
-    private func zeroFill(_ path: String) throws {
-        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
-        try Data(count: size).write(to: URL(fileURLWithPath: path))
-    }
-
-    /// The forward of an instance this process spooled sends the bytes the receive wrote and hashed, kept
-    /// in memory (`SpoolHandoff`), without reading its spool files back: a Part10 file overwritten after
-    /// the commit does not change what lands.
-    @Test func aForwardOfAnInstanceSpooledHereSendsTheBytesTheReceiveKept() async throws {
-        try await withHarness { h in
-            let (spoolRoot, spool, listener) = try await spooledSetup(h)
-            #expect(try await h.store(uid: "1.2.3.510", patientID: "HANDED", sink: try spooledSink(h, spool: spool, listener: listener)) == .success)
-            #expect(spool.handoffBytes > 0)
-            try zeroFill(spoolRoot + "/" + listener.id.uuidString.lowercased() + "/DICOM/1.2.3.510.dcm")
-
-            let stored = try #require(try await forward(h, spool: spool, uid: "1.2.3.510"))
-            #expect(stored.storageState == .stored)
-            try h.expectConsistent(uid: "1.2.3.510", patientID: "HANDED", row: stored)
-            #expect(files(under: spoolRoot).isEmpty)
-            #expect(spool.handoffBytes == 0)
-        }
-    }
-
-    /// Without the bytes in memory (another process spooled the instance, or a restart came between), the
-    /// forward reads the spool file and checks it against the row: a file that no longer holds the row's
-    /// bytes is not sent, and the row becomes `lost`.
-    @Test func aForwardFromTheSpoolFileChecksItAgainstTheRow() async throws {
-        try await withHarness { h in
-            let (spoolRoot, spool, listener) = try await spooledSetup(h)
-            #expect(try await h.store(uid: "1.2.3.511", patientID: "REREAD", sink: try spooledSink(h, spool: spool, listener: listener)) == .success)
-            try zeroFill(spoolRoot + "/" + listener.id.uuidString.lowercased() + "/DICOM/1.2.3.511.dcm")
-
-            // The same volume as a new process sees it: the handoff is empty.
-            let restarted = try Spool(root: spoolRoot, maxBytes: 1 << 30)
-            #expect(restarted.id == spool.id)
-            let row = try #require(try await forward(h, spool: restarted, uid: "1.2.3.511"))
-            #expect(row.storageState == .lost)
-            #expect(h.files().isEmpty)
-        }
-    }
-
     /// A target whose uploads never finish until their task is cancelled (an S3 that stopped answering).
     private struct StalledStore: ObjectStore {
         let root: String

@@ -109,7 +109,6 @@ extension Forwarder {
             let figures = try await queue.spoolFigures()
             Gauge(label: "dicom_spool_instances").record(figures.instances)
             Gauge(label: "dicom_spool_bytes").record(await spool.bytes())
-            Gauge(label: "dicom_spool_handoff_bytes").record(spool.handoffBytes)
             Gauge(label: "dicom_spool_lost_instances").record(figures.lost)
             let age = figures.oldestReceivedAt.map { max(0, Date().timeIntervalSince($0)) } ?? 0
             Gauge(label: "dicom_spool_oldest_age_seconds").record(age)

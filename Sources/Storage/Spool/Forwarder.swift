@@ -346,24 +346,14 @@ public struct Forwarder: Service {
                                        gzipLevel: target.gzip ? target.gzipLevel : nil, storageClass: target.storageClass,
                                        serverSideEncryption: target.serverSideEncryption, kmsKeyID: target.kmsKeyID)
 
-        // The bytes come from the handoff when this process spooled the instance and still holds exactly
-        // what the row describes (same SHA-256 and length); otherwise one blocking job opens the Part10
-        // file and reads the metadata whole (small), so a missing file is known before the upload starts.
-        let source: Source
-        let metadataBody: ByteBuffer?
-        let handedOver = spool.handoff.take(path: Spool.path(folder: folder, key: key), sha256: row.sha256, length: row.sizeBytes)
-        if let handed = handedOver,
-           metadataKey.map({ handed.metadata?.path == Spool.path(folder: folder, key: $0) }) ?? true {
-            source = .handed(handed)
-            metadataBody = metadataKey == nil ? nil : handed.metadata?.body
-        } else {
-            switch try await Self.openSpoolFiles(folder: folder, key: key, metadataKey: metadataKey) {
-            case .opened(let files):
-                source = .file(files.part10)
-                metadataBody = files.metadata
-            case .missing(let what): return .missing(what)
-            }
+        // One blocking job opens the Part10 file and reads the metadata whole (small); a missing file is
+        // known before the upload starts.
+        let opened: SpoolFiles
+        switch try await Self.openSpoolFiles(folder: folder, key: key, metadataKey: metadataKey) {
+        case .opened(let files): opened = files
+        case .missing(let what): return .missing(what)
         }
+        let file = opened.part10
         // A previous attempt cut off by a crash may have left a multipart upload of this key: this node
         // holds the row's lease, so no live upload of the key is ended.
         if let cleanup = store as? any IncompleteUploadCleanup, row.sizeBytes > cleanup.singleRequestLimit {
@@ -371,7 +361,7 @@ public struct Forwarder: Service {
                 let aborted = try await cleanup.abortIncompleteUploads(key: key)
                 if aborted > 0 { logger.notice("aborted multipart uploads left by an interrupted attempt", metadata: ["count": "\(aborted)"]) }
             } catch {
-                source.close()
+                close(file)
                 throw error
             }
         }
@@ -379,52 +369,38 @@ public struct Forwarder: Service {
         do {
             upload = try await store.beginUpload(key: key, options: options)
         } catch {
-            source.close()
+            close(file)
             throw error
         }
-        switch source {
-        case .handed(let handed):
-            // Hashed by the receive as it wrote them; one write of the whole instance (below the handoff's
-            // per-object limit).
-            var body = ByteBufferAllocator().buffer(capacity: Int(handed.length))
-            for var chunk in handed.part10 { body.writeBuffer(&chunk) }
-            do {
-                try await upload.write(body)
-            } catch {
-                await upload.abort()
-                throw error
+        var hasher = SHA256()
+        var length: Int64 = 0
+        do {
+            var atEnd = false
+            while !atEnd {
+                let chunk: ByteBuffer
+                (chunk, atEnd) = try await BlockingPools.files.runIfActive { try Self.readChunk(file, upTo: Self.chunkSize) }
+                guard chunk.readableBytes > 0 else { break }
+                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                length += Int64(chunk.readableBytes)
+                try await upload.write(chunk)
             }
-        case .file(let file):
-            var hasher = SHA256()
-            var length: Int64 = 0
-            do {
-                var atEnd = false
-                while !atEnd {
-                    let chunk: ByteBuffer
-                    (chunk, atEnd) = try await BlockingPools.files.runIfActive { try Self.readChunk(file, upTo: Self.chunkSize) }
-                    guard chunk.readableBytes > 0 else { break }
-                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                    length += Int64(chunk.readableBytes)
-                    try await upload.write(chunk)
-                }
-            } catch {
-                close(file)
-                await upload.abort()
-                throw error
-            }
+        } catch {
             close(file)
-            let digest = LowercaseHex.string(hasher.finalize())
-            guard digest == row.sha256, length == row.sizeBytes else {
-                await upload.abort()
-                return .missing("spool file does not hold the bytes the row describes")
-            }
+            await upload.abort()
+            throw error
+        }
+        close(file)
+        let digest = LowercaseHex.string(hasher.finalize())
+        guard digest == row.sha256, length == row.sizeBytes else {
+            await upload.abort()
+            return .missing("spool file does not hold the bytes the row describes")
         }
         // The objects are completed outside the instance lock (each completion is a round trip to the
         // target, and receives wait for the same lock); then the row is settled. The metadata PUT runs
         // beside the Part10's completion (for an object below the single-PUT threshold, its only request),
         // so the two round trips to the target overlap.
         let stored: StoredObject
-        if let metadataKey, let metadataBody {
+        if let metadataKey, let metadataBody = opened.metadata {
             let metadataOptions = ObjectPutOptions(
                 contentType: ObjectPutOptions.dicomJSONContentType, gzipLevel: options.gzipLevel,
                 storageClass: options.storageClass, serverSideEncryption: options.serverSideEncryption, kmsKeyID: options.kmsKeyID)
@@ -470,19 +446,4 @@ public struct Forwarder: Service {
     }
 
     static let chunkSize = 1 << 20
-
-    /// Where a forward reads the instance from: the handoff, or its open spool file.
-    private enum Source {
-        case handed(SpoolHandoff.Handed)
-        case file(Int32)
-
-        func close() {
-            if case .file(let fd) = self { _ = posixClose(fd) }
-        }
-    }
-}
-
-/// close(2); a free function because inside `Forwarder.Source` the name `close` is the enum's method.
-private func posixClose(_ fd: Int32) -> Int32 {
-    close(fd)
 }

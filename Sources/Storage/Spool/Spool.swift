@@ -27,8 +27,6 @@ public final class Spool: SpoolAdmission {
     public let maxBytes: Int64
     public let id: String
     let usage = SpoolUsage()
-    /// Instances spooled here recently, in memory for the forwarder (the files stay the durable copy).
-    let handoff: SpoolHandoff
     /// Rung after each `spooled` commit on this node; the forwarder waits on it between looks at the queue.
     let wakeUp = ForwardWakeUp()
 
@@ -50,7 +48,6 @@ public final class Spool: SpoolAdmission {
         self.root = FilesystemObjectStore(root: root).root
         self.maxBytes = maxBytes
         self.volumeSpace = volumeSpace
-        self.handoff = SpoolHandoff()
         try FileOps.createFolders(self.root)
         self.id = try Self.identity(in: self.root)
     }
@@ -74,14 +71,6 @@ public final class Spool: SpoolAdmission {
     /// The store a `spooled` listener writes to: files in its spool folder, URIs of its target.
     public func store(for listenerID: UUID, target: any ObjectStore) -> any ObjectStore {
         SpoolObjectStore(files: FilesystemObjectStore(root: folder(for: listenerID)), target: target, spool: self)
-    }
-
-    /// Bytes of recently spooled instances held in memory for the forwarder (`SpoolHandoff`).
-    public var handoffBytes: Int64 { handoff.inUse }
-
-    /// The path of the spool file of `key` in a listener's `folder`, as the handoff names it.
-    static func path(folder: String, key: String) -> String {
-        folder + "/" + key
     }
 
     public func instanceSpooled() {

@@ -23,8 +23,7 @@ struct SpoolObjectStore: ObjectStore {
         var raw = options
         raw.gzipLevel = nil
         let upload = try await files.beginUpload(key: key, options: raw)
-        return SpoolUpload(upload: upload, uri: target.uri(for: key), spool: spool, folder: files.root,
-                           path: Spool.path(folder: files.root, key: key))
+        return SpoolUpload(upload: upload, uri: target.uri(for: key), spool: spool)
     }
 
     func put(key: String, body: ByteBuffer, options: ObjectPutOptions) async throws -> StoredObject {
@@ -48,7 +47,6 @@ struct SpoolObjectStore: ObjectStore {
     func delete(key: String) async throws {
         try ObjectKey.validate(key)
         let folder = files.root
-        spool.handoff.drop(path: Spool.path(folder: folder, key: key))
         let freed = try await BlockingPools.files.runIfActive { try Forwarder.remove(folder: folder, key: key) }
         spool.usage.add(-freed)
     }
@@ -60,38 +58,17 @@ struct SpoolObjectStore: ObjectStore {
 
 /// One file being written into the spool, holding a reservation that grows with each chunk before the
 /// chunk is written. (The listener calls `write` sequentially; the lock only makes the count Sendable.)
-///
-/// While the instance fits the spool's handoff, the chunks written are also kept, and handed to the
-/// forwarder once the row is committed (`committed`); whatever is not handed over is given back when the
-/// upload ends or goes away.
 final class SpoolUpload: ObjectUpload {
     private let upload: any ObjectUpload
     private let uri: String
     private let spool: Spool
-    private let folder: String
-    private let path: String
     /// Bytes reserved for this file so far (every byte written); settled or released exactly once.
     private let granted = Mutex<Int64>(0)
 
-    /// The chunks kept for the handoff and the bytes reserved for them there; `keeping` turns false for
-    /// good once a chunk does not fit.
-    private struct Kept {
-        var chunks: [ByteBuffer] = []
-        var bytes: Int64 = 0
-        var keeping = true
-    }
-    private let kept = Mutex(Kept())
-
-    init(upload: any ObjectUpload, uri: String, spool: Spool, folder: String, path: String) {
+    init(upload: any ObjectUpload, uri: String, spool: Spool) {
         self.upload = upload
         self.uri = uri
         self.spool = spool
-        self.folder = folder
-        self.path = path
-    }
-
-    deinit {
-        stopKeeping()
     }
 
     func write(_ chunk: ByteBuffer) async throws {
@@ -104,7 +81,6 @@ final class SpoolUpload: ObjectUpload {
             throw error
         }
         granted.withLock { $0 += count }
-        keep(chunk)
         do {
             try await upload.write(chunk)
         } catch {
@@ -113,55 +89,14 @@ final class SpoolUpload: ObjectUpload {
         }
     }
 
-    /// Keeps `chunk` for the handoff while the instance stays within its per-object limit and the
-    /// handoff has room; otherwise stops keeping and gives back what was kept.
-    private func keep(_ chunk: ByteBuffer) {
-        let handoff = spool.handoff
-        let count = Int64(chunk.readableBytes)
-        let dropped: Int64? = kept.withLock { kept in
-            guard kept.keeping else { return nil }
-            if kept.bytes + count <= handoff.objectLimit, handoff.reserve(count) {
-                kept.chunks.append(chunk)
-                kept.bytes += count
-                return nil
-            }
-            defer { kept = Kept(keeping: false) }
-            return kept.bytes
-        }
-        if let dropped, dropped > 0 { handoff.release(dropped) }
-    }
-
-    private func stopKeeping() {
-        let dropped = kept.withLock { kept in
-            defer { kept = Kept(keeping: false) }
-            return kept.bytes
-        }
-        if dropped > 0 { spool.handoff.release(dropped) }
-    }
-
-    func committed(sha256: String, metadata: (key: String, body: ByteBuffer)?) {
-        let taken = kept.withLock { kept in
-            defer { kept = Kept(keeping: false) }
-            return kept
-        }
-        guard taken.keeping else { return }
-        let handed = SpoolHandoff.Handed(
-            part10: taken.chunks, length: taken.bytes,
-            metadata: metadata.map { (Spool.path(folder: folder, key: $0.key), $0.body) })
-        spool.handoff.deposit(path: path, sha256: sha256, handed: handed, reserved: taken.bytes)
-    }
-
     func finish() async throws -> StoredObject {
         var object: StoredObject
         do {
             object = try await upload.finish()
         } catch {
             giveBack()
-            stopKeeping()
             throw error
         }
-        // The file replaced whatever the path held: an entry of an earlier instance there is stale.
-        spool.handoff.drop(path: path)
         spool.usage.settle(granted: takeGranted(), stored: object.storedLength)
         object.uri = uri
         return object
@@ -170,7 +105,6 @@ final class SpoolUpload: ObjectUpload {
     func abort() async {
         await upload.abort()
         giveBack()
-        stopKeeping()
     }
 
     private func takeGranted() -> Int64 {
