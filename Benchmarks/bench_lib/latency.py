@@ -3,8 +3,7 @@
 DIMSE senders wait for each C-STORE-RSP before sending the next instance, so a receiver that answers after
 its S3 PUTs lands at most one instance per round trip on an association. This section puts a loopback proxy
 that holds every S3 response back N ms (`latency_proxy.py`) between each receiver and the emulator (at 0 ms
-none: the receivers talk to the emulator directly) and sends
-the ct corpus over 1 and 4 associations to:
+none: the receivers talk to the emulator directly) and sends the ct corpus over 1 and 4 associations to:
 
   * the reference design (pynetdicom + boto3: answers at once, uploads later) — until its last object lands;
   * dicom-ingest with `storage.ackMode: "stored"` — answers after S3 and the catalog;
@@ -75,9 +74,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def render(rows: list[dict], command: str, started: str, machine: str, corpus_info: str, notes: list[str]) -> str:
     out = [SECTION_BEGIN, "### S3 latency, one association's worth: `scripts/bench --s3-latency`", "",
            f"Run {started} UTC on {machine}; corpus ct {corpus_info}; command: `{command}`. Each S3 response "
-           "is held back by the given delay (a loopback proxy in front of moto; at 0 ms no proxy). *To S3*: from the first "
-           "C-STORE until the last object is in the bucket (for the reference design and `spooled`, counted at "
-           "the emulator); *last response*: until the last C-STORE-RSP. Ratios are against the reference "
+           "is held back by the given delay (a loopback proxy in front of moto; at 0 ms no proxy). *To S3*: "
+           "from the first C-STORE until the last object is in the bucket (for the reference design and "
+           "`spooled`, counted at the emulator); *last response*: until the last C-STORE-RSP. Ratios are "
+           "against the reference "
            "design's time to S3 in the same run; the filesystem target (SQLite, no S3) is run beside each cell "
            "for the pace of its answers.", "",
            "| S3 delay | associations | reference: to S3 | stored: to S3 | spooled: to S3 | spooled: last response "

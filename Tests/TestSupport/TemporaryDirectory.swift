@@ -1,40 +1,25 @@
 public import Foundation
+import Synchronization
 
 /// A fresh directory under the system's temporary directory, named `prefix-UUID`. It is removed when the
 /// test process exits (or earlier, by `TemporaryDirectory`'s deinit), so repeated runs leave nothing behind.
 public func makeTemporaryDirectory(_ prefix: String) throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    CreatedDirectories.shared.add(url)
+    createdDirectories.withLock { $0.append(url) }
     return url
 }
 
-/// The directories `makeTemporaryDirectory` made in this process, removed by an `atexit` handler.
-private final class CreatedDirectories: @unchecked Sendable {
-    static let shared = CreatedDirectories()
-    // Owns its lock: tests run in parallel.
-    private let lock = NSLock()
-    private var urls: [URL] = []
-
-    private init() {
-        atexit {
-            for url in CreatedDirectories.shared.taken() {
-                try? FileManager.default.removeItem(at: url)
-            }
+/// The directories `makeTemporaryDirectory` made in this process, removed by an `atexit` handler that the
+/// first one registers.
+private let createdDirectories: Mutex<[URL]> = {
+    atexit {
+        for url in createdDirectories.withLock({ urls in defer { urls = [] }; return urls }) {
+            try? FileManager.default.removeItem(at: url)
         }
     }
-
-    func add(_ url: URL) {
-        lock.withLock { urls.append(url) }
-    }
-
-    func taken() -> [URL] {
-        lock.withLock {
-            defer { urls = [] }
-            return urls
-        }
-    }
-}
+    return Mutex([])
+}()
 
 /// A temporary directory removed when the value goes out of scope.
 public struct TemporaryDirectory: ~Copyable {

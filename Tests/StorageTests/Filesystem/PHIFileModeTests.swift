@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import Testing
+import TestSupport
 
 @testable import Storage
 
@@ -16,7 +17,8 @@ struct PHIFileModeTests {
 
     @Test("objects 0600, key folders and a created root 0700")
     func objectAndFolderModes() async throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("phi-\(UUID().uuidString)").path
+        let temporary = try TemporaryDirectory("phi")
+        let base = temporary.url.path
         let root = base + "/new/root"
         let store = FilesystemObjectStore(root: root)
         _ = try await store.put(key: "DICOM/1.2.3/1.2.3.4.json", body: ByteBuffer(string: "{}"), options: ObjectPutOptions(contentType: "application/octet-stream"))
@@ -30,19 +32,18 @@ struct PHIFileModeTests {
         #expect(try mode(root + "/DICOM/1.2.3") == 0o700)
         #expect(try mode(root) == 0o700)
         #expect(try mode(base + "/new") == 0o700)
-        try? FileManager.default.removeItem(atPath: base)
     }
 
     @Test("the SQLite catalog, its WAL and its folder are owner-only")
     func catalogModes() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("phi-cat-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A folder the catalog creates, so its mode is the catalog's.
+        let temporary = try TemporaryDirectory("phi-cat")
+        let dir = temporary.path("catalog")
         let catalog = try SQLiteCatalog(path: dir + "/catalog.sqlite", logger: Logger(label: "test.phi"))
         try await catalog.migrate()
         #expect(try mode(dir) == 0o700)
         #expect(try mode(dir + "/catalog.sqlite") == 0o600)
         #expect(try mode(dir + "/catalog.sqlite-wal") == 0o600)
         await catalog.close()
-        try? FileManager.default.removeItem(atPath: dir)
     }
 }
