@@ -73,6 +73,11 @@ public protocol IngestRecorder: Sendable {
     /// different nodes sharing the catalog commit one after the other. Throws (`CatalogError(.unavailable)`)
     /// only when the lock cannot be taken, and then `body` has not run.
     func withInstanceLock<T: Sendable>(sopInstanceUID: String, _ body: @Sendable () async -> T) async throws -> T
+    /// `withInstanceLock`, handing `body` the instance's committed objects as read once the lock is held
+    /// (what a commit checks again before it writes). Throws (`CatalogError(.unavailable)`) when the lock
+    /// cannot be taken or the row cannot be read, and then `body` has not run.
+    func withInstanceLockReadingObjects<T: Sendable>(sopInstanceUID: String,
+                                                     _ body: @Sendable (CommittedInstanceObjects?) async -> T) async throws -> T
 }
 
 /// The dashboard queries of the REST contract. Keyset pagination: a page never repeats or skips a row

@@ -15,17 +15,10 @@ struct InstanceCommit: Sendable {
     let metadataJSON: ByteBuffer?
     let logger: Logger
 
-    func run() async -> Result<InstanceRecord, StoreFailure> {
+    /// `current`: the committed row's objects, read under the instance lock. The row cannot move while the
+    /// lock is held, and it may have changed since the slot was chosen, so it is checked again here.
+    func run(current: CommittedInstanceObjects?) async -> Result<InstanceRecord, StoreFailure> {
         let store = sink.store
-        // Under the lock the row cannot move: check it again, since it may have changed since the slot was chosen.
-        let current: CommittedInstanceObjects?
-        do {
-            current = try await sink.recorder.committedObjects(sopInstanceUID: record.sopInstanceUID)
-        } catch {
-            await upload.abort()
-            logger.warning("catalog read before commit failed", metadata: ["error": "\(error)"])
-            return .failure(StoreFailure(.outOfResources("Catalog unavailable")))
-        }
         if let current {
             guard current.listenerID == record.listenerID else {
                 await upload.abort()

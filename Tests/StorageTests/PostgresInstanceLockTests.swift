@@ -52,6 +52,37 @@ import Testing
         }
     }
 
+    /// The lock and the read under it are one call (`dicom_ingest_lock_instance`): a read that waited for
+    /// the lock sees the row the holder committed meanwhile, not the catalog as it was when the call began.
+    @Test func theReadUnderTheLockSeesWhatTheHolderCommitted() async throws {
+        try await withTwoPostgresNodes { server, name, a, b in
+            let instance = makeInstance(sop: "1.2.3.4.7")
+            let (held, heldSink) = AsyncStream.makeStream(of: Void.self)
+            let (gate, gateSink) = AsyncStream.makeStream(of: Void.self)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    let before = try await a.withInstanceLockReadingObjects(sopInstanceUID: instance.sopInstanceUID) { current in
+                        heldSink.yield()
+                        for await _ in gate {}
+                        return current
+                    }
+                    #expect(before == nil)
+                }
+                _ = try await next(held, "node a holding the lock")
+                group.addTask {
+                    let seen = try await b.withInstanceLockReadingObjects(sopInstanceUID: instance.sopInstanceUID) { $0 }
+                    #expect(seen == CommittedInstanceObjects(instance))
+                }
+                try await waitUntil("node b waiting") { try await advisoryLocks(server, name, granted: false) == 1 }
+                // Node a commits while node b waits, then lets go.
+                try await a.recordInstance(instance)
+                gateSink.finish()
+                try await group.waitForAll()
+            }
+            #expect(try await advisoryLocks(server, name, granted: true) == 0)
+        }
+    }
+
     @Test func otherInstancesDoNotWait() async throws {
         try await withTwoPostgresNodes { _, _, a, b in
             let (held, heldSink) = AsyncStream.makeStream(of: Void.self)

@@ -69,31 +69,31 @@ import Testing
         }
     }
 
-    /// A first receive: one transaction of three statements (the instance insert with the association
-    /// counter; the series and study upserts; the study recompute with the outbox marker), each prepared.
-    @Test func aFirstReceiveIsOneTransactionOfThreePreparedStatements() async throws {
+    /// A first receive: one prepared call of `dicom_ingest_record_instance` (instance, association
+    /// counter, series and study, study recount, outbox marker), with no transaction block around it.
+    @Test func aFirstReceiveIsOnePreparedCall() async throws {
         try await withCountingCatalog { catalog, log in
             _ = try await catalog.recordInstance(makeInstance(sop: "8.1"))
-            #expect(log.take() == ["begin", "instance_insert", "aggregates_upsert", "study_recompute", "commit"])
+            #expect(log.take() == ["record_instance"])
             let study = try #require(try await catalog.study(uid: "1.2.3"))
             #expect(study.instanceCount == 1 && study.seriesCount == 1 && study.totalBytes == 1000)
             _ = log.take()
-            // A second instance of the same series and study: the same two statements.
+            // A second instance of the same series and study: the same call.
             _ = try await catalog.recordInstance(makeInstance(sop: "8.2"))
-            #expect(log.take() == ["begin", "instance_insert", "aggregates_upsert", "study_recompute", "commit"])
+            #expect(log.take() == ["record_instance"])
             let after = try #require(try await catalog.study(uid: "1.2.3"))
             #expect(after.instanceCount == 2 && after.seriesCount == 1 && after.totalBytes == 2000)
         }
     }
 
-    /// A repeat finds the row and takes the repeat path, which updates the aggregates on its own.
-    @Test func aRepeatTakesTheRepeatPath() async throws {
+    /// A repeat is the same one call: the function takes its repeat path and moves the aggregates itself.
+    @Test func aRepeatIsTheSameCall() async throws {
         try await withCountingCatalog { catalog, log in
             _ = try await catalog.recordInstance(makeInstance(sop: "8.3"))
             _ = log.take()
             let again = try await catalog.recordInstance(makeInstance(sop: "8.3", size: 1500))
             #expect(again.receiveCount == 2)
-            #expect(log.take() == ["begin", "instance_insert", "sql", "sql", "aggregates_upsert", "study_recompute", "commit"])
+            #expect(log.take() == ["record_instance"])
             let study = try #require(try await catalog.study(uid: "1.2.3"))
             #expect(study.instanceCount == 1 && study.totalBytes == 1500)
         }

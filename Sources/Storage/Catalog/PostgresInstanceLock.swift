@@ -5,7 +5,8 @@ import PostgresNIO
 /// Receives of one SOP Instance UID on different nodes commit one after the other: each holds a
 /// session-level advisory lock keyed on the UID (`pg_advisory_lock(hashtextextended(uid, 0))`) for the
 /// whole commit step and gives it back with `pg_advisory_unlock`. That is one round trip to take the lock
-/// and one to release it, on every C-STORE (a transaction-level lock would add BEGIN and COMMIT), and no
+/// (which also reads the row's objects, for the commit's check under the lock) and one to release it, on
+/// every C-STORE (a transaction-level lock would add BEGIN and COMMIT), and no
 /// transaction stays open while the objects are written, so `idle_in_transaction_session_timeout` never
 /// cuts a commit short. Session and transaction-level locks on one key exclude each other, so nodes of
 /// either kind serialise on the same UID. The lock goes with the session when the connection or the node
@@ -16,12 +17,29 @@ extension PostgresCatalog {
     static let instanceLockWait: Duration = .seconds(20)
 
     public func withInstanceLock<T: Sendable>(sopInstanceUID: String, _ body: @Sendable () async -> T) async throws -> T {
+        let lock = SQLStatement("SELECT pg_advisory_lock(hashtextextended(\(sopInstanceUID), 0))").prepared(as: .instanceLock)
+        return try await holdingInstanceLock(sopInstanceUID: sopInstanceUID, lock: lock, reads: false) { _ in await body() }
+    }
+
+    /// One round trip for the lock and the read under it: `dicom_ingest_lock_instance` (migration 10).
+    public func withInstanceLockReadingObjects<T: Sendable>(sopInstanceUID: String,
+                                                            _ body: @Sendable (CommittedInstanceObjects?) async -> T) async throws -> T {
+        let lock = SQLStatement("""
+            SELECT listener_id, object_uri, metadata_uri FROM dicom_ingest_lock_instance(\(sopInstanceUID))
+            """).prepared(as: .instanceLockReading)
+        return try await holdingInstanceLock(sopInstanceUID: sopInstanceUID, lock: lock, reads: true, body)
+    }
+
+    /// Runs `lock` (which takes the session-level lock of `sopInstanceUID`, and when `reads` returns the
+    /// row's objects), `body` with what it read, and the unlock.
+    private func holdingInstanceLock<T: Sendable>(sopInstanceUID: String, lock: SQLStatement, reads: Bool,
+                                                  _ body: @Sendable (CommittedInstanceObjects?) async -> T) async throws -> T {
         let lockClient = self.lockClient
         let database = self.database
         let logger = self.logger
-        // `held` yields once the lock is granted (and finishes without yielding when it cannot be);
-        // finishing `release` ends the transaction that holds it.
-        let (held, heldSink) = AsyncStream.makeStream(of: Void.self)
+        // `held` yields once the lock is granted, with what `lock` read (and finishes without yielding when
+        // it cannot be); finishing `release` ends the transaction that holds it.
+        let (held, heldSink) = AsyncStream.makeStream(of: CommittedInstanceObjects?.self)
         let (release, releaseSink) = AsyncStream.makeStream(of: Void.self)
         defer { releaseSink.finish() }
         return try await withThrowingTaskGroup(of: Void.self) { group in
@@ -30,9 +48,8 @@ extension PostgresCatalog {
                 try await lockClient.withConnection { connection in
                     let session = PostgresSession(connection: connection, logger: logger)
                     do {
-                        try await session.query(SQLStatement("SELECT pg_advisory_lock(hashtextextended(\(sopInstanceUID), 0))")
-                            .prepared(as: .instanceLock))
-                        heldSink.yield()
+                        let rows = try await session.query(lock)
+                        heldSink.yield(reads ? try rows.first.map(CommittedInstanceObjects.init(row:)) : nil)
                         for await _ in release {}
                         // A session that ended meanwhile took its lock with it. (A query written to a closed
                         // connection is never answered, so it is not sent.)
@@ -55,17 +72,18 @@ extension PostgresCatalog {
                     }
                 }
             }
-            let granted: Bool
+            // Some(objects) once granted; nil when the lock task ended without the lock.
+            let granted: CommittedInstanceObjects??
             do {
                 granted = try await database.withDeadline(Self.instanceLockWait) {
                     var iterator = held.makeAsyncIterator()
-                    return await iterator.next() != nil
+                    return await iterator.next()
                 }
             } catch {
                 group.cancelAll()
                 throw CatalogError(.unavailable, detail: "the instance lock was not granted in time")
             }
-            guard granted else {
+            guard let current = granted else {
                 let reason: String
                 do {
                     try await group.waitForAll()
@@ -75,7 +93,7 @@ extension PostgresCatalog {
                 }
                 throw CatalogError(.unavailable, detail: "cannot take the instance lock: \(reason)")
             }
-            let value = await body()
+            let value = await body(current)
             releaseSink.finish()
             do {
                 try await group.waitForAll()

@@ -7,11 +7,10 @@ import Synchronization
 /// finds a generic plan as good as the custom ones, as it does for these key lookups and upserts).
 enum PreparedStatementName: String, Sendable, Hashable {
     case instanceLock = "instance_lock"
+    case instanceLockReading = "instance_lock_reading"
     case instanceUnlock = "instance_unlock"
     case committedObjects = "committed_objects"
-    case instanceInsert = "instance_insert"
-    case aggregatesUpsert = "aggregates_upsert"
-    case studyRecompute = "study_recompute"
+    case recordInstance = "record_instance"
     case forwardClaim = "forward_claim"
     case forwardSettle = "forward_settle"
 
@@ -63,9 +62,8 @@ struct PostgresPreparedSQL<Key: PreparedStatementKey>: PostgresPreparedStatement
 enum InstanceLockKey: PreparedStatementKey { static var statement: PreparedStatementName { .instanceLock } }
 enum InstanceUnlockKey: PreparedStatementKey { static var statement: PreparedStatementName { .instanceUnlock } }
 enum CommittedObjectsKey: PreparedStatementKey { static var statement: PreparedStatementName { .committedObjects } }
-enum InstanceInsertKey: PreparedStatementKey { static var statement: PreparedStatementName { .instanceInsert } }
-enum AggregatesUpsertKey: PreparedStatementKey { static var statement: PreparedStatementName { .aggregatesUpsert } }
-enum StudyRecomputeKey: PreparedStatementKey { static var statement: PreparedStatementName { .studyRecompute } }
+enum InstanceLockReadingKey: PreparedStatementKey { static var statement: PreparedStatementName { .instanceLockReading } }
+enum RecordInstanceKey: PreparedStatementKey { static var statement: PreparedStatementName { .recordInstance } }
 enum ForwardClaimKey: PreparedStatementKey { static var statement: PreparedStatementName { .forwardClaim } }
 enum ForwardSettleKey: PreparedStatementKey { static var statement: PreparedStatementName { .forwardSettle } }
 
@@ -79,9 +77,8 @@ extension PostgresSession {
         case .instanceLock: return try await execute(PostgresPreparedSQL<InstanceLockKey>(bindings: query.binds))
         case .instanceUnlock: return try await execute(PostgresPreparedSQL<InstanceUnlockKey>(bindings: query.binds))
         case .committedObjects: return try await execute(PostgresPreparedSQL<CommittedObjectsKey>(bindings: query.binds))
-        case .instanceInsert: return try await execute(PostgresPreparedSQL<InstanceInsertKey>(bindings: query.binds))
-        case .aggregatesUpsert: return try await execute(PostgresPreparedSQL<AggregatesUpsertKey>(bindings: query.binds))
-        case .studyRecompute: return try await execute(PostgresPreparedSQL<StudyRecomputeKey>(bindings: query.binds))
+        case .instanceLockReading: return try await execute(PostgresPreparedSQL<InstanceLockReadingKey>(bindings: query.binds))
+        case .recordInstance: return try await execute(PostgresPreparedSQL<RecordInstanceKey>(bindings: query.binds))
         case .forwardClaim: return try await execute(PostgresPreparedSQL<ForwardClaimKey>(bindings: query.binds))
         case .forwardSettle: return try await execute(PostgresPreparedSQL<ForwardSettleKey>(bindings: query.binds))
         }

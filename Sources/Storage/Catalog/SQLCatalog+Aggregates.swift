@@ -1,16 +1,15 @@
 import Domain
 import Foundation
 
-/// The `series` and `studies` tables as the instance upsert keeps them: counts, byte totals, receive
-/// span, the patient and study fields of the latest instance that has them, and per study the number of
-/// series and the distinct modalities.
+/// The `series` and `studies` tables as the instance upsert keeps them on SQLite: counts, byte totals,
+/// receive span, the patient and study fields of the latest instance that has them, and per study the
+/// number of series and the distinct modalities. (PostgreSQL runs the same steps inside
+/// `dicom_ingest_record_instance`, migration 10.)
 extension SQLCatalog {
     /// Adds `stored` to its series and study, inside the upsert's transaction. On a repeat (`previous`
     /// set) the old row's size leaves its old series and study first; a series or study left empty is
-    /// deleted. PostgreSQL only: `finallyWith`, a write of the same transaction, rides on the last statement
-    /// as a data-modifying WITH (it runs once, after that statement's own update), one round trip less.
-    func updateAggregates(stored: InstanceRecord, previous: PreviousInstance?, session: any SQLSession,
-                          finallyWith alongside: SQLStatement? = nil) async throws {
+    /// deleted.
+    func updateAggregates(stored: InstanceRecord, previous: PreviousInstance?, session: any SQLSession) async throws {
         var seriesCount: Int64 = 1
         var seriesBytes = stored.sizeBytes
         var studyCount: Int64 = 1
@@ -72,35 +71,17 @@ extension SQLCatalog {
                 last_received_at = CASE WHEN excluded.last_received_at > studies.last_received_at
                     THEN excluded.last_received_at ELSE studies.last_received_at END
             """
-        if dialect == .postgres {
-            // One round trip instead of two: a data-modifying WITH runs exactly once. Locks are taken in
-            // the same order as with two statements (series row, then study row).
-            try await session.query(SQLStatement("WITH series_upsert AS (\(series)) \(study)").prepared(as: .aggregatesUpsert))
-        } else {
-            try await session.query(series)
-            try await session.query(study)
-        }
+        try await session.query(series)
+        try await session.query(study)
 
-        for (index, uid) in recomputeStudies.enumerated() {
-            let modalities: SQLStatement = dialect == .postgres
-                ? """
-                    SELECT COALESCE(string_agg(DISTINCT modality, '\\' ORDER BY modality), '') FROM series
-                    WHERE study_instance_uid = \(uid) AND modality IS NOT NULL
-                    """
-                : """
-                    SELECT COALESCE(group_concat(modality, '\\'), '') FROM (SELECT DISTINCT modality FROM series
-                    WHERE study_instance_uid = \(uid) AND modality IS NOT NULL ORDER BY modality)
-                    """
-            var recompute: SQLStatement = """
+        for uid in recomputeStudies {
+            try await session.query("""
                 UPDATE studies SET
                     series_count = (SELECT count(*) FROM series WHERE study_instance_uid = \(uid)),
-                    modalities = (\(modalities))
+                    modalities = (SELECT COALESCE(group_concat(modality, '\\'), '') FROM (SELECT DISTINCT modality
+                        FROM series WHERE study_instance_uid = \(uid) AND modality IS NOT NULL ORDER BY modality))
                 WHERE study_instance_uid = \(uid)
-                """
-            if let alongside, dialect == .postgres, index == recomputeStudies.count - 1 {
-                recompute = SQLStatement("WITH alongside AS (\(alongside)) \(recompute)").prepared(as: .studyRecompute)
-            }
-            try await session.query(recompute)
+                """)
         }
     }
 

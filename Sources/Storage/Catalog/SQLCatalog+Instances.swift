@@ -1,9 +1,13 @@
 import Domain
 import Foundation
+import PostgresNIO
 
 /// The `instances` table: one row per SOP Instance UID, written by the C-STORE commit.
 extension SQLCatalog {
-    /// Upsert by SOP Instance UID plus the aggregates, in one transaction.
+    /// Upsert by SOP Instance UID plus the aggregates, in one transaction. PostgreSQL runs it as one call
+    /// of `dicom_ingest_record_instance` (migration 10; with an `instance.stored` event, in a transaction
+    /// with the event's row); SQLite, where a statement costs no round trip, runs the same steps as
+    /// statements here.
     ///
     /// The insert is `ON CONFLICT DO NOTHING`: of two concurrent first receives one inserts, the other
     /// waits for it (PostgreSQL) and then takes the repeat path, which locks the row before reading the
@@ -20,19 +24,23 @@ extension SQLCatalog {
             throw CatalogError(.invalidValue, field: error.field, detail: error.description)
         }
         let receivedAt = max(record.receivedAt, record.lastReceivedAt)
+        // In memory, no query: nil unless some enabled sink wants `instance.stored` from this listener.
+        let instanceEvent = try await ingestEventPlan(.instanceStored, listenerID: record.listenerID)
+        if dialect == .postgres {
+            return try await recordInstanceCall(record, lastReceivedAt: receivedAt, event: instanceEvent)
+        }
+
         let replaced = InstanceRow.replacedFields(record)
         let replacedNames = SQLStatement(unsafeSQL: replaced.map(\.column).joined(separator: ", "))
         let replacedValues = SQLStatement.joined(replaced.map { "\($0.value)" })
-        let postgres = dialect == .postgres
         // SQLite stores every value exactly as bound (each has its column's type), so a first insert's row is
         // `record.insertedRow`: one column returned instead of all of them, which SQLite would compile anew
         // for every instance.
-        let returning: SQLStatement = postgres ? InstanceRow.columns : "receive_count"
         let insert: SQLStatement = """
             INSERT INTO instances (\(replacedNames), sop_instance_uid, received_at, last_received_at, receive_count)
             VALUES (\(replacedValues), \(record.sopInstanceUID), \(record.receivedAt), \(receivedAt), 1)
             ON CONFLICT (sop_instance_uid) DO NOTHING
-            RETURNING \(returning)
+            RETURNING receive_count
             """
         let update: SQLStatement = """
             UPDATE instances SET \(SQLStatement.joined(replaced.map { "\(unsafeRaw: $0.column) = \($0.value)" })),
@@ -41,34 +49,28 @@ extension SQLCatalog {
             WHERE sop_instance_uid = \(record.sopInstanceUID)
             RETURNING \(InstanceRow.columns)
             """
-        let lock: SQLStatement = dialect == .postgres ? " FOR UPDATE" : ""
         let previousRow: SQLStatement = """
             SELECT series_instance_uid, study_instance_uid, size_bytes, listener_id FROM instances
-            WHERE sop_instance_uid = \(record.sopInstanceUID)\(lock)
+            WHERE sop_instance_uid = \(record.sopInstanceUID)
             """
         let countAssociation: SQLStatement = """
             UPDATE associations SET instances_received = instances_received + 1,
                 bytes_received = bytes_received + \(record.sizeBytes)
             WHERE id = \(record.associationID)
             """
-        // In memory, no query: nil unless some enabled sink wants `instance.stored` from this listener.
-        let instanceEvent = try await ingestEventPlan(.instanceStored, listenerID: record.listenerID)
-        // PostgreSQL: the association counter rides on the insert (a data-modifying WITH), one round trip less.
-        let first: SQLStatement = postgres
-            ? SQLStatement("WITH counted AS (\(countAssociation)) \(insert)").prepared(as: .instanceInsert) : insert
 
         return try await write { session in
             let stored: InstanceRecord
             var previous: PreviousInstance?
-            if let row = try await session.query(first).first {
-                stored = postgres ? try InstanceRecord(row: row) : record.insertedRow(lastReceivedAt: receivedAt)
+            if try await session.query(insert).first != nil {
+                stored = record.insertedRow(lastReceivedAt: receivedAt)
             } else {
                 guard let old = try await session.query(previousRow).first else {
                     // Deleted between the two statements: nothing in this catalog deletes instances.
                     throw CatalogError(.unavailable, detail: "instance row vanished during upsert; retry")
                 }
                 guard try old.decode("listener_id", as: UUID.self) == record.listenerID else {
-                    throw CatalogError(.conflict, field: "listenerId", detail: "SOP Instance UID is held by another listener")
+                    throw Self.heldByAnotherListener
                 }
                 previous = PreviousInstance(series: try old.decode("series_instance_uid"),
                                             study: try old.decode("study_instance_uid"), size: try old.decode("size_bytes"))
@@ -77,19 +79,59 @@ extension SQLCatalog {
                 }
                 stored = try InstanceRecord(row: row)
             }
-            let studyDirty = studyDirtyUpsert(stored)
-            try await updateAggregates(stored: stored, previous: previous, session: session,
-                                       finallyWith: postgres ? studyDirty : nil)
+            try await updateAggregates(stored: stored, previous: previous, session: session)
             if let instanceEvent {
                 try await appendInstanceStoredEvent(stored, plan: instanceEvent, session: session)
             }
-            if !postgres {
-                try await session.query(studyDirty)
-                try await session.query(countAssociation)
-            }
+            try await session.query(studyDirtyUpsert(stored))
+            try await session.query(countAssociation)
             return stored
         }
     }
+
+    /// PostgreSQL's `recordInstance`: one call of `dicom_ingest_record_instance`, which outside a
+    /// transaction block is a transaction of its own; with `event`, the call and the event's row share one.
+    private func recordInstanceCall(_ record: InstanceRecord, lastReceivedAt: Date,
+                                    event: IngestEventPlan?) async throws -> InstanceRecord {
+        let r = record
+        let call = SQLStatement("""
+            SELECT \(InstanceRow.columns) FROM dicom_ingest_record_instance(\(r.sopInstanceUID), \(r.sopClassUID),
+                \(r.seriesInstanceUID), \(r.studyInstanceUID), \(r.instanceNumber), \(r.transferSyntaxUID), \(r.sizeBytes),
+                \(r.storedBytes), \(r.objectURI), \(r.metadataURI), \(r.sha256), \(r.listenerID), \(r.associationID),
+                \(r.callingAETitle), \(r.calledAETitle), \(r.peerAddress), \(r.receivedAt), \(lastReceivedAt), \(r.patientID),
+                \(r.patientName), \(r.patientBirthDate), \(r.patientSex), \(r.studyDate), \(r.studyTime), \(r.studyDescription),
+                \(r.accessionNumber), \(r.seriesNumber), \(r.seriesDescription), \(r.modality), \(r.numberOfFrames),
+                \(r.storageState.rawValue), \(r.storedAt), \(r.spoolID), \(Date()))
+            """).prepared(as: .recordInstance)
+        do {
+            if let event {
+                return try await database.write { session in
+                    guard let row = try await session.query(call).first else {
+                        throw CatalogError(.unavailable, detail: "instance upsert returned no row")
+                    }
+                    let stored = try InstanceRecord(row: row)
+                    try await appendInstanceStoredEvent(stored, plan: event, session: session)
+                    return stored
+                }
+            }
+            guard let row = try await database.write(call).first else {
+                throw CatalogError(.unavailable, detail: "instance upsert returned no row")
+            }
+            return try InstanceRecord(row: row)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == Self.heldByAnotherListenerSQLState {
+            throw Self.heldByAnotherListener
+        } catch {
+            throw mapped(error)
+        }
+    }
+
+    /// The refusal of a repeat from another listener than the row's.
+    static var heldByAnotherListener: CatalogError {
+        CatalogError(.conflict, field: "listenerId", detail: "SOP Instance UID is held by another listener")
+    }
+
+    /// What `dicom_ingest_record_instance` raises for `heldByAnotherListener`.
+    static var heldByAnotherListenerSQLState: String { "DI409" }
 
     public func instance(sopInstanceUID: String) async throws -> InstanceRecord? {
         try await read { session in
@@ -102,14 +144,12 @@ extension SQLCatalog {
     /// the whole column list costs it about as much as the rest of the statement.
     public func committedObjects(sopInstanceUID: String) async throws -> CommittedInstanceObjects? {
         try await read { session in
-            guard let row = try await session.query(Self.committedObjectsStatement(sopInstanceUID)).first else { return nil }
-            return CommittedInstanceObjects(listenerID: try row.decode("listener_id"), objectURI: try row.decode("object_uri"),
-                                            metadataURI: try row.decode("metadata_uri"))
+            try await session.query(Self.committedObjectsStatement(sopInstanceUID)).first.map(CommittedInstanceObjects.init(row:))
         }
     }
 
-    /// The read of `committedObjects`, which every receive runs twice (to choose its key slot, and again
-    /// under the instance lock).
+    /// The read of `committedObjects`, which every receive runs to choose its key slot (and again under the
+    /// instance lock where the catalog has no call that reads while it locks).
     static func committedObjectsStatement(_ sopInstanceUID: String) -> SQLStatement {
         SQLStatement("""
             SELECT listener_id, object_uri, metadata_uri FROM instances WHERE sop_instance_uid = \(sopInstanceUID)
@@ -130,6 +170,14 @@ extension SQLCatalog {
         return try await keysetPage(statement, limit: page.clampedLimit, item: InstanceRecord.init(row:)) { last in
             CatalogCursor(kind: .instances, key: try last.decode("order_key"), id: try last.decode("sop_instance_uid"))
         }
+    }
+}
+
+extension CommittedInstanceObjects {
+    /// From a row with the columns `listener_id`, `object_uri`, `metadata_uri`.
+    init(row: SQLRow) throws {
+        self.init(listenerID: try row.decode("listener_id"), objectURI: try row.decode("object_uri"),
+                  metadataURI: try row.decode("metadata_uri"))
     }
 }
 

@@ -1,0 +1,4 @@
+-- PostgreSQL's migration 10 adds the functions that run a C-STORE's catalog steps in fewer round trips
+-- (the instance lock with its read, and the instance upsert with its aggregates). SQLite runs in process,
+-- where a statement costs no round trip: its catalog runs the same steps as separate statements, and this
+-- version changes nothing in its schema (both dialects keep the same versions).
