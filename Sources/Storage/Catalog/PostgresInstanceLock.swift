@@ -5,13 +5,13 @@ import PostgresNIO
 /// Receives of one SOP Instance UID on different nodes commit one after the other: each holds a
 /// session-level advisory lock keyed on the UID (`pg_advisory_lock(hashtextextended(uid, 0))`) for the
 /// whole commit step and gives it back with `pg_advisory_unlock`. That is one round trip to take the lock
-/// (which also reads the row's objects, for the commit's check under the lock) and one to release it, on
-/// every C-STORE (a transaction-level lock would add BEGIN and COMMIT), and no
+/// (which also reads the row's objects, for the commit's check under the lock) and an unlock whose answer
+/// nothing waits for, on every C-STORE (a transaction-level lock would add BEGIN and COMMIT), and no
 /// transaction stays open while the objects are written, so `idle_in_transaction_session_timeout` never
 /// cuts a commit short. Session and transaction-level locks on one key exclude each other, so nodes of
 /// either kind serialise on the same UID. The lock goes with the session when the connection or the node
-/// dies (a crashed node never leaves an instance locked); a connection whose release did not complete is
-/// closed, never returned to the pool still holding a lock.
+/// dies (a crashed node never leaves an instance locked); a connection whose lock query or release fails
+/// is closed, so no session keeps a lock past its step.
 extension PostgresCatalog {
     /// How long a receive waits for the lock (and a lock connection) before answering "retry".
     static let instanceLockWait: Duration = .seconds(20)
@@ -54,12 +54,7 @@ extension PostgresCatalog {
                         // A session that ended meanwhile took its lock with it. (A query written to a closed
                         // connection is never answered, so it is not sent.)
                         guard !connection.isClosed else { return }
-                        let released = try await session.query(
-                            SQLStatement("SELECT pg_advisory_unlock(hashtextextended(\(sopInstanceUID), 0)) AS released")
-                                .prepared(as: .instanceUnlock))
-                        guard try released.first?.decode("released", as: Bool.self) == true else {
-                            throw CatalogError(.unavailable, detail: "the instance lock was not held at its release")
-                        }
+                        Self.releaseInstanceLock(sopInstanceUID: sopInstanceUID, on: connection, logger: logger)
                     } catch {
                         // Whether the session holds the lock is unknown (a cancelled wait may still be
                         // granted): closing ends the session, and every lock of it, for certain.
@@ -99,10 +94,30 @@ extension PostgresCatalog {
                 try await group.waitForAll()
             } catch {
                 // The commit step has run; its lock went with the closed connection.
-                logger.warning("instance lock release failed; its connection was closed",
+                logger.warning("instance lock connection failed after the commit step; it was closed",
                                metadata: ["error": "\(safeSummary(error))"])
             }
             return value
+        }
+    }
+
+    /// Sends the unlock of `sopInstanceUID` on the session that holds it, without waiting for its answer:
+    /// the commit step is over, and the C-STORE answer need not wait a round trip more. The connection goes
+    /// back to the pool at once; it runs its queries in order, so whatever it is leased for next runs after
+    /// the unlock. An unlock that fails or finds no lock (neither happens while the session lives) closes the
+    /// connection, which ends the session and every lock it holds.
+    private static func releaseInstanceLock(sopInstanceUID: String, on connection: PostgresConnection, logger: Logger) {
+        let unlock = SQLStatement("SELECT pg_advisory_unlock(hashtextextended(\(sopInstanceUID), 0))")
+        connection.query(PostgresSession.postgresQuery(unlock), logger: logger).whenComplete { result in
+            do {
+                guard try result.get().rows.first?.decode(Bool.self) == true else {
+                    throw CatalogError(.unavailable, detail: "the instance lock was not held at its release")
+                }
+            } catch {
+                logger.warning("instance lock release failed; its connection is closed",
+                               metadata: ["error": "\(safeSummary(error))"])
+                connection.close().whenFailure { _ in logger.debug("closing an instance lock connection failed") }
+            }
         }
     }
 }

@@ -8,7 +8,6 @@ import Synchronization
 enum PreparedStatementName: String, Sendable, Hashable {
     case instanceLock = "instance_lock"
     case instanceLockReading = "instance_lock_reading"
-    case instanceUnlock = "instance_unlock"
     case committedObjects = "committed_objects"
     case recordInstance = "record_instance"
     case forwardClaim = "forward_claim"
@@ -60,7 +59,6 @@ struct PostgresPreparedSQL<Key: PreparedStatementKey>: PostgresPreparedStatement
 }
 
 enum InstanceLockKey: PreparedStatementKey { static var statement: PreparedStatementName { .instanceLock } }
-enum InstanceUnlockKey: PreparedStatementKey { static var statement: PreparedStatementName { .instanceUnlock } }
 enum CommittedObjectsKey: PreparedStatementKey { static var statement: PreparedStatementName { .committedObjects } }
 enum InstanceLockReadingKey: PreparedStatementKey { static var statement: PreparedStatementName { .instanceLockReading } }
 enum RecordInstanceKey: PreparedStatementKey { static var statement: PreparedStatementName { .recordInstance } }
@@ -75,7 +73,6 @@ extension PostgresSession {
         guard PreparedSQLTexts.shared.admit(name, sql: query.sql) else { return nil }
         switch name {
         case .instanceLock: return try await execute(PostgresPreparedSQL<InstanceLockKey>(bindings: query.binds))
-        case .instanceUnlock: return try await execute(PostgresPreparedSQL<InstanceUnlockKey>(bindings: query.binds))
         case .committedObjects: return try await execute(PostgresPreparedSQL<CommittedObjectsKey>(bindings: query.binds))
         case .instanceLockReading: return try await execute(PostgresPreparedSQL<InstanceLockReadingKey>(bindings: query.binds))
         case .recordInstance: return try await execute(PostgresPreparedSQL<RecordInstanceKey>(bindings: query.binds))
