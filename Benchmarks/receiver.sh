@@ -9,6 +9,7 @@
 #   scripts/bench --quick    # smoke run (~3 min): small corpora, one run per cell
 #   scripts/bench --instructions   # callgrind instructions per instance (50 ct, 200 mr-small; ~10 min)
 #   scripts/bench --s3-latency 0,50,150   # S3 responses held back N ms: reference vs stored vs spooled ack
+#   scripts/bench --catalog-latency 0,1   # PostgreSQL responses held back N ms: fs, stored and spooled
 #   scripts/bench --help     # sizes, runs, receivers, variants, scaling, budget
 #
 # dicom-ingest is measured from .build/release/dicom-ingest, built here first unless --no-build.
@@ -54,8 +55,12 @@ fi
 
 export PYTHONPATH="$root/Benchmarks${PYTHONPATH:+:$PYTHONPATH}"
 for a in ${args[@]+"${args[@]}"}; do
-  case "$a" in --s3-latency | --s3-latency=*)
-    exec python3 -c 'import sys; from bench_lib import latency; sys.exit(latency.main(sys.argv[1:]))' "${args[@]}" ;;
+  case "$a" in
+    --s3-latency | --s3-latency=*)
+      exec python3 -c 'import sys; from bench_lib import latency; sys.exit(latency.main(sys.argv[1:]))' "${args[@]}" ;;
+    --catalog-latency | --catalog-latency=*)
+      exec python3 -c 'import sys; from bench_lib import catalog_latency as c; sys.exit(c.main(sys.argv[1:]))' \
+        "${args[@]}" ;;
   esac
   if [ "$a" = "--instructions" ]; then
     command -v valgrind >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }

@@ -116,11 +116,12 @@ def render(rows: list[dict], command: str, started: str, machine: str, corpus_in
     return "\n".join(out)
 
 
-def write(path: Path, section: str) -> None:
+def write(path: Path, section: str, begin: str = SECTION_BEGIN, end: str = SECTION_END) -> None:
+    """Replaces the text between the markers `begin` and `end` (or appends `section` when they are absent)."""
     text = path.read_text() if path.exists() else ""
-    if SECTION_BEGIN in text and SECTION_END in text:
-        head, rest = text.split(SECTION_BEGIN, 1)
-        tail = rest.split(SECTION_END, 1)[1].lstrip("\n")
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
         text = head + section + tail
     else:
         text = text.rstrip("\n") + "\n\n" + section

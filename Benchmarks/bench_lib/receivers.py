@@ -325,6 +325,7 @@ def catalogue(binary: Path) -> dict[str, "callable"]:
                                tmpfs=True),
         "ingest-fs-gzip": ingest("ingest-fs-gzip", "dicom-ingest fs+SQLite, meta, gzip", gzip=True),
         "ingest-fs-nometa": ingest("ingest-fs-nometa", "dicom-ingest fs+SQLite, no meta, no gzip", metadata=False),
+        "ingest-fs-pg": ingest("ingest-fs-pg", "dicom-ingest fs+PostgreSQL, meta, no gzip", catalog="postgres"),
         "ingest-s3": ingest("ingest-s3", "dicom-ingest S3+PostgreSQL, meta, gzip", backend="s3", gzip=True,
                             catalog="postgres", objects_per_instance=2),
         "ingest-s3-nogzip": ingest("ingest-s3-nogzip", "dicom-ingest S3+PostgreSQL, meta, no gzip", backend="s3",
