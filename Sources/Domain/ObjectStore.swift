@@ -73,6 +73,14 @@ public protocol ObjectUpload: Sendable {
     func abort() async
 }
 
+/// An upload whose object gets its name only when it is finished (a temp file renamed into place), so the
+/// name can still change then: `finish(renamingTo:)` ends it as the object `key`, which must be in the
+/// same folder as the key the upload began with. The C-STORE commit chooses an instance's key slot under
+/// the catalog's lock this way, instead of reading the row once more before the upload starts.
+public protocol RenamableUpload: ObjectUpload {
+    func finish(renamingTo key: String) async throws -> StoredObject
+}
+
 /// One storage target: S3 bucket (+ endpoint, credentials) or a filesystem root. Keys are relative,
 /// `/`-separated.
 public protocol ObjectStore: Sendable {
@@ -85,6 +93,12 @@ public protocol ObjectStore: Sendable {
     func uri(for key: String) -> String
     /// Readiness probe: the bucket or root answers and is writable as far as can be told cheaply.
     func check() async throws
+    /// True when every upload this store begins is a `RenamableUpload` (its object is named when finished).
+    var uploadsAreRenamable: Bool { get }
+}
+
+extension ObjectStore {
+    public var uploadsAreRenamable: Bool { false }
 }
 
 /// Builds (and caches) the object store for a listener's storage target.

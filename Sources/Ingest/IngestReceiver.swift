@@ -11,7 +11,7 @@ actor IngestReceiver: InstanceReceiver {
     private enum Phase {
         /// Holding the head of the data set until the attributes the key needs have been read.
         case lookahead([ByteBuffer], Int)
-        case streaming(any ObjectUpload, slots: ObjectSlots)
+        case streaming(any ObjectUpload, slots: ObjectSlots.Choice)
         case done
     }
 
@@ -164,7 +164,14 @@ actor IngestReceiver: InstanceReceiver {
         let commit = InstanceCommit(
             sink: sink, upload: upload, slots: slots, record: record, metadataJSON: target.createMetadata ? metadata.json : nil,
             logger: logger)
-        let lockKeys = ["uid:" + request.affectedSOPInstanceUID, "object:" + sink.store.uri(for: slots.written.dicom)]
+        // Receives of other UIDs whose keys coincide (a key template without the SOP Instance UID) wait
+        // for each other too: the object this one may write is locked, both slots when not yet chosen.
+        let objectKeys: [String]
+        switch slots {
+        case .chosen(let chosen): objectKeys = [chosen.written.dicom]
+        case .atCommit(let primary): objectKeys = [primary.dicom, ObjectSlots.alternate(of: primary).dicom]
+        }
+        let lockKeys = ["uid:" + request.affectedSOPInstanceUID] + objectKeys.map { "object:" + sink.store.uri(for: $0) }
         let outcome = await sink.serializer.withLocks(lockKeys) { await commit.runHoldingCatalogLock() }
 
         phase = .done
@@ -222,20 +229,30 @@ actor IngestReceiver: InstanceReceiver {
 
     private func startUpload(keys: (dicom: String, metadata: String), held: [ByteBuffer]) async throws {
         let target = request.association.listener.storage
-        let slots: ObjectSlots
-        do {
-            slots = try await ObjectSlots.choose(
-                primary: keys, for: request.affectedSOPInstanceUID, listenerID: request.association.listener.id,
-                store: sink.store, recorder: sink.recorder)
-        } catch let failure as StoreFailure {
-            try await fail(failure.status, reason: failure.status.errorComment ?? "refused", error: nil)
-        } catch {
-            try await fail(.outOfResources("Catalog unavailable"), reason: "catalog unavailable", error: error)
+        let slots: ObjectSlots.Choice
+        if sink.store.uploadsAreRenamable {
+            // Named when finished: the slot is chosen at the commit, from the row read with the lock.
+            slots = .atCommit(primary: keys)
+        } else {
+            do {
+                slots = .chosen(try await ObjectSlots.choose(
+                    primary: keys, for: request.affectedSOPInstanceUID, listenerID: request.association.listener.id,
+                    store: sink.store, recorder: sink.recorder))
+            } catch let failure as StoreFailure {
+                try await fail(failure.status, reason: failure.status.errorComment ?? "refused", error: nil)
+            } catch {
+                try await fail(.outOfResources("Catalog unavailable"), reason: "catalog unavailable", error: error)
+            }
+        }
+        let key: String
+        switch slots {
+        case .chosen(let chosen): key = chosen.written.dicom
+        case .atCommit(let primary): key = primary.dicom
         }
         let upload: any ObjectUpload
         do {
             upload = try await sink.store.beginUpload(
-                key: slots.written.dicom,
+                key: key,
                 options: ObjectPutOptions(contentType: ObjectPutOptions.dicomContentType,
                                           gzipLevel: target.gzip ? target.gzipLevel : nil,
                                           storageClass: target.storageClass,

@@ -8,7 +8,7 @@ import NIOCore
 struct InstanceCommit: Sendable {
     let sink: IngestSink
     let upload: any ObjectUpload
-    let slots: ObjectSlots
+    let slots: ObjectSlots.Choice
     /// The row to write; `objectURI`, `metadataURI` and `storedBytes` are filled in here.
     let record: InstanceRecord
     /// The DICOM JSON body, nil when the listener does not create metadata.
@@ -19,24 +19,46 @@ struct InstanceCommit: Sendable {
     /// lock is held, and it may have changed since the slot was chosen, so it is checked again here.
     func run(current: CommittedInstanceObjects?) async -> Result<InstanceRecord, StoreFailure> {
         let store = sink.store
-        if let current {
-            guard current.listenerID == record.listenerID else {
-                await upload.abort()
-                return .failure(StoreFailure(ObjectSlots.heldByAnotherListener))
+        let slots: ObjectSlots
+        // The Part10 object's completion: a renamable upload is finished in the slot chosen here.
+        let finishUpload: @Sendable () async throws -> StoredObject
+        switch self.slots {
+        case .chosen(let chosen):
+            slots = chosen
+            if let current {
+                guard current.listenerID == record.listenerID else {
+                    await upload.abort()
+                    return .failure(StoreFailure(ObjectSlots.heldByAnotherListener))
+                }
+                // A concurrent receive of this instance committed into the slot this one streamed to:
+                // completing it would overwrite what the row names. The sender's retry writes the other slot.
+                if ObjectSlots.refers(current, to: slots.written, in: store) {
+                    await upload.abort()
+                    return .failure(StoreFailure(.outOfResources("Instance received concurrently; retry")))
+                }
             }
-            // A concurrent receive of this instance committed into the slot this one streamed to: completing
-            // it would overwrite what the row names. The sender's retry writes the other slot.
-            if ObjectSlots.refers(current, to: slots.written, in: store) {
+            finishUpload = { [upload] in try await upload.finish() }
+        case .atCommit(let primary):
+            guard let renamable = upload as? any RenamableUpload else {
                 await upload.abort()
-                return .failure(StoreFailure(.outOfResources("Instance received concurrently; retry")))
+                logger.error("the object store's upload cannot be renamed; slot not chosen")
+                return .failure(StoreFailure(.outOfResources("Object store unavailable")))
             }
+            do {
+                slots = try ObjectSlots.choose(primary: primary, row: current, listenerID: record.listenerID, store: store)
+            } catch {
+                await upload.abort()
+                return .failure(error)
+            }
+            let key = slots.written.dicom
+            finishUpload = { key == primary.dicom ? try await renamable.finish() : try await renamable.finish(renamingTo: key) }
         }
 
         // The Part10 completion and the metadata write are independent: run them at once, so their
         // round trips (or fsyncs) overlap instead of adding up.
         let target = sink.listener.storage
         async let finishing: Result<StoredObject, any Error> = {
-            do { return .success(try await upload.finish()) } catch { return .failure(error) }
+            do { return .success(try await finishUpload()) } catch { return .failure(error) }
         }()
         async let describing: Result<StoredObject?, any Error> = {
             guard let json = metadataJSON else { return .success(nil) }

@@ -19,6 +19,15 @@ import Foundation
 struct ObjectSlots: Sendable {
     typealias Keys = (dicom: String, metadata: String)
 
+    /// When a receive's slot is known.
+    enum Choice: Sendable {
+        /// Read from the catalog before the upload began (a store that names its objects when they start).
+        case chosen(ObjectSlots)
+        /// At the commit, from the row read under the catalog's lock (a `RenamableUpload`, begun in the
+        /// primary slot and renamed when the other one is to be written).
+        case atCommit(primary: Keys)
+    }
+
     /// The keys this receive writes.
     var written: Keys
     /// The other slot: where the committed row may point (and what is deleted once the row has moved).
@@ -34,12 +43,19 @@ struct ObjectSlots: Sendable {
     /// duplicate policy is per listener, and nothing is written before that is known.
     static func choose(primary: Keys, for sopInstanceUID: String, listenerID: UUID, store: any ObjectStore,
                        recorder: any IngestRecorder) async throws -> ObjectSlots {
+        try choose(primary: primary, row: try await recorder.committedObjects(sopInstanceUID: sopInstanceUID),
+                   listenerID: listenerID, store: store)
+    }
+
+    /// The slot to write given the committed row `row` (nil: none yet), as above. An upload the store
+    /// names only when it finishes (`RenamableUpload`) chooses this way at its commit, under the catalog's
+    /// lock, from the row read with the lock: one catalog read less per receive.
+    static func choose(primary: Keys, row: CommittedInstanceObjects?, listenerID: UUID,
+                       store: any ObjectStore) throws(StoreFailure) -> ObjectSlots {
         let alternate = alternate(of: primary)
-        guard let existing = try await recorder.committedObjects(sopInstanceUID: sopInstanceUID) else {
-            return ObjectSlots(written: primary, other: alternate)
-        }
-        guard existing.listenerID == listenerID else { throw StoreFailure(heldByAnotherListener) }
-        if refers(existing, to: primary, in: store) {
+        guard let row else { return ObjectSlots(written: primary, other: alternate) }
+        guard row.listenerID == listenerID else { throw StoreFailure(heldByAnotherListener) }
+        if refers(row, to: primary, in: store) {
             return ObjectSlots(written: alternate, other: primary)
         }
         return ObjectSlots(written: primary, other: alternate)

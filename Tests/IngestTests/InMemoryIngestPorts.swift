@@ -16,6 +16,13 @@ final class InMemoryObjectStore: ObjectStore, @unchecked Sendable {
     private var _objects: [String: [UInt8]] = [:]
     private var _openUploads = 0
     private var _failing: Set<Step> = []
+    /// Whether the store names its objects when they are finished (as files renamed into place are), so the
+    /// commit chooses the key slot; otherwise the receive reads the row before the upload begins.
+    let uploadsAreRenamable: Bool
+
+    init(renamable: Bool = false) {
+        uploadsAreRenamable = renamable
+    }
 
     /// Steps that throw `ObjectStoreError(.unavailable)` from now on.
     var failing: Set<Step> {
@@ -71,7 +78,7 @@ final class InMemoryObjectStore: ObjectStore, @unchecked Sendable {
     fileprivate func close() { lock.withLock { _openUploads -= 1 } }
 
     /// One streaming write. A failed `finish` ends it too (nothing of the object remains), as the stores do.
-    final class Upload: ObjectUpload, @unchecked Sendable {
+    final class Upload: RenamableUpload, @unchecked Sendable {
         // @unchecked: every stored property is guarded by `lock`.
         private let lock = NIOLock()
         private let store: InMemoryObjectStore
@@ -93,6 +100,10 @@ final class InMemoryObjectStore: ObjectStore, @unchecked Sendable {
         }
 
         func finish() async throws -> StoredObject {
+            try await finish(renamingTo: key)
+        }
+
+        func finish(renamingTo key: String) async throws -> StoredObject {
             let (wasOpen, body) = lock.withLock { () -> (Bool, [UInt8]) in
                 defer { open = false }
                 return (open, bytes)

@@ -192,6 +192,56 @@ struct InstanceCommitTests {
         #expect(rig.store.openUploads == 0)
     }
 
+    // MARK: A store that names its objects when they are finished (the filesystem target, the spool)
+
+    /// The slot is chosen at the commit from the row read with the lock: re-sends alternate slots as
+    /// above, with one catalog read per receive instead of two.
+    @Test func renamableUploadsAlternateSlotsWithOneReadPerReceive() async throws {
+        let rig = IngestRig(renamable: true)
+        let expectedKeys = [["DICOM/1.2.3.30.dcm", "METADATA/1.2.3.30.json"], ["DICOM/1.2.3.30~1.dcm", "METADATA/1.2.3.30~1.json"]]
+        for (index, patient) in ["ONE", "TWO", "THREE"].enumerated() {
+            let reads = rig.recorder.reads
+            #expect(try await rig.store(uid: "1.2.3.30", patientID: patient) == .success)
+            #expect(rig.recorder.reads == reads + 1)
+            try rig.expectConsistent(uid: "1.2.3.30", patientID: patient)
+            #expect(rig.store.keys == expectedKeys[index % 2])
+            #expect(rig.store.openUploads == 0)
+        }
+    }
+
+    /// A concurrent receive committed into the primary slot while this one streamed there: the commit sees
+    /// it under the lock and finishes this one in the other slot, so the sender gets success, not a retry.
+    @Test func renamableUploadConcurrentCommitGoesToTheOtherSlot() async throws {
+        let rig = IngestRig(renamable: true)
+        var winner = IngestRig.row(uid: "1.2.3.31", listener: rig.listener, objectURI: rig.store.uri(for: "DICOM/1.2.3.31.dcm"))
+        winner.metadataURI = rig.store.uri(for: "METADATA/1.2.3.31.json")
+        rig.recorder.rowBeforeRead = [1: winner]
+        #expect(try await rig.store(uid: "1.2.3.31", patientID: "LATE") == .success)
+        try rig.expectConsistent(uid: "1.2.3.31", patientID: "LATE")
+        #expect(rig.store.keys == ["DICOM/1.2.3.31~1.dcm", "METADATA/1.2.3.31~1.json"])
+        #expect(rig.store.openUploads == 0)
+    }
+
+    /// Another listener took the UID before the commit: 0111, and the upload, begun in the primary slot,
+    /// leaves nothing.
+    @Test func renamableUploadAnotherListenersInstanceIsADuplicate() async throws {
+        let rig = IngestRig(renamable: true)
+        let other = ListenerConfig(name: "other", port: 2, storage: rig.listener.storage)
+        rig.recorder.rowBeforeRead = [1: IngestRig.row(uid: "1.2.3.32", listener: other, objectURI: "mem://bucket/elsewhere.dcm")]
+        let status = try await rig.store(uid: "1.2.3.32", patientID: "LATE")
+        #expect(status == .duplicateSOPInstance("SOP Instance UID held by another listener"))
+        #expect(rig.store.keys.isEmpty)
+        #expect(rig.store.openUploads == 0)
+    }
+
+    /// The read with the lock fails: retryable, and nothing stored or recorded.
+    @Test func renamableUploadFailingReadUnderTheLockLeavesNothing() async throws {
+        let rig = IngestRig(renamable: true)
+        rig.recorder.failReadsFrom = rig.recorder.reads + 1
+        #expect(try await rig.store(uid: "1.2.3.33", patientID: "NEW") == .outOfResources("Catalog unavailable"))
+        rig.expectNothingLeft()
+    }
+
     // MARK: Cancellation
 
     /// Cancelled mid-stream (peer abort, connection lost, shutdown): the upload is aborted, nothing is
@@ -236,12 +286,13 @@ struct IngestRig {
     static let ct = "1.2.840.10008.5.1.4.1.1.2"
     static let explicitLE = "1.2.840.10008.1.2.1"
 
-    let store = InMemoryObjectStore()
+    let store: InMemoryObjectStore
     let recorder = InMemoryRecorder()
     let serializer = KeyedSerializer()
     let listener: ListenerConfig
 
-    init(keyTemplate: String? = nil) {
+    init(keyTemplate: String? = nil, renamable: Bool = false) {
+        store = InMemoryObjectStore(renamable: renamable)
         listener = ListenerConfig(name: "ct", port: 1, storage: StorageTarget(path: "/unused", keyTemplate: keyTemplate, gzip: false))
     }
 

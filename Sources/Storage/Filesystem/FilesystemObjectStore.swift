@@ -60,6 +60,9 @@ public struct FilesystemObjectStore: ObjectStore {
         }
     }
 
+    /// A file is written under a temp name and renamed into place when it is finished.
+    public var uploadsAreRenamable: Bool { true }
+
     public func beginUpload(key: String, options: ObjectPutOptions) async throws -> any ObjectUpload {
         try ObjectKey.validate(key)
         let encoder = try options.gzipLevel.map { try GzipEncoder(level: $0) }
@@ -67,7 +70,7 @@ public struct FilesystemObjectStore: ObjectStore {
         let opened = try await BlockingPools.files.runIfActive {
             try FileOps.openForWrite(root: root, key: key)
         }
-        return FilesystemUpload(key: key, uri: uri(for: key), directory: opened.directory, file: opened.file,
+        return FilesystemUpload(key: key, store: self, directory: opened.directory, file: opened.file,
                                 tempName: opened.tempName, finalName: opened.finalName, encoder: encoder)
     }
 
@@ -127,9 +130,9 @@ public struct FilesystemObjectStore: ObjectStore {
 }
 
 /// A write in progress: the temp file is open in its final folder.
-actor FilesystemUpload: ObjectUpload {
+actor FilesystemUpload: RenamableUpload {
     private let key: String
-    private let uri: String
+    private let store: FilesystemObjectStore
     private let directory: Int32
     private let file: Int32
     private let tempName: String
@@ -145,10 +148,10 @@ actor FilesystemUpload: ObjectUpload {
     private var storedLength: Int64 = 0
     private var open = true
 
-    init(key: String, uri: String, directory: Int32, file: Int32, tempName: String, finalName: String,
+    init(key: String, store: FilesystemObjectStore, directory: Int32, file: Int32, tempName: String, finalName: String,
          encoder: GzipEncoder?) {
         self.key = key
-        self.uri = uri
+        self.store = store
         self.directory = directory
         self.file = file
         self.tempName = tempName
@@ -170,6 +173,27 @@ actor FilesystemUpload: ObjectUpload {
     }
 
     func finish() async throws -> StoredObject {
+        try await finish(as: key, finalName: finalName)
+    }
+
+    /// `finish()` under another name in the same folder (the other key slot of the same instance).
+    func finish(renamingTo newKey: String) async throws -> StoredObject {
+        let folder = { (key: String) in key.split(separator: "/", omittingEmptySubsequences: false).dropLast() }
+        guard let name = newKey.split(separator: "/", omittingEmptySubsequences: false).last, !name.isEmpty,
+              folder(newKey) == folder(key) else {
+            await discard()
+            throw ObjectStoreError(.invalidKey, detail: "an upload can only be renamed within its folder")
+        }
+        do {
+            try ObjectKey.validate(newKey)
+        } catch {
+            await discard()
+            throw error
+        }
+        return try await finish(as: newKey, finalName: String(name))
+    }
+
+    private func finish(as key: String, finalName: String) async throws -> StoredObject {
         guard open else { throw ObjectStoreError(.aborted, detail: "upload already finished or aborted") }
         do {
             try Task.checkCancellation()
@@ -191,7 +215,7 @@ actor FilesystemUpload: ObjectUpload {
             open = false
             close(fd)
             close(dir)
-            return StoredObject(key: key, uri: uri, contentLength: contentLength, storedLength: storedLength)
+            return StoredObject(key: key, uri: store.uri(for: key), contentLength: contentLength, storedLength: storedLength)
         } catch {
             await discard()
             throw error

@@ -19,11 +19,14 @@ struct SpoolObjectStore: ObjectStore {
 
     func uri(for key: String) -> String { target.uri(for: key) }
 
+    /// The spool's files, like the filesystem target's, are renamed into place when finished.
+    var uploadsAreRenamable: Bool { files.uploadsAreRenamable }
+
     func beginUpload(key: String, options: ObjectPutOptions) async throws -> any ObjectUpload {
         var raw = options
         raw.gzipLevel = nil
         let upload = try await files.beginUpload(key: key, options: raw)
-        return SpoolUpload(upload: upload, uri: target.uri(for: key), spool: spool)
+        return SpoolUpload(upload: upload, target: target, spool: spool)
     }
 
     func put(key: String, body: ByteBuffer, options: ObjectPutOptions) async throws -> StoredObject {
@@ -58,16 +61,17 @@ struct SpoolObjectStore: ObjectStore {
 
 /// One file being written into the spool, holding a reservation that grows with each chunk before the
 /// chunk is written. (The listener calls `write` sequentially; the lock only makes the count Sendable.)
-final class SpoolUpload: ObjectUpload {
+final class SpoolUpload: RenamableUpload {
     private let upload: any ObjectUpload
-    private let uri: String
+    /// The listener's target, whose URIs the spool's objects carry.
+    private let target: any ObjectStore
     private let spool: Spool
     /// Bytes reserved for this file so far (every byte written); settled or released exactly once.
     private let granted = Mutex<Int64>(0)
 
-    init(upload: any ObjectUpload, uri: String, spool: Spool) {
+    init(upload: any ObjectUpload, target: any ObjectStore, spool: Spool) {
         self.upload = upload
-        self.uri = uri
+        self.target = target
         self.spool = spool
     }
 
@@ -90,15 +94,28 @@ final class SpoolUpload: ObjectUpload {
     }
 
     func finish() async throws -> StoredObject {
+        try await settled { try await upload.finish() }
+    }
+
+    func finish(renamingTo key: String) async throws -> StoredObject {
+        guard let file = upload as? any RenamableUpload else {
+            await abort()
+            throw ObjectStoreError(.invalidKey, detail: "the spool's file upload cannot be renamed")
+        }
+        return try await settled { try await file.finish(renamingTo: key) }
+    }
+
+    /// The file's completion, its reservation settled (or given back when it fails), with the target's URI.
+    private func settled(_ completion: () async throws -> StoredObject) async throws -> StoredObject {
         var object: StoredObject
         do {
-            object = try await upload.finish()
+            object = try await completion()
         } catch {
             giveBack()
             throw error
         }
         spool.usage.settle(granted: takeGranted(), stored: object.storedLength)
-        object.uri = uri
+        object.uri = target.uri(for: object.key)
         return object
     }
 

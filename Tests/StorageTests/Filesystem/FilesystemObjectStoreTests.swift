@@ -53,6 +53,29 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: root + "/DICOM/1.2.3/a b.dcm"))
     }
 
+    /// An upload is named when finished: it may end as another file of its folder (the other key slot of
+    /// an instance), and never as a file of another folder, which leaves nothing behind.
+    @Test func anUploadIsRenamedWithinItsFolderOnly() async throws {
+        let root = try makeRoot()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = FilesystemObjectStore(root: root)
+        #expect(store.uploadsAreRenamable)
+        let options = ObjectPutOptions(contentType: "application/dicom")
+
+        let upload = try #require(try await store.beginUpload(key: "DICOM/1.2.3.dcm", options: options) as? any RenamableUpload)
+        try await upload.write(ByteBuffer(string: "slot two"))
+        let stored = try await upload.finish(renamingTo: "DICOM/1.2.3~1.dcm")
+        #expect(stored.key == "DICOM/1.2.3~1.dcm")
+        #expect(stored.uri == store.uri(for: "DICOM/1.2.3~1.dcm"))
+        #expect(try String(contentsOfFile: root + "/DICOM/1.2.3~1.dcm", encoding: .utf8) == "slot two")
+        #expect(files(under: root) == ["DICOM", "DICOM/1.2.3~1.dcm"])
+
+        let stray = try #require(try await store.beginUpload(key: "DICOM/1.2.4.dcm", options: options) as? any RenamableUpload)
+        try await stray.write(ByteBuffer(string: "elsewhere"))
+        await #expect(throws: ObjectStoreError.self) { try await stray.finish(renamingTo: "OTHER/1.2.4.dcm") }
+        #expect(files(under: root) == ["DICOM", "DICOM/1.2.3~1.dcm"])
+    }
+
     @Test func noPartialFileIsVisibleAndAbortLeavesNothing() async throws {
         let root = try makeRoot()
         defer { try? FileManager.default.removeItem(atPath: root) }
