@@ -33,6 +33,8 @@ END
 --   count and modalities recounted. That recount runs after the study row is locked by the upsert, with
 --   a snapshot of its own, so it sees every series a concurrent receive committed for the study.
 -- - The association's counters, and the study's activity row (study events), are updated.
+-- - p_patient_name_lower is the name as the service lowercases it (the same rule lowercases a search), not
+--   lower(): that depends on the database's locale.
 CREATE FUNCTION dicom_ingest_record_instance(
     p_sop_instance_uid text, p_sop_class_uid text, p_series_instance_uid text, p_study_instance_uid text,
     p_instance_number bigint, p_transfer_syntax_uid text, p_size_bytes bigint, p_stored_bytes bigint,
@@ -42,7 +44,7 @@ CREATE FUNCTION dicom_ingest_record_instance(
     p_patient_sex text, p_study_date text, p_study_time text, p_study_description text,
     p_accession_number text, p_series_number bigint, p_series_description text, p_modality text,
     p_number_of_frames bigint, p_storage_state text, p_stored_at timestamptz, p_spool_id text,
-    p_activity_at timestamptz)
+    p_activity_at timestamptz, p_patient_name_lower text)
     RETURNS SETOF instances
     LANGUAGE plpgsql VOLATILE AS '
 DECLARE
@@ -143,7 +145,7 @@ BEGIN
     INSERT INTO studies AS t (study_instance_uid, patient_id, patient_name, patient_name_lower,
         patient_birth_date, study_date, study_time, study_description, accession_number, instance_count,
         total_bytes, first_received_at, last_received_at)
-    VALUES (p_study_instance_uid, p_patient_id, p_patient_name, lower(p_patient_name), p_patient_birth_date,
+    VALUES (p_study_instance_uid, p_patient_id, p_patient_name, p_patient_name_lower, p_patient_birth_date,
         p_study_date, p_study_time, p_study_description, p_accession_number, study_delta, study_bytes,
         stored.received_at, stored.last_received_at)
     ON CONFLICT (study_instance_uid) DO UPDATE SET

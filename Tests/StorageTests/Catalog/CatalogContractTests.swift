@@ -305,11 +305,18 @@ struct CatalogContractTests {
                                                           patientID: "P1", patientName: "doe^john", studyDate: "20240201", accession: "A3", modality: "MR"))
             try await catalog.recordInstance(makeInstance(sop: "5", series: "5.s", study: "S5", at: at(500), listener: l2, calling: "US_C",
                                                           patientID: nil, patientName: nil, studyDate: nil, accession: nil, modality: nil))
+            // Lowercased by the service's rule on both sides (not by the database's locale), so a search with the
+            // stored spelling finds it whatever the case mappings of the database.
+            try await catalog.recordInstance(makeInstance(sop: "6", series: "6.s", study: "S6", at: at(50), listener: l2, calling: "US_C",
+                                                          patientID: "P6", patientName: "İZMİR^ΣΟΦΊΑ", studyDate: nil, accession: nil,
+                                                          modality: nil))
 
             func uids(_ filter: StudyFilter) async throws -> [String] {
                 try await catalog.studies(filter: filter, page: PageRequest()).items.map(\.studyInstanceUID)
             }
-            #expect(try await uids(StudyFilter()) == ["S5", "S3", "S2", "S1"])
+            #expect(try await uids(StudyFilter()) == ["S5", "S3", "S2", "S1", "S6"])
+            #expect(try await uids(StudyFilter(patientName: "İZMİR^ΣΟΦΊΑ")) == ["S6"])
+            #expect(try await uids(StudyFilter(patientName: "İzmİr*")) == ["S6"])
             #expect(try await uids(StudyFilter(patientID: "P1")) == ["S3", "S1"])
             #expect(try await uids(StudyFilter(patientName: "doe*")) == ["S3", "S2"])
             #expect(try await uids(StudyFilter(patientName: "DOE^JOHN")) == ["S3"])
@@ -325,10 +332,10 @@ struct CatalogContractTests {
             #expect(try await uids(StudyFilter(modality: "MR")) == ["S3", "S2"])
             #expect(try await uids(StudyFilter(modality: "CT")) == ["S3", "S1"])
             #expect(try await uids(StudyFilter(listenerID: l1)) == ["S2", "S1"])
-            #expect(try await uids(StudyFilter(listenerID: l2)) == ["S5", "S3"])
+            #expect(try await uids(StudyFilter(listenerID: l2)) == ["S5", "S3", "S6"])
             #expect(try await uids(StudyFilter(callingAETitle: "MR_B")) == ["S3", "S2"])
             #expect(try await uids(StudyFilter(receivedFrom: at(350))) == ["S5", "S3"])  // S3 received until 400
-            #expect(try await uids(StudyFilter(receivedTo: at(200))) == ["S2", "S1"])
+            #expect(try await uids(StudyFilter(receivedTo: at(200))) == ["S2", "S1", "S6"])
             #expect(try await uids(StudyFilter(receivedFrom: at(150), receivedTo: at(250))) == ["S2"])
             #expect(try await uids(StudyFilter(patientID: "P1", modality: "MR", callingAETitle: "MR_B")) == ["S3"])
             #expect(try await uids(StudyFilter(patientID: "P1", listenerID: l1, callingAETitle: "MR_B")) == [])
