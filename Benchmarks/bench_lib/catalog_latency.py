@@ -29,10 +29,9 @@ from urllib.parse import urlsplit
 
 from . import corpus as corpusmod
 from . import report, services as svcmod
-from .latency import write
+from .latency import add_cell_arguments, run_cell, write
 from .latency_proxy import LatencyProxy
-from .receivers import ROOT, catalogue
-from .runner import run_once
+from .receivers import catalogue
 
 SECTION_BEGIN = "<!-- catalog-latency:begin -->"
 SECTION_END = "<!-- catalog-latency:end -->"
@@ -58,14 +57,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="scripts/bench --catalog-latency", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--catalog-latency", required=True, help="comma list of response delays in ms, e.g. 0,1,2")
-    p.add_argument("--ct", type=int, default=150, help="ct instances (default 150)")
-    p.add_argument("--associations", default="1,4", help="comma list (default 1,4)")
-    p.add_argument("--receivers", default=",".join(RECEIVERS), help="comma list of " + ", ".join(RECEIVERS))
-    p.add_argument("--runs", type=int, default=1, help="runs per cell (default 1)")
-    p.add_argument("--binary", default=str(ROOT / ".build" / "release" / "dicom-ingest"))
-    p.add_argument("--workdir", default="/tmp/dicom-ingest-bench", help="corpora, receiver output, state")
-    p.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="markdown file to update ('' to skip)")
-    p.add_argument("--run-timeout", type=float, default=300.0, help="bound for one run, seconds")
+    add_cell_arguments(p, RECEIVERS)
     return p.parse_args(argv)
 
 
@@ -119,7 +111,6 @@ def main(argv: list[str]) -> int:
         print(f"[catalog-latency {time.monotonic() - t0:5.0f}s] {msg}", flush=True)
 
     delays = [float(x) for x in args.catalog_latency.split(",") if x != ""]
-    assocs = [int(x) for x in args.associations.split(",") if x]
     wanted = [r for r in args.receivers.split(",") if r]
     known = catalogue(Path(args.binary))
     for r in wanted:
@@ -148,18 +139,9 @@ def main(argv: list[str]) -> int:
             proxied = ProxiedCatalog(**{f.name: getattr(services, f.name) for f in dataclasses.fields(svcmod.Services)},
                                      proxy_port=proxy.port if proxy is not None else 0)
             try:
-                for assoc in assocs:
-                    for run in range(1, args.runs + 1):
-                        for key in wanted:
-                            res = run_once(known[key](), corp, assoc, run, proxied, cell_root, args.run_timeout)
-                            d = res.to_dict()
-                            d["delay_ms"] = delay
-                            rows.append(d)
-                            if res.ok:
-                                say(f"{delay:g} ms a{assoc} {key}: last response {res.response_seconds:.2f} s, "
-                                    f"done {res.seconds:.2f} s ({res.rate:.1f}/s)")
-                            else:
-                                say(f"{delay:g} ms a{assoc} {key}: FAILED {res.error[:300]}")
+                rows += run_cell(args, known, wanted, corp, proxied, cell_root, delay, say,
+                                 lambda res: f"last response {res.response_seconds:.2f} s, "
+                                             f"done {res.seconds:.2f} s ({res.rate:.1f}/s)")
             finally:
                 if proxy is not None:
                     proxy.stop()

@@ -56,18 +56,42 @@ class ProxiedServices(svcmod.Services):
         )
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="scripts/bench --s3-latency", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--s3-latency", required=True, help="comma list of response delays in ms, e.g. 0,50,150")
+def add_cell_arguments(p: argparse.ArgumentParser, receivers: list[str]) -> None:
+    """The options every latency section shares (besides its own list of delays)."""
     p.add_argument("--ct", type=int, default=150, help="ct instances (default 150)")
     p.add_argument("--associations", default="1,4", help="comma list (default 1,4)")
-    p.add_argument("--receivers", default=",".join(RECEIVERS), help="comma list of " + ", ".join(RECEIVERS))
+    p.add_argument("--receivers", default=",".join(receivers), help="comma list of " + ", ".join(receivers))
     p.add_argument("--runs", type=int, default=1, help="runs per cell (default 1)")
     p.add_argument("--binary", default=str(ROOT / ".build" / "release" / "dicom-ingest"))
     p.add_argument("--workdir", default="/tmp/dicom-ingest-bench", help="corpora, receiver output, state")
     p.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="markdown file to update ('' to skip)")
     p.add_argument("--run-timeout", type=float, default=300.0, help="bound for one run, seconds")
+
+
+def run_cell(args: argparse.Namespace, known: dict, wanted: list[str], corp, services, cell_root: Path,
+             delay: float, say, describe) -> list[dict]:
+    """Every receiver of `wanted`, every association count and run, at one delay: rows of `run_once`
+    results with `delay_ms` added; `describe(result)` is the progress line of a run that went through."""
+    rows = []
+    for assoc in (int(x) for x in args.associations.split(",") if x):
+        for run in range(1, args.runs + 1):
+            for key in wanted:
+                res = run_once(known[key](), corp, assoc, run, services, cell_root, args.run_timeout)
+                d = res.to_dict()
+                d["delay_ms"] = delay
+                rows.append(d)
+                if res.ok:
+                    say(f"{delay:g} ms a{assoc} {key}: {describe(res)}")
+                else:
+                    say(f"{delay:g} ms a{assoc} {key}: FAILED {res.error[:300]}")
+    return rows
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="scripts/bench --s3-latency", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--s3-latency", required=True, help="comma list of response delays in ms, e.g. 0,50,150")
+    add_cell_arguments(p, RECEIVERS)
     return p.parse_args(argv)
 
 
@@ -138,7 +162,6 @@ def main(argv: list[str]) -> int:
         print(f"[s3-latency {time.monotonic() - t0:5.0f}s] {msg}", flush=True)
 
     delays = [int(x) for x in args.s3_latency.split(",") if x != ""]
-    assocs = [int(x) for x in args.associations.split(",") if x]
     wanted = [r for r in args.receivers.split(",") if r]
     known = catalogue(Path(args.binary))
     for r in wanted:
@@ -175,19 +198,9 @@ def main(argv: list[str]) -> int:
             if proxy is not None:
                 proxied.s3_endpoint = proxy.endpoint
             try:
-                for assoc in assocs:
-                    for run in range(1, args.runs + 1):
-                        for key in wanted:
-                            res = run_once(known[key](), corp, assoc, run, proxied, cell_root, args.run_timeout)
-                            d = res.to_dict()
-                            d["delay_ms"] = delay
-                            rows.append(d)
-                            if res.ok:
-                                say(f"{delay} ms a{assoc} {key}: to S3 {res.seconds:.2f} s "
-                                    f"({res.rate:.1f}/s), last response {res.response_seconds:.2f} s, "
-                                    f"peak RSS {res.peak_rss_kib / 1024:.0f} MiB")
-                            else:
-                                say(f"{delay} ms a{assoc} {key}: FAILED {res.error[:300]}")
+                rows += run_cell(args, known, wanted, corp, proxied, cell_root, delay, say,
+                                 lambda res: f"to S3 {res.seconds:.2f} s ({res.rate:.1f}/s), last response "
+                                             f"{res.response_seconds:.2f} s, peak RSS {res.peak_rss_kib / 1024:.0f} MiB")
             finally:
                 if proxy is not None:
                     proxy.stop()

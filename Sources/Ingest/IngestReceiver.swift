@@ -166,12 +166,7 @@ actor IngestReceiver: InstanceReceiver {
             logger: logger)
         // Receives of other UIDs whose keys coincide (a key template without the SOP Instance UID) wait
         // for each other too: the object this one may write is locked, both slots when not yet chosen.
-        let objectKeys: [String]
-        switch slots {
-        case .chosen(let chosen): objectKeys = [chosen.written.dicom]
-        case .atCommit(let primary): objectKeys = [primary.dicom, ObjectSlots.alternate(of: primary).dicom]
-        }
-        let lockKeys = ["uid:" + request.affectedSOPInstanceUID] + objectKeys.map { "object:" + sink.store.uri(for: $0) }
+        let lockKeys = ["uid:" + request.affectedSOPInstanceUID] + slots.possibleKeys.map { "object:" + sink.store.uri(for: $0) }
         let outcome = await sink.serializer.withLocks(lockKeys) { await commit.runHoldingCatalogLock() }
 
         phase = .done
@@ -244,15 +239,10 @@ actor IngestReceiver: InstanceReceiver {
                 try await fail(.outOfResources("Catalog unavailable"), reason: "catalog unavailable", error: error)
             }
         }
-        let key: String
-        switch slots {
-        case .chosen(let chosen): key = chosen.written.dicom
-        case .atCommit(let primary): key = primary.dicom
-        }
         let upload: any ObjectUpload
         do {
             upload = try await sink.store.beginUpload(
-                key: key,
+                key: slots.uploadKey,
                 options: ObjectPutOptions(contentType: ObjectPutOptions.dicomContentType,
                                           gzipLevel: target.gzip ? target.gzipLevel : nil,
                                           storageClass: target.storageClass,

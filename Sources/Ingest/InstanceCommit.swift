@@ -51,7 +51,7 @@ struct InstanceCommit: Sendable {
                 return .failure(error)
             }
             let key = slots.written.dicom
-            finishUpload = { key == primary.dicom ? try await renamable.finish() : try await renamable.finish(renamingTo: key) }
+            finishUpload = { try await renamable.finish(renamingTo: key) }
         }
 
         // The Part10 completion and the metadata write are independent: run them at once, so their

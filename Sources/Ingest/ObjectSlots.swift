@@ -26,6 +26,22 @@ struct ObjectSlots: Sendable {
         /// At the commit, from the row read under the catalog's lock (a `RenamableUpload`, begun in the
         /// primary slot and renamed when the other one is to be written).
         case atCommit(primary: Keys)
+
+        /// The key the Part10 upload begins with.
+        var uploadKey: String {
+            switch self {
+            case .chosen(let slots): slots.written.dicom
+            case .atCommit(let primary): primary.dicom
+            }
+        }
+
+        /// Every Part10 key the receive may end up writing.
+        var possibleKeys: [String] {
+            switch self {
+            case .chosen(let slots): [slots.written.dicom]
+            case .atCommit(let primary): [primary.dicom, ObjectSlots.alternate(of: primary).dicom]
+            }
+        }
     }
 
     /// The keys this receive writes.
