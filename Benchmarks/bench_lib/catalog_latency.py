@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import shlex
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -75,17 +76,12 @@ def render(rows: list[dict], command: str, started: str, machine: str, corpus_in
         if r["ok"]:
             cells.setdefault((r["delay_ms"], r["associations"]), {}).setdefault(r["receiver"], []).append(r)
 
-    def median(values: list[float]) -> float:
-        ordered = sorted(values)
-        middle = len(ordered) // 2
-        return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
     for (delay, assoc), by in sorted(cells.items()):
         def t(key: str, field: str) -> str:
             runs = by.get(key)
             if not runs:
                 return "—"
-            seconds = median([r[field] for r in runs])
+            seconds = statistics.median(r[field] for r in runs)
             return f"{seconds:.2f} s ({runs[0]['instances'] / seconds:.1f}/s)" if seconds > 0 else "—"
 
         out.append(f"| {delay:g} ms | {assoc} | {t('ingest-fs-pg', 'response_seconds')} | "

@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import shlex
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -96,6 +97,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def render(rows: list[dict], command: str, started: str, machine: str, corpus_info: str, notes: list[str]) -> str:
+    runs = max((r["run"] for r in rows), default=1)
+    over = (f" With {runs} runs per cell: times are medians; each ratio is taken within a run (the receivers of "
+            "a run go one after the other) and given as the median with the range over the runs; peak RSS is the "
+            "largest.") if runs > 1 else ""
     out = [SECTION_BEGIN, "### S3 latency, one association's worth: `scripts/bench --s3-latency`", "",
            f"Run {started} UTC on {machine}; corpus ct {corpus_info}; command: `{command}`. Each S3 response "
            "is held back by the given delay (a loopback proxy in front of moto; at 0 ms no proxy). *To S3*: "
@@ -103,36 +108,50 @@ def render(rows: list[dict], command: str, started: str, machine: str, corpus_in
            "`spooled`, counted at the emulator); *last response*: until the last C-STORE-RSP. Ratios are "
            "against the reference "
            "design's time to S3 in the same run; the filesystem target (SQLite, no S3) is run beside each cell "
-           "for the pace of its answers.", "",
+           "for the pace of its answers." + over, "",
            "| S3 delay | associations | reference: to S3 | stored: to S3 | spooled: to S3 | spooled: last response "
            "| filesystem target: last response | spooled ÷ reference (inst/s) | stored ÷ reference "
            "| spooled ÷ filesystem (last response) | spooled peak RSS |",
            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    cells: dict[tuple[int, int], dict[str, dict]] = {}
+    # (delay, associations) -> receiver -> run -> result
+    cells: dict[tuple[int, int], dict[str, dict[int, dict]]] = {}
     for r in rows:
         if r["ok"]:
-            cells.setdefault((r["delay_ms"], r["associations"]), {})[r["receiver"]] = r
+            cells.setdefault((r["delay_ms"], r["associations"]), {}).setdefault(r["receiver"], {})[r["run"]] = r
     for (delay, assoc), by in sorted(cells.items()):
-        ref, stored, spooled = by.get("reference"), by.get("ingest-s3"), by.get("ingest-s3-spooled")
-        filesystem = by.get("ingest-fs")
+        ref, stored, spooled = by.get("reference", {}), by.get("ingest-s3", {}), by.get("ingest-s3-spooled", {})
+        filesystem = by.get("ingest-fs", {})
 
-        def t(r: dict | None, key: str = "seconds") -> str:
-            return f"{r[key]:.2f} s ({r['instances'] / r[key]:.1f}/s)" if r and r[key] > 0 else "—"
+        def t(results: dict[int, dict], key: str = "seconds") -> str:
+            values = [r[key] for r in results.values() if r[key] > 0]
+            if not values:
+                return "—"
+            seconds = statistics.median(values)
+            return f"{seconds:.2f} s ({next(iter(results.values()))['instances'] / seconds:.1f}/s)"
 
-        def ratio(a: dict | None) -> str:
-            return f"{ref['seconds'] / a['seconds']:.2f}×" if a and ref and a["seconds"] > 0 else "—"
+        def paired(numerator: dict[int, dict], num_key: str, denominator: dict[int, dict], den_key: str) -> str:
+            # numerator ÷ denominator of the same run: the two ran minutes apart at most, on the same load.
+            ratios = [numerator[run][num_key] / denominator[run][den_key]
+                      for run in sorted(numerator.keys() & denominator.keys()) if denominator[run][den_key] > 0]
+            if not ratios:
+                return "—"
+            if len(ratios) == 1:
+                return f"{ratios[0]:.2f}×"
+            return f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
 
+        # Times to S3: the reference's over the receiver's is the receiver's rate over the reference's.
+        spooled_ratio = paired(ref, "seconds", spooled, "seconds")
+        stored_ratio = paired(ref, "seconds", stored, "seconds")
         # Above 1× the spool answers more slowly than the filesystem target (the goal is at most 1×).
-        pace = (f"{spooled['response_seconds'] / filesystem['response_seconds']:.2f}×"
-                if spooled and filesystem and filesystem["response_seconds"] > 0 else "—")
-        rss = f"{spooled['peak_rss_kib'] / 1024:.0f} MiB" if spooled else "—"
+        pace = paired(spooled, "response_seconds", filesystem, "response_seconds")
+        rss = f"{max(r['peak_rss_kib'] for r in spooled.values()) / 1024:.0f} MiB" if spooled else "—"
         out.append(f"| {delay} ms | {assoc} | {t(ref)} | {t(stored)} | {t(spooled)} | "
-                   f"{t(spooled, 'response_seconds')} | {t(filesystem, 'response_seconds')} | {ratio(spooled)} | "
-                   f"{ratio(stored)} | {pace} | {rss} |")
+                   f"{t(spooled, 'response_seconds')} | {t(filesystem, 'response_seconds')} | {spooled_ratio} | "
+                   f"{stored_ratio} | {pace} | {rss} |")
     failed = [r for r in rows if not r["ok"]]
     for r in failed:
-        notes.append(f"{r['receiver']} at {r['delay_ms']} ms, {r['associations']} associations failed: "
-                     f"{r['error'][:200]}")
+        notes.append(f"{r['receiver']} at {r['delay_ms']} ms, {r['associations']} associations, run {r['run']} "
+                     f"failed: {r['error'][:200]}")
     if notes:
         out += ["", *[f"- {n}" for n in notes]]
     # A blank line after the marker keeps the hand-written text that follows a paragraph of its own.
