@@ -5,7 +5,8 @@ instance the sender saw succeed ends in S3 with the bytes its row's sha256 descr
 node dying while another shares its catalog and spool.
 
 S3 outages are made with a TCP proxy in front of the suite's moto_server (SigV4 on): closing the proxy
-makes S3 unreachable without losing what moto already holds."""
+makes S3 unreachable without losing what moto already holds. A hung S3 (connections accepted, never
+answered) is moto itself stopped with SIGSTOP and continued with SIGCONT."""
 import gzip
 import hashlib
 import os
@@ -26,7 +27,7 @@ from pynetdicom import AE
 
 import checks
 import corpus
-from conftest import READ_TOKEN, Service, free_port, service_env, wait_for
+from conftest import READ_TOKEN, Service, free_port, require_env, service_env, wait_for
 
 STORESCU = "/usr/bin/storescu"
 
@@ -216,6 +217,17 @@ def check_landed(s3, bucket, rows, paths_by_uid, calling="SPOOLSCU"):
             checks.read_object(s3, bucket, meta_key)
 
 
+def check_landed_once(s3, bucket, database_url, rows, paths_by_uid):
+    """`check_landed`, and one catalog row per instance and no multipart upload left (an interrupted
+    attempt's upload is aborted when the instance is forwarded again)."""
+    check_landed(s3, bucket, rows, paths_by_uid)
+    with psycopg.connect(database_url) as conn:
+        for uid in paths_by_uid:
+            assert conn.execute("SELECT count(*) FROM instances WHERE sop_instance_uid = %s", (uid,)).fetchone()[0] == 1
+    wait_for(lambda: not s3.list_multipart_uploads(Bucket=bucket).get("Uploads"), timeout=60,
+             what="no multipart upload left")
+
+
 def own_service(binary, s3_settings, database_url, tmp_path, name="svc", **extra):
     data_dir = str(tmp_path / name)
     os.makedirs(data_dir, exist_ok=True)
@@ -278,12 +290,7 @@ def test_sigkill_while_forwarding_then_restart(binary, s3_settings, fresh_databa
         proxy.delay = 0.0
         svc2 = Service(svc.binary, svc.env, svc.cwd, svc.log_path).start()
         rows = wait_all_stored(svc2, list(by_uid))
-        check_landed(s3, bucket, rows, by_uid)
-        with psycopg.connect(fresh_database_url) as conn:
-            for uid in by_uid:
-                assert conn.execute("SELECT count(*) FROM instances WHERE sop_instance_uid = %s", (uid,)).fetchone()[0] == 1
-        wait_for(lambda: not s3.list_multipart_uploads(Bucket=bucket).get("Uploads"), timeout=30,
-                 what="no multipart upload left")
+        check_landed_once(s3, bucket, fresh_database_url, rows, by_uid)
         wait_for(lambda: not spool_files(os.path.join(data_dir, "spool")), timeout=30, what="spool emptied")
         print(f"at SIGKILL: {spooled_at_kill} of {len(files)} spooled, {uploads_at_kill} multipart uploads open")
     finally:
@@ -318,6 +325,43 @@ def test_s3_outage_mid_send(binary, s3_settings, fresh_database_url, bucket, s3,
         assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
     finally:
         proxy.stop()
+        assert svc.stop() == 0, svc.log_text()
+
+
+def test_s3_hung_mid_send(binary, s3_settings, fresh_database_url, bucket, s3, corpus_dir, tmp_path):
+    """The emulator itself stopped (SIGSTOP) for longer than an upload attempt's time bound, in the middle of
+    a DCMTK send that includes a multipart instance: connections are accepted and never answered, unlike a
+    refused connection. The sender sees only successes; the uploads in flight time out and are retried; after
+    SIGCONT every instance lands once, byte-identical, and no multipart upload is left."""
+    moto_pid = int(require_env("TEST_MOTO_PID"))
+    svc, data_dir = own_service(binary, s3_settings, fresh_database_url, tmp_path)
+    stopped = False
+    try:
+        listener, port = spooled_listener(svc, bucket, gzip=True)
+        big = corpus.build_multiframe(str(tmp_path), frames=40, name="hung_big.dcm")
+        files = explicit_files(corpus_dir)
+        by_uid = {sop(p): p for p in files + [big]}
+        half = len(files) // 2
+        storescu(port, files[:half])
+        os.kill(moto_pid, signal.SIGSTOP)
+        stopped = True
+        stopped_at = time.monotonic()
+        storescu(port, files[half:] + [big])
+        wait_for(lambda: (metric(svc, "dicom_spool_instances") or 0) >= 1, timeout=20, what="spool gauge shows the backlog")
+        status, body, _ = svc.request("GET", "/readyz", token=READ_TOKEN)
+        assert status == 200 and "instances spooled" in str(body), body
+        # Past the forwarder's 20 s bound for one attempt, so the uploads in flight end and are retried.
+        time.sleep(max(0.0, 25 - (time.monotonic() - stopped_at)))
+        pending = [uid for uid in by_uid if (row := instance(svc, uid)) is None or row["storageState"] != "stored"]
+        assert pending, "every instance was stored while S3 did not answer"
+        assert "time bound reached" in svc.log_text(), "no upload attempt ran into its time bound while S3 was stopped"
+        os.kill(moto_pid, signal.SIGCONT)
+        stopped = False
+        rows = wait_all_stored(svc, list(by_uid), timeout=180)
+        check_landed_once(s3, bucket, fresh_database_url, rows, by_uid)
+    finally:
+        if stopped:
+            os.kill(moto_pid, signal.SIGCONT)
         assert svc.stop() == 0, svc.log_text()
 
 
