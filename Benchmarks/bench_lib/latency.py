@@ -62,7 +62,7 @@ def add_cell_arguments(p: argparse.ArgumentParser, receivers: list[str]) -> None
     p.add_argument("--ct", type=int, default=150, help="ct instances (default 150)")
     p.add_argument("--associations", default="1,4", help="comma list (default 1,4)")
     p.add_argument("--receivers", default=",".join(receivers), help="comma list of " + ", ".join(receivers))
-    p.add_argument("--runs", type=int, default=1, help="runs per cell (default 1)")
+    p.add_argument("--runs", type=int, default=3, help="runs per cell (default 3: medians, and ratios within a run)")
     p.add_argument("--binary", default=str(ROOT / ".build" / "release" / "dicom-ingest"))
     p.add_argument("--workdir", default="/tmp/dicom-ingest-bench", help="corpora, receiver output, state")
     p.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="markdown file to update ('' to skip)")
