@@ -276,7 +276,9 @@ func withFaultProxy<T: Sendable>(
             let writing = upload.writeCancellingItself(total: 16 * Self.mib, cancelAfter: 11 * Self.mib)
             await #expect(throws: CancellationError.self) { try await writing.value }
             let aborts = await log.requests.filter { $0.hasPrefix("DELETE") && $0.contains("uploadId=") }
-            #expect(aborts.count == 2, "the abort answered 503, then retried: \(aborts)")
+            // At least the 503 and one retry; a retry whose answer is lost on its connection (moto closes every
+            // connection) is sent again, and the DELETE of an upload already aborted succeeds as well.
+            #expect(aborts.count >= 2, "the abort answered 503, then retried: \(aborts)")
             #expect(await log.injected == 1)
         }
         let after = try env.inspect(keys: [key], uploadsPrefix: prefix)
