@@ -22,7 +22,6 @@ import datetime as dt
 import json
 import shlex
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from urllib.parse import urlsplit
 
 from . import corpus as corpusmod
 from . import report, services as svcmod
-from .latency import add_cell_arguments, run_cell, write
+from .latency import add_cell_arguments, cells, median_time, run_cell, write
 from .latency_proxy import LatencyProxy
 from .receivers import catalogue
 
@@ -71,18 +70,9 @@ def render(rows: list[dict], command: str, started: str, machine: str, corpus_in
            "| PostgreSQL delay | associations | fs + PostgreSQL: last response | S3 stored: last response "
            "| S3 spooled: last response | S3 spooled: to S3 |",
            "|---:|---:|---:|---:|---:|---:|"]
-    cells: dict[tuple[float, int], dict[str, list[dict]]] = {}
-    for r in rows:
-        if r["ok"]:
-            cells.setdefault((r["delay_ms"], r["associations"]), {}).setdefault(r["receiver"], []).append(r)
-
-    for (delay, assoc), by in sorted(cells.items()):
+    for (delay, assoc), by in sorted(cells(rows).items()):
         def t(key: str, field: str) -> str:
-            runs = by.get(key)
-            if not runs:
-                return "—"
-            seconds = statistics.median(r[field] for r in runs)
-            return f"{seconds:.2f} s ({runs[0]['instances'] / seconds:.1f}/s)" if seconds > 0 else "—"
+            return median_time(by.get(key, {}), field)
 
         out.append(f"| {delay:g} ms | {assoc} | {t('ingest-fs-pg', 'response_seconds')} | "
                    f"{t('ingest-s3', 'response_seconds')} | {t('ingest-s3-spooled', 'response_seconds')} | "

@@ -88,6 +88,24 @@ def run_cell(args: argparse.Namespace, known: dict, wanted: list[str], corp, ser
     return rows
 
 
+def cells(rows: list[dict]) -> dict[tuple[float, int], dict[str, dict[int, dict]]]:
+    """The rows that went through, as (delay, associations) -> receiver -> run -> result."""
+    out: dict[tuple[float, int], dict[str, dict[int, dict]]] = {}
+    for r in rows:
+        if r["ok"]:
+            out.setdefault((r["delay_ms"], r["associations"]), {}).setdefault(r["receiver"], {})[r["run"]] = r
+    return out
+
+
+def median_time(results: dict[int, dict], field: str) -> str:
+    """The median of `field` (seconds) over the runs, with the instances per second it makes; "—" for none."""
+    values = [r[field] for r in results.values() if r[field] > 0]
+    if not values:
+        return "—"
+    seconds = statistics.median(values)
+    return f"{seconds:.2f} s ({next(iter(results.values()))['instances'] / seconds:.1f}/s)"
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="scripts/bench --s3-latency", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,21 +131,12 @@ def render(rows: list[dict], command: str, started: str, machine: str, corpus_in
            "| filesystem target: last response | spooled ÷ reference (inst/s) | stored ÷ reference "
            "| spooled ÷ filesystem (last response) | spooled peak RSS |",
            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    # (delay, associations) -> receiver -> run -> result
-    cells: dict[tuple[int, int], dict[str, dict[int, dict]]] = {}
-    for r in rows:
-        if r["ok"]:
-            cells.setdefault((r["delay_ms"], r["associations"]), {}).setdefault(r["receiver"], {})[r["run"]] = r
-    for (delay, assoc), by in sorted(cells.items()):
+    for (delay, assoc), by in sorted(cells(rows).items()):
         ref, stored, spooled = by.get("reference", {}), by.get("ingest-s3", {}), by.get("ingest-s3-spooled", {})
         filesystem = by.get("ingest-fs", {})
 
         def t(results: dict[int, dict], key: str = "seconds") -> str:
-            values = [r[key] for r in results.values() if r[key] > 0]
-            if not values:
-                return "—"
-            seconds = statistics.median(values)
-            return f"{seconds:.2f} s ({next(iter(results.values()))['instances'] / seconds:.1f}/s)"
+            return median_time(results, key)
 
         def paired(numerator: dict[int, dict], num_key: str, denominator: dict[int, dict], den_key: str) -> str:
             # numerator ÷ denominator of the same run: the two ran minutes apart at most, on the same load.

@@ -54,7 +54,7 @@ extension SQLCatalog {
             INSERT INTO studies (study_instance_uid, patient_id, patient_name, patient_name_lower, patient_birth_date,
                 study_date, study_time, study_description, accession_number, instance_count, total_bytes,
                 first_received_at, last_received_at)
-            VALUES (\(stored.studyInstanceUID), \(stored.patientID), \(stored.patientName), \(stored.patientName?.lowercased()),
+            VALUES (\(stored.studyInstanceUID), \(stored.patientID), \(stored.patientName), \(stored.patientName.map(patientNameLower)),
                 \(stored.patientBirthDate), \(stored.studyDate), \(stored.studyTime), \(stored.studyDescription),
                 \(stored.accessionNumber), \(studyCount), \(studyBytes), \(stored.receivedAt), \(stored.lastReceivedAt))
             ON CONFLICT (study_instance_uid) DO UPDATE SET

@@ -101,7 +101,7 @@ extension SQLCatalog {
                 \(r.callingAETitle), \(r.calledAETitle), \(r.peerAddress), \(r.receivedAt), \(lastReceivedAt), \(r.patientID),
                 \(r.patientName), \(r.patientBirthDate), \(r.patientSex), \(r.studyDate), \(r.studyTime), \(r.studyDescription),
                 \(r.accessionNumber), \(r.seriesNumber), \(r.seriesDescription), \(r.modality), \(r.numberOfFrames),
-                \(r.storageState.rawValue), \(r.storedAt), \(r.spoolID), \(Date()), \(r.patientName?.lowercased()))
+                \(r.storageState.rawValue), \(r.storedAt), \(r.spoolID), \(Date()), \(r.patientName.map(patientNameLower)))
             """).prepared(as: .recordInstance)
         do {
             if let event {

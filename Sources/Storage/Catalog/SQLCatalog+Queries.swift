@@ -60,10 +60,17 @@ extension SQLCatalog {
     }
 }
 
-/// A DICOM-style pattern (`*` any run, `?` one character) as a lowercase LIKE pattern with `\` escapes.
+/// The patient name as `studies.patient_name_lower` holds it and a search compares with it: Swift's
+/// `lowercased()`, on both dialects, because the database's `lower()` follows its locale (İ, Σ).
+func patientNameLower(_ name: String) -> String {
+    name.lowercased()
+}
+
+/// A DICOM-style patient-name pattern (`*` any run, `?` one character) as a LIKE pattern on
+/// `patient_name_lower`, with `\` escapes.
 func likePattern(_ pattern: String) -> String {
     var out = ""
-    for c in pattern.lowercased() {
+    for c in patientNameLower(pattern) {
         switch c {
         case "*": out.append("%")
         case "?": out.append("_")
