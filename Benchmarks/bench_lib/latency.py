@@ -10,10 +10,14 @@ none: the receivers talk to the emulator directly) and sends the ct corpus over 
   * dicom-ingest with `storage.ackMode: "spooled"` — answers after the durable local spool and the catalog,
     forwards to S3 in the background; measured until the last object is in S3 and, separately, until the
     last C-STORE response;
-  * dicom-ingest's filesystem target (SQLite, as in the main table) — its last response, the pace `spooled`
-    answers are held to; it never talks to S3, so the delay does not apply to it.
+  * dicom-ingest's filesystem target — its last response, the pace `spooled` answers are held to; it never
+    talks to S3, so the delay does not apply to it. Twice: with SQLite, as in the main table, and with
+    PostgreSQL, the catalog of the S3 receivers (so that the spool and the filesystem target differ only in
+    the spool's forward).
 
-Objects are counted directly at the emulator (not through the proxy). The figures go between the
+Objects are counted directly at the emulator (not through the proxy). At each delay the harness also puts
+the objects a `spooled` run writes with no receiver at all (`emulator_floor.py`): the least time any receiver
+needs in the cell, hence the largest ratio to the reference it can reach. The figures go between the
 `s3-latency` markers of BENCHMARKS.md.
 """
 from __future__ import annotations
@@ -22,6 +26,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import os
 import shlex
 import shutil
 import statistics
@@ -33,14 +38,14 @@ import boto3
 from botocore.config import Config
 
 from . import corpus as corpusmod
-from . import report, services as svcmod
+from . import emulator_floor, report, services as svcmod
 from .latency_proxy import LatencyProxy
 from .receivers import ROOT, catalogue
 from .runner import run_once
 
 SECTION_BEGIN = "<!-- s3-latency:begin -->"
 SECTION_END = "<!-- s3-latency:end -->"
-RECEIVERS = ["reference", "ingest-s3", "ingest-s3-spooled", "ingest-fs"]
+RECEIVERS = ["reference", "ingest-s3", "ingest-s3-spooled", "ingest-fs", "ingest-fs-pg"]
 
 
 @dataclasses.dataclass
@@ -106,6 +111,52 @@ def median_time(results: dict[int, dict], field: str) -> str:
     return f"{seconds:.2f} s ({next(iter(results.values()))['instances'] / seconds:.1f}/s)"
 
 
+def paired(numerator: dict[int, dict], num_key: str, denominator: dict[int, dict], den_key: str) -> str:
+    """numerator ÷ denominator of the same run (the two ran minutes apart at most, on the same load): the
+    median with the range over the runs; "—" for none."""
+    ratios = [numerator[run][num_key] / denominator[run][den_key]
+              for run in sorted(numerator.keys() & denominator.keys()) if denominator[run][den_key] > 0]
+    if not ratios:
+        return "—"
+    if len(ratios) == 1:
+        return f"{ratios[0]:.2f}×"
+    return f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
+
+
+def bounds(rows: list[dict], floors: list[dict]) -> list[str]:
+    """The table of what bounds each cell: the goal's time, the emulator alone with the same objects, and the
+    CPU a `spooled` run spends in the receiver, the emulator and PostgreSQL against the machine's cores."""
+    if not floors:
+        return []
+    cores = os.cpu_count() or 1
+    out = ["", f"What bounds each cell. *Emulator alone*: a boto3 client puts the objects of a `spooled` run (150 ct "
+           "Part10 gzipped at level 1 and their JSON) through the same proxy, "
+           f"{emulator_floor.IN_FLIGHT} requests in flight, with no receiver running; no receiver lands the "
+           "cell sooner, so *largest ratio* (reference ÷ emulator alone, within a run) is the most any receiver "
+           "can reach here. *CPU*: what one `spooled` run spends in the receiver, the emulator and PostgreSQL "
+           f"(medians), and that work spread over the machine's {cores} cores, the least time it needs "
+           "(the sender and the harness come on top).", "",
+           "| S3 delay | associations | goal: to S3 within (reference ÷ 3) | emulator alone | largest ratio | "
+           "spooled CPU: receiver + emulator + PostgreSQL | ÷ cores |",
+           "|---:|---:|---:|---:|---:|---:|---:|"]
+    by_delay: dict[float, dict[int, dict]] = {}
+    for f in floors:
+        by_delay.setdefault(f["delay_ms"], {})[f["run"]] = f
+    for (delay, assoc), by in sorted(cells(rows).items()):
+        ref, spooled, floor = by.get("reference", {}), by.get("ingest-s3-spooled", {}), by_delay.get(delay, {})
+        goal = f"{statistics.median(r['seconds'] for r in ref.values()) / 3:.2f} s" if ref else "—"
+        alone = f"{statistics.median(f['seconds'] for f in floor.values()):.2f} s" if floor else "—"
+        cpu, spread = "—", "—"
+        if spooled:
+            parts = [statistics.median(r[k] for r in spooled.values()) / 1000
+                     for k in ("cpu_ms", "moto_cpu_ms", "postgres_cpu_ms")]
+            cpu = f"{parts[0]:.2f} + {parts[1]:.2f} + {parts[2]:.2f} s"
+            spread = f"{sum(parts) / cores:.2f} s"
+        out.append(f"| {delay} ms | {assoc} | {goal} | {alone} | {paired(ref, 'seconds', floor, 'seconds')} | "
+                   f"{cpu} | {spread} |")
+    return out
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="scripts/bench --s3-latency", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -114,7 +165,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def render(rows: list[dict], command: str, started: str, machine: str, corpus_info: str, notes: list[str]) -> str:
+def render(rows: list[dict], floors: list[dict], command: str, started: str, machine: str, corpus_info: str,
+           notes: list[str]) -> str:
     runs = max((r["run"] for r in rows), default=1)
     over = (f" With {runs} runs per cell: times are medians; each ratio is taken within a run (the receivers of "
             "a run go one after the other) and given as the median with the range over the runs; peak RSS is the "
@@ -125,38 +177,33 @@ def render(rows: list[dict], command: str, started: str, machine: str, corpus_in
            "from the first C-STORE until the last object is in the bucket (for the reference design and "
            "`spooled`, counted at the emulator); *last response*: until the last C-STORE-RSP. Ratios are "
            "against the reference "
-           "design's time to S3 in the same run; the filesystem target (SQLite, no S3) is run beside each cell "
-           "for the pace of its answers." + over, "",
+           "design's time to S3 in the same run; the filesystem target (no S3) is run beside each cell for the "
+           "pace of its answers, with SQLite as in the main table and with PostgreSQL as the S3 receivers."
+           + over, "",
            "| S3 delay | associations | reference: to S3 | stored: to S3 | spooled: to S3 | spooled: last response "
-           "| filesystem target: last response | spooled ÷ reference (inst/s) | stored ÷ reference "
-           "| spooled ÷ filesystem (last response) | spooled peak RSS |",
-           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| filesystem target, SQLite: last response | filesystem target, PostgreSQL: last response "
+           "| spooled ÷ reference (inst/s) | stored ÷ reference "
+           "| spooled ÷ filesystem (last response), SQLite / PostgreSQL | spooled peak RSS |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for (delay, assoc), by in sorted(cells(rows).items()):
         ref, stored, spooled = by.get("reference", {}), by.get("ingest-s3", {}), by.get("ingest-s3-spooled", {})
-        filesystem = by.get("ingest-fs", {})
+        filesystem, filesystem_pg = by.get("ingest-fs", {}), by.get("ingest-fs-pg", {})
 
         def t(results: dict[int, dict], key: str = "seconds") -> str:
             return median_time(results, key)
-
-        def paired(numerator: dict[int, dict], num_key: str, denominator: dict[int, dict], den_key: str) -> str:
-            # numerator ÷ denominator of the same run: the two ran minutes apart at most, on the same load.
-            ratios = [numerator[run][num_key] / denominator[run][den_key]
-                      for run in sorted(numerator.keys() & denominator.keys()) if denominator[run][den_key] > 0]
-            if not ratios:
-                return "—"
-            if len(ratios) == 1:
-                return f"{ratios[0]:.2f}×"
-            return f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
 
         # Times to S3: the reference's over the receiver's is the receiver's rate over the reference's.
         spooled_ratio = paired(ref, "seconds", spooled, "seconds")
         stored_ratio = paired(ref, "seconds", stored, "seconds")
         # Above 1× the spool answers more slowly than the filesystem target (the goal is at most 1×).
-        pace = paired(spooled, "response_seconds", filesystem, "response_seconds")
+        pace = (f'{paired(spooled, "response_seconds", filesystem, "response_seconds")} / '
+                f'{paired(spooled, "response_seconds", filesystem_pg, "response_seconds")}')
         rss = f"{max(r['peak_rss_kib'] for r in spooled.values()) / 1024:.0f} MiB" if spooled else "—"
         out.append(f"| {delay} ms | {assoc} | {t(ref)} | {t(stored)} | {t(spooled)} | "
-                   f"{t(spooled, 'response_seconds')} | {t(filesystem, 'response_seconds')} | {spooled_ratio} | "
+                   f"{t(spooled, 'response_seconds')} | {t(filesystem, 'response_seconds')} | "
+                   f"{t(filesystem_pg, 'response_seconds')} | {spooled_ratio} | "
                    f"{stored_ratio} | {pace} | {rss} |")
+    out += bounds(rows, floors)
     failed = [r for r in rows if not r["ok"]]
     for r in failed:
         notes.append(f"{r['receiver']} at {r['delay_ms']} ms, {r['associations']} associations, run {r['run']} "
@@ -206,8 +253,10 @@ def main(argv: list[str]) -> int:
     runs_root.mkdir(parents=True)
     corp = corpusmod.ensure(corpusmod.ct_spec(args.ct), work / "corpus", log=say)
     corpus_info = f"{len(corp.files)} × {corp.total_bytes / len(corp.files) / 1e6:.2f} MB"
+    objects = emulator_floor.write_bodies(corp.files, work / "emulator-floor")
     notes: list[str] = []
     rows: list[dict] = []
+    floors: list[dict] = []
     services = svcmod.start(work / "services-latency")
     try:
         host, port = services.s3_endpoint.split("//", 1)[1].rsplit(":", 1)
@@ -229,14 +278,18 @@ def main(argv: list[str]) -> int:
                 rows += run_cell(args, known, wanted, corp, proxied, cell_root, delay, say,
                                  lambda res: f"to S3 {res.seconds:.2f} s ({res.rate:.1f}/s), last response "
                                              f"{res.response_seconds:.2f} s, peak RSS {res.peak_rss_kib / 1024:.0f} MiB")
+                for run in range(1, args.runs + 1):
+                    floors.append(emulator_floor.measure(services, proxied.s3_endpoint, objects, run, delay))
+                    say(f"{delay:g} ms emulator alone: {floors[-1]['seconds']:.2f} s, emulator CPU "
+                        f"{floors[-1]['moto_cpu_ms'] / 1000:.2f} s")
             finally:
                 if proxy is not None:
                     proxy.stop()
     finally:
         svcmod.stop(services)
         shutil.rmtree(runs_root, ignore_errors=True)
-    (work / "results-latency.json").write_text(json.dumps(rows, indent=1))
-    section = render(rows, command, started, report.machine_line(), corpus_info, notes)
+    (work / "results-latency.json").write_text(json.dumps({"rows": rows, "floors": floors}, indent=1))
+    section = render(rows, floors, command, started, report.machine_line(), corpus_info, notes)
     print()
     print(section)
     if args.out:
