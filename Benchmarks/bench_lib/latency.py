@@ -129,8 +129,8 @@ def bounds(rows: list[dict], floors: list[dict]) -> list[str]:
     if not floors:
         return []
     cores = os.cpu_count() or 1
-    out = ["", f"What bounds each cell. *Emulator alone*: a boto3 client puts the objects of a `spooled` run (150 ct "
-           "Part10 gzipped at level 1 and their JSON) through the same proxy, "
+    out = ["", f"What bounds each cell. *Emulator alone*: a boto3 client puts the objects of a `spooled` run (each ct "
+           "Part10 gzipped at level 1, and its JSON) through the same proxy, "
            f"{emulator_floor.IN_FLIGHT} requests in flight, with no receiver running; no receiver lands the "
            "cell sooner, so *largest ratio* (reference ÷ emulator alone, within a run) is the most any receiver "
            "can reach here. *CPU*: what one `spooled` run spends in the receiver, the emulator and PostgreSQL "
