@@ -1,9 +1,9 @@
 """The S3 latency section's bound: how fast the emulator takes the cell's objects with no receiver at all.
 
 Every receiver of a cell puts the same 2 objects per instance into the same emulator (moto, one Python
-process) on the same cores. Here a client process of the harness alone puts the objects a `spooled` listener writes — each ct
-Part10 gzipped at level 1 and its DICOM JSON — through the cell's latency proxy, with as many requests in
-flight as the forwarder (32), and times it; nothing else runs. No receiver can land a cell's objects sooner
+process) on the same cores. Here a client process of the harness alone puts the objects a `spooled` listener
+writes (each ct Part10 gzipped at level 1, and its DICOM JSON gzipped too) through the cell's latency proxy,
+with as many requests in flight as the forwarder (32), and times it; nothing else runs. No receiver can land a cell's objects sooner
 than this, so `reference time ÷ this time` is the largest ratio any receiver can reach against the reference
 in the cell; the section prints it beside the goal of 3×. The emulator's CPU is measured as well: it is what
 every receiver's run also spends, on the cores that receiver shares with it.
