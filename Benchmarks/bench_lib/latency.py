@@ -253,7 +253,7 @@ def main(argv: list[str]) -> int:
     runs_root.mkdir(parents=True)
     corp = corpusmod.ensure(corpusmod.ct_spec(args.ct), work / "corpus", log=say)
     corpus_info = f"{len(corp.files)} × {corp.total_bytes / len(corp.files) / 1e6:.2f} MB"
-    objects = emulator_floor.write_bodies(corp.files, work / "emulator-floor")
+    floor_bodies = emulator_floor.write_bodies(corp.files, work / "emulator-floor")
     notes: list[str] = []
     rows: list[dict] = []
     floors: list[dict] = []
@@ -266,8 +266,7 @@ def main(argv: list[str]) -> int:
             cell_root = runs_root / f"{position}-{delay}ms"
             cell_root.mkdir()
             # At 0 ms the receivers talk to the emulator directly: a proxy that holds nothing back would
-            # only add its own CPU (0.23-0.26 s per 150 ct instances, in the harness's process) on the two
-            # cores the receivers and the emulator share.
+            # only add its own CPU (in the harness's process) on the cores the receivers and the emulator share.
             proxy = LatencyProxy(host, int(port), delay).start() if delay > 0 else None
             proxied = ProxiedServices(**{f.name: getattr(services, f.name)
                                          for f in dataclasses.fields(svcmod.Services)},
@@ -279,7 +278,7 @@ def main(argv: list[str]) -> int:
                                  lambda res: f"to S3 {res.seconds:.2f} s ({res.rate:.1f}/s), last response "
                                              f"{res.response_seconds:.2f} s, peak RSS {res.peak_rss_kib / 1024:.0f} MiB")
                 for run in range(1, args.runs + 1):
-                    floors.append(emulator_floor.measure(services, proxied.s3_endpoint, objects, run, delay))
+                    floors.append(emulator_floor.measure(services, proxied.s3_endpoint, floor_bodies, run, delay))
                     say(f"{delay:g} ms emulator alone: {floors[-1]['seconds']:.2f} s, emulator CPU "
                         f"{floors[-1]['moto_cpu_ms'] / 1000:.2f} s")
             finally:
