@@ -72,13 +72,20 @@ class Receiver:
         assert self.proc is not None
         return self.proc.pid
 
-    def _spawn(self, args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    def _spawn(self, args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
+               append: bool = False) -> None:
         assert self.workdir is not None
+        self._command = (args, env, cwd)
         self.log_path = self.workdir / f"{self.key}.log"
-        log = open(self.log_path, "wb")
+        log = open(self.log_path, "ab" if append else "wb")
         self.proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         log.close()
+
+    def respawn(self) -> None:
+        """Start the process of the last `start` again, same arguments and environment, after `stop`."""
+        args, env, cwd = self._command
+        self._spawn(args, env=env, cwd=cwd, append=True)
 
     def log_tail(self, n: int = 15) -> str:
         try:
@@ -278,6 +285,11 @@ class DicomIngest(Receiver):
         if state != "running":
             raise RuntimeError(f"listener not running after 20 s: {doc}")
         wait_echo(self.port, 15, self.proc)
+
+    def wait_ready(self, timeout: float) -> None:
+        """After `respawn`: REST up and the listener answering C-ECHO again."""
+        self._wait_http(timeout)
+        wait_echo(self.port, timeout, self.proc)
 
     def _wait_http(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
