@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -109,7 +111,7 @@ def one_run(args, binary: Path, corp, services, root: Path, run: int, say) -> di
         drain_cpu = procstat.cpu_ms(pid)
         moto_cpu = procstat.cpu_ms(services.moto_pid) - moto0
         if perf is not None:
-            perf.send_signal(2)
+            perf.send_signal(signal.SIGINT)
             perf.wait(timeout=60)
         if not landed:
             raise RuntimeError(f"not every object landed within 300 s:\n{rec.log_tail()}")
@@ -159,6 +161,8 @@ def main(argv: list[str]) -> int:
 
     work = Path(args.workdir)
     root = work / "runs-forward"
+    # Each run's data folder (and spool) starts empty: a previous invocation's would be drained as well.
+    shutil.rmtree(root, ignore_errors=True)
     corp = corpusmod.ensure(corpusmod.ct_spec(args.ct), work / "corpus", log=say)
     services = svcmod.start(work / "services-forward")
     rows = []
