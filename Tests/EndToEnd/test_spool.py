@@ -256,6 +256,14 @@ def test_spooled_listener_lands_every_instance(binary, s3_settings, fresh_databa
         check_landed(s3, bucket, rows, by_uid)
         for row in rows:
             assert row["listenerId"] == listener["id"]
+        # Every forward is counted, and timed in the forward latency histogram (claim to `stored`).
+        wait_for(lambda: metric(svc, "dicom_instances_forwarded_total") == len(by_uid), timeout=10,
+                 what="forwarded instances counted")
+        assert metric(svc, "dicom_forward_duration_seconds_count") == len(by_uid)
+        assert (metric(svc, "dicom_forward_duration_seconds_sum") or 0) > 0
+        _, body, _ = svc.request("GET", "/metrics", token=READ_TOKEN)
+        text = body.decode() if isinstance(body, bytes) else str(body)
+        assert re.search(r'^dicom_forward_duration_seconds_bucket\{le="\+Inf"\} ' + str(len(by_uid)) + r"$", text, re.M), text
         wait_for(lambda: not spool_files(os.path.join(data_dir, "spool")), timeout=30, what="spool emptied")
         assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
         with psycopg.connect(fresh_database_url) as conn:
@@ -318,6 +326,10 @@ def test_s3_outage_mid_send(binary, s3_settings, fresh_database_url, bucket, s3,
         status, body, _ = svc.request("GET", "/readyz", token=READ_TOKEN)
         assert status == 200, body
         assert "instances spooled" in str(body), body
+        # GET /v1/stats shows the same backlog: instances, their bytes and the oldest one's age.
+        _, stats, _ = svc.request("GET", "/v1/stats", token=READ_TOKEN, expect=200)
+        assert stats["spool"]["instances"] >= 1 and stats["spool"]["bytes"] > 0, stats
+        assert stats["spool"]["oldestAgeSeconds"] > 0 and stats["spool"]["lost"] == 0, stats
         time.sleep(max(0.0, 20 - (time.monotonic() - cut_at)))
         proxy.start()
         rows = wait_all_stored(svc, list(by_uid), timeout=180)
