@@ -64,10 +64,10 @@ def _wait_listed(services, receiver, expected: int, timeout: float) -> tuple[flo
     return time.monotonic() - t0, False
 
 
-def _perf_shares(data: Path) -> dict[str, float]:
-    """Shares of the drain's samples: ISA-L, SHA-256, the kernel, the rest."""
-    out = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", "dso,sym", "-g", "none",
-                          "-q", "--percent-limit", "0"], capture_output=True, text=True, timeout=300).stdout
+def _perf_shares(data: Path, pid: int) -> dict[str, float]:
+    """Shares of the service's samples in the drain: ISA-L, SHA-256, the kernel, the rest."""
+    out = subprocess.run(["perf", "report", "-i", str(data), "--pid", str(pid), "--no-children", "--sort", "dso,sym",
+                          "-g", "none", "-q", "--percent-limit", "0"], capture_output=True, text=True, timeout=300).stdout
     shares = {"ISA-L (gzip)": 0.0, "SHA-256": 0.0, "kernel": 0.0, "rest": 0.0}
     for line in out.splitlines():
         parts = line.split()
@@ -83,7 +83,9 @@ def _perf_shares(data: Path) -> dict[str, float]:
             shares["kernel"] += pct
         else:
             shares["rest"] += pct
-    return shares
+    # The report's percentages are of every process's samples: the service's own add up to 100.
+    total = sum(shares.values())
+    return {k: 100.0 * v / total for k, v in shares.items()} if total > 0 else shares
 
 
 def one_run(args, binary: Path, corp, services, root: Path, run: int, say) -> dict:
@@ -99,14 +101,17 @@ def one_run(args, binary: Path, corp, services, root: Path, run: int, say) -> di
         # The attempts made while the bucket was missing set retry times up to a few seconds ahead.
         time.sleep(6.0)
         expected = 2 * len(corp.files)
-        moto0 = procstat.cpu_ms(services.moto_pid)
-        rec.respawn()
-        pid = rec.pid
         perf = None
         if args.perf:
             data = root / f"perf-{run}.data"
-            perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "-o", str(data),
-                                     "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # System-wide from before the start, filtered to the service's pid in the report: `-p` would miss
+            # the threads the service starts after perf attaches, and the drain begins as it starts.
+            perf = subprocess.Popen(["perf", "record", "-a", "-e", "cpu-clock", "-F", "999", "-g", "-o", str(data)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+        moto0 = procstat.cpu_ms(services.moto_pid)
+        rec.respawn()
+        pid = rec.pid
         seconds, landed = _wait_listed(services, rec, expected, 300)
         drain_cpu = procstat.cpu_ms(pid)
         moto_cpu = procstat.cpu_ms(services.moto_pid) - moto0
@@ -126,7 +131,7 @@ def one_run(args, binary: Path, corp, services, root: Path, run: int, say) -> di
                "idle_cpu_ms": idle_cpu, "forward_ms_per_instance": forward_cpu / len(corp.files),
                "moto_cpu_ms": moto_cpu, "send_seconds": elapsed}
         if perf is not None:
-            row["perf"] = _perf_shares(root / f"perf-{run}.data")
+            row["perf"] = _perf_shares(root / f"perf-{run}.data", pid)
         say(f"run {run}: drain {seconds:.2f} s, receiver {drain_cpu:.0f} ms less idle start {idle_cpu:.0f} ms = "
             f"{row['forward_ms_per_instance']:.2f} ms per forwarded instance; emulator {moto_cpu:.0f} ms"
             + (f"; samples {json.dumps({k: round(v, 1) for k, v in row['perf'].items()})}" if perf else ""))
