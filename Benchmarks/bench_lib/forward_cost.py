@@ -36,9 +36,7 @@ from pathlib import Path
 from . import corpus as corpusmod
 from . import procstat, report, services as svcmod
 from .receivers import catalogue
-from .runner import run_once, send
-
-POLL = 0.25  # seconds between bucket listings (each costs the emulator CPU, not the receiver)
+from .runner import run_once, send, wait_landed
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -50,18 +48,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--workdir", default="/tmp/dicom-ingest-bench", help="corpus, receiver output, state")
     p.add_argument("--perf", action="store_true", help="perf record each drain and print where its samples are")
     return p.parse_args(argv)
-
-
-def _wait_listed(services, receiver, expected: int, timeout: float) -> tuple[float, bool]:
-    """Seconds until `expected` objects are listed in the receiver's bucket, polled (bounded by `timeout`)."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if services.count_objects(receiver.bucket) >= expected:
-            return time.monotonic() - t0, True
-        if receiver.proc.poll() is not None:
-            break
-        time.sleep(POLL)
-    return time.monotonic() - t0, False
 
 
 def _perf_shares(data: Path, pid: int) -> dict[str, float]:
@@ -112,7 +98,9 @@ def one_run(args, binary: Path, corp, services, root: Path, run: int, say) -> di
         moto0 = procstat.cpu_ms(services.moto_pid)
         rec.respawn()
         pid = rec.pid
-        seconds, landed = _wait_listed(services, rec, expected, 300)
+        started = time.monotonic()
+        landed = wait_landed(rec, expected, started, 300) >= expected
+        seconds = time.monotonic() - started
         drain_cpu = procstat.cpu_ms(pid)
         moto_cpu = procstat.cpu_ms(services.moto_pid) - moto0
         if perf is not None:

@@ -6,8 +6,8 @@ upstream at once. This is the latency a client sees from S3 in a region (tens to
 without touching the emulator's own cost.
 
 Runs in a thread of the harness (`LatencyProxy(...).start()`), listens on 127.0.0.1 only. Built on asyncio's
-protocols rather than its streams, with one timer per side of a connection: it shares the cores it measures,
-and spends about a quarter less CPU so (0.22–0.24 s instead of 0.30–0.34 s per `spooled` run of 150 ct at 50 ms).
+protocols, with one timer per side of a connection, because it shares the cores it measures: its CPU is
+taken from the receivers and the emulator (about 0.23 s per `spooled` run of 150 ct at 50 ms).
 """
 from __future__ import annotations
 

@@ -86,6 +86,25 @@ def send(corpus: Corpus, associations: int, port: int, logdir: Path, timeout: fl
     return elapsed, errors
 
 
+def wait_landed(receiver: Receiver, expected: int, t0: float, timeout: float) -> int:
+    """Polls the receiver's store until `expected` objects have landed, the receiver exits, or `timeout` seconds
+    from `t0` pass; returns the objects landed at the last poll."""
+    deadline = t0 + timeout
+    landed = 0
+    while time.monotonic() < deadline:
+        landed = receiver.durable_count()
+        if landed >= expected or receiver.proc.poll() is not None:
+            break
+        # Listing costs the emulator CPU (counted in its figure), so polls are few; each waits half the time
+        # the objects still missing take at the pace seen so far (20-250 ms), so the last poll comes at most
+        # ~20 ms after the last object lands, whatever the pace.
+        waited = time.monotonic() - t0
+        pace = landed / waited if waited > 0 else 0.0
+        remaining = (expected - landed) / pace if pace > 0 else 0.25
+        time.sleep(min(0.25, max(0.02, remaining / 2)))
+    return landed
+
+
 def run_once(receiver: Receiver, corpus: Corpus, associations: int, run: int, services: Services | None,
              workroot: Path, timeout: float, profile_out: Path | None = None, sender_nagle: bool = False) -> RunResult:
     res = RunResult(receiver.key, corpus.name, associations, run, ok=False,
@@ -110,24 +129,10 @@ def run_once(receiver: Receiver, corpus: Corpus, associations: int, run: int, se
         res.response_seconds = elapsed
         expected = len(corpus.files) * receiver.objects_per_instance
         if receiver.asynchronous and not errors:
-            # Time until the last object has landed, polled from the store (bounded).
-            deadline = t0 + timeout
-            landed = 0
-            while time.monotonic() < deadline:
-                landed = receiver.durable_count()
-                if landed >= expected:
-                    break
-                if receiver.proc.poll() is not None:
-                    errors.append(f"receiver exited with {receiver.proc.returncode}")
-                    break
-                # Listing costs the emulator CPU (counted in its figure), so polls are few; each waits half
-                # the time the objects still missing take at the pace seen so far (20-250 ms), so the last
-                # poll comes at most ~20 ms after the last object lands, whatever the pace.
-                waited = time.monotonic() - t0
-                pace = landed / waited if waited > 0 else 0.0
-                remaining = (expected - landed) / pace if pace > 0 else 0.25
-                time.sleep(min(0.25, max(0.02, remaining / 2)))
+            landed = wait_landed(receiver, expected, t0, timeout)
             res.seconds = time.monotonic() - t0
+            if receiver.proc.poll() is not None and landed < expected:
+                errors.append(f"receiver exited with {receiver.proc.returncode}")
             if landed < expected:
                 errors.append(f"only {landed}/{expected} objects landed within {timeout:.0f} s")
         else:

@@ -235,10 +235,13 @@ def own_service(binary, s3_settings, database_url, tmp_path, name="svc", **extra
     return Service(binary, env, data_dir, os.path.join(data_dir, "service.log")).start(), data_dir
 
 
-def metric(svc, name):
+def metrics_text(svc):
     status, body, _ = svc.request("GET", "/metrics", token=READ_TOKEN)
-    text = body.decode() if isinstance(body, bytes) else str(body)
-    m = re.search(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+-]+)$", text, re.M)
+    return body.decode() if isinstance(body, bytes) else str(body)
+
+
+def metric(svc, name):
+    m = re.search(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+-]+)$", metrics_text(svc), re.M)
     return float(m.group(1)) if m else None
 
 
@@ -261,8 +264,7 @@ def test_spooled_listener_lands_every_instance(binary, s3_settings, fresh_databa
                  what="forwarded instances counted")
         assert metric(svc, "dicom_forward_duration_seconds_count") == len(by_uid)
         assert (metric(svc, "dicom_forward_duration_seconds_sum") or 0) > 0
-        _, body, _ = svc.request("GET", "/metrics", token=READ_TOKEN)
-        text = body.decode() if isinstance(body, bytes) else str(body)
+        text = metrics_text(svc)
         assert re.search(r'^dicom_forward_duration_seconds_bucket\{le="\+Inf"\} ' + str(len(by_uid)) + r"$", text, re.M), text
         wait_for(lambda: not spool_files(os.path.join(data_dir, "spool")), timeout=30, what="spool emptied")
         assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
